@@ -1,0 +1,127 @@
+# Emma — build, run and test.
+#   make run    install what is missing, build, serve on SQLite in ./data
+#   make test   install what is missing, build, run every test
+# Sources are found by wildcard: a new src/**/*.c or tests/unit/test_*.c needs no edit here.
+
+CC      ?= cc
+CLANG   ?= clang
+PKGS    := libuv jansson sqlite3 libsodium inih libcrypto zlib
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2
+CFLAGS_BASE := -std=gnu11 -g -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -Ibuild/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lpthread -lm
+
+# Build variants: default (-O2), SAN=1 (ASan+UBSan, build-asan/).
+ifeq ($(SAN),1)
+  BUILD  := build-asan
+  OPT    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DEM_DEBUG
+  LDSAN  := -fsanitize=address,undefined
+else
+  BUILD  := build
+  OPT    := -O2
+  LDSAN  :=
+endif
+CFLAGS  := $(CFLAGS_BASE) $(OPT) $(WARN)
+
+SRCS    := $(shell find src -name '*.c' | sort)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LLHTTP_OBJS := $(BUILD)/obj/llhttp/llhttp.o $(BUILD)/obj/llhttp/api.o $(BUILD)/obj/llhttp/http.o
+GEN_OBJS := $(BUILD)/obj/gen/assets.o $(BUILD)/obj/gen/migrations.o
+ALL_OBJS := $(OBJS) $(LLHTTP_OBJS) $(GEN_OBJS)
+WEB_FILES := $(shell find web -type f ! -name '*.md' | sort)
+MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+EMMA    := $(if $(filter 1,$(SAN)),$(BUILD)/emma,emma)
+
+.PHONY: all deps run test unit e2e browser asan fuzz fuzz-short bench soak clean check-src format
+all: $(EMMA)
+
+deps:
+	@scripts/deps.sh
+
+$(EMMA): $(BUILD)/obj/main.o $(ALL_OBJS)
+	$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/obj/%.o: src/%.c $(shell find src -name '*.h') | $(BUILD)/gen-stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) -w -c -o $@ $<
+
+# Generated sources: web assets and migrations embedded into the binary.
+build/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< $(shell pkg-config --cflags --libs zlib)
+
+build/gen/assets.c: build/tools/embed $(WEB_FILES)
+	@mkdir -p build/gen
+	build/tools/embed assets web $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+build/gen/migrations.c: build/tools/embed $(MIGRATIONS)
+	@mkdir -p build/gen
+	build/tools/embed migrations src/store/migrations $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen-stamp: build/gen/assets.c build/gen/migrations.c
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) -c -o $@ $<
+
+# Unit tests: one cmocka binary per tests/unit/test_*.c, linked with everything but main.
+$(BUILD)/tests/%: tests/unit/%.c $(ALL_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(ALL_OBJS) $(LDSAN) $(LIBS) $(shell pkg-config --libs cmocka)
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit.sh $(UNIT_BINS)
+
+e2e: $(EMMA)
+	EMMA_BIN=$(abspath $(EMMA)) node --test --test-concurrency=1 tests/e2e/
+
+browser: $(EMMA)
+	EMMA_BIN=$(abspath $(EMMA)) node --test --test-concurrency=1 tests/browser/
+
+asan:
+	$(MAKE) SAN=1 unit
+	$(MAKE) SAN=1 build-asan/emma
+	EMMA_BIN=$(abspath build-asan/emma) EMMA_SAN=1 node --test --test-concurrency=1 tests/e2e/
+
+check-src:
+	@scripts/check-src.sh
+
+run: deps $(EMMA)
+	./emma serve
+
+test: deps
+	$(MAKE) check-src
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+	$(MAKE) browser
+	$(MAKE) asan
+	$(MAKE) fuzz-short
+
+fuzz-short:
+	@scripts/fuzz.sh 20
+
+fuzz:
+	@scripts/fuzz.sh 600
+
+bench: deps all
+	@bench/run.sh
+
+soak: deps all
+	@bench/soak.sh
+
+format:
+	clang-format -i $(SRCS) $(shell find src -name '*.h') tests/unit/*.c tests/fuzz/*.c
+
+clean:
+	rm -rf build build-asan build-fuzz emma

@@ -1,0 +1,296 @@
+/*
+** Configuration table, INI loader and environment overrides (see config.h).
+*/
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+enum ctype { C_INT, C_SIZE, C_STR, C_BOOL, C_LEVEL, C_SYNC };
+
+struct cdesc {
+	const char *section;
+	const char *key;
+	enum ctype type;
+	size_t off;
+	size_t len; /* for strings */
+	long long min, max;
+	const char *help;
+};
+
+#define F(field) offsetof(em_config, field), sizeof(((em_config *)0)->field)
+
+static const struct cdesc table[] = {
+	{"server", "listen", C_STR, F(listen), 0, 0, "HOST:PORT to listen on"},
+	{"server", "max_connections", C_INT, F(max_connections), 1, 1000000, "open connections"},
+	{"server", "header_max", C_SIZE, F(header_max), 1024, 1 << 20, "request header bytes (431)"},
+	{"server", "body_max", C_SIZE, F(body_max), 1024, 1LL << 30, "request body bytes (413)"},
+	{"server", "header_timeout_ms", C_INT, F(header_timeout_ms), 10, 3600000, "headers deadline (408)"},
+	{"server", "body_timeout_ms", C_INT, F(body_timeout_ms), 10, 3600000, "body deadline (408)"},
+	{"server", "idle_timeout_ms", C_INT, F(idle_timeout_ms), 10, 3600000, "keep-alive idle close"},
+	{"server", "keepalive_max", C_INT, F(keepalive_max), 0, INT_MAX, "requests per connection, 0 = unlimited"},
+	{"server", "trusted_proxies", C_STR, F(trusted_proxies), 0, 0, "comma-separated proxy IPs whose X-Forwarded-For is used"},
+	{"ws", "message_max", C_SIZE, F(ws_message_max), 128, 1LL << 26, "WebSocket message bytes (1009)"},
+	{"ws", "out_soft", C_SIZE, F(ws_out_soft), 1024, 1LL << 30, "output queue soft limit"},
+	{"ws", "out_hard", C_SIZE, F(ws_out_hard), 1024, 1LL << 30, "output queue hard limit"},
+	{"ws", "out_soft_seconds", C_INT, F(ws_out_soft_seconds), 1, 3600, "seconds above soft limit before close"},
+	{"ws", "ping_interval_s", C_INT, F(ws_ping_interval_s), 1, 3600, "ping interval"},
+	{"ws", "silent_close_s", C_INT, F(ws_silent_close_s), 2, 7200, "close a peer silent this long"},
+	{"store", "data_dir", C_STR, F(data_dir), 0, 0, "directory of the database"},
+	{"store", "synchronous", C_SYNC, F(synchronous_full), 0, 1, "normal (survives kill -9) or full (survives power loss)"},
+	{"store", "batch_ms", C_INT, F(batch_ms), 0, 1000, "group-commit window"},
+	{"store", "batch_max", C_INT, F(batch_max), 1, 100000, "writes per group commit"},
+	{"store", "queue_max", C_INT, F(queue_max), 1, 10000000, "queued writes before 503"},
+	{"store", "readers", C_INT, F(readers), 1, 64, "read connections"},
+	{"log", "level", C_LEVEL, F(log_level), 0, 3, "debug, info, warn or error"},
+	{"log", "file", C_STR, F(log_file), 0, 0, "log file (empty = stderr)"},
+	{"log", "access_log", C_BOOL, F(access_log), 0, 1, "one line per request"},
+	{"auth", "session_ttl_s", C_INT, F(session_ttl_s), 60, 31536000, "operator session lifetime"},
+	{"auth", "login_attempts_per_min", C_INT, F(login_attempts_per_min), 1, 10000, "per IP and per account"},
+	{"auth", "allowed_origins", C_STR, F(allowed_origins), 0, 0, "extra Origins allowed for the console (comma-separated)"},
+	{"privacy", "consent_required", C_BOOL, F(consent_required), 0, 1, "cookieless ids until consent"},
+};
+
+void em_config_defaults(em_config *c)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+	c->max_connections = 10000;
+	c->header_max = 16 * 1024;
+	c->body_max = 1024 * 1024;
+	c->header_timeout_ms = 10000;
+	c->body_timeout_ms = 30000;
+	c->idle_timeout_ms = 75000;
+	c->keepalive_max = 0;
+	c->ws_message_max = 64 * 1024;
+	c->ws_out_soft = 256 * 1024;
+	c->ws_out_hard = 4 * 1024 * 1024;
+	c->ws_out_soft_seconds = 10;
+	c->ws_ping_interval_s = 30;
+	c->ws_silent_close_s = 75;
+	snprintf(c->data_dir, sizeof c->data_dir, "./data");
+	c->synchronous_full = 0;
+	c->batch_ms = 2;
+	c->batch_max = 512;
+	c->queue_max = 100000;
+	c->readers = 4;
+	c->log_level = EM_LOG_INFO;
+	c->access_log = 1;
+	c->session_ttl_s = 12 * 3600;
+	c->login_attempts_per_min = 10;
+	c->consent_required = 0;
+}
+
+/* Parses a size with optional k/m/g suffix (binary). */
+static int parse_size(const char *v, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v || n < 0)
+		return -1;
+	switch (tolower((unsigned char)*end)) {
+	case 'k': n *= 1024; end++; break;
+	case 'm': n *= 1024 * 1024; end++; break;
+	case 'g': n *= 1024LL * 1024 * 1024; end++; break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int set_one(em_config *c, const struct cdesc *d, const char *v, char *why, size_t whylen)
+{
+	char *p = (char *)c + d->off;
+	long long n;
+	char *end;
+	switch (d->type) {
+	case C_STR:
+		if (strlen(v) >= d->len) {
+			snprintf(why, whylen, "value longer than %zu bytes", d->len - 1);
+			return EM_EINVAL;
+		}
+		memcpy(p, v, strlen(v) + 1);
+		return 0;
+	case C_INT:
+	case C_SIZE:
+		if (d->type == C_INT) {
+			errno = 0;
+			n = strtoll(v, &end, 10);
+			if (errno || end == v || *end) {
+				snprintf(why, whylen, "expected an integer, got '%s'", v);
+				return EM_EINVAL;
+			}
+		} else if (parse_size(v, &n)) {
+			snprintf(why, whylen, "expected a size like 16384, 64k or 1m, got '%s'", v);
+			return EM_EINVAL;
+		}
+		if (n < d->min || n > d->max) {
+			snprintf(why, whylen, "expected a value from %lld to %lld, got %lld", d->min, d->max, n);
+			return EM_EINVAL;
+		}
+		if (d->type == C_INT)
+			*(int *)p = (int)n;
+		else
+			*(size_t *)p = (size_t)n;
+		return 0;
+	case C_BOOL:
+		if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1"))
+			*(int *)p = 1;
+		else if (!strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "0"))
+			*(int *)p = 0;
+		else {
+			snprintf(why, whylen, "expected true or false, got '%s'", v);
+			return EM_EINVAL;
+		}
+		return 0;
+	case C_LEVEL:
+		n = em_log_parse_level(v);
+		if (n < 0) {
+			snprintf(why, whylen, "expected debug, info, warn or error, got '%s'", v);
+			return EM_EINVAL;
+		}
+		*(int *)p = (int)n;
+		return 0;
+	case C_SYNC:
+		if (!strcmp(v, "normal"))
+			*(int *)p = 0;
+		else if (!strcmp(v, "full"))
+			*(int *)p = 1;
+		else {
+			snprintf(why, whylen, "expected normal or full, got '%s'", v);
+			return EM_EINVAL;
+		}
+		return 0;
+	}
+	return EM_EINVAL;
+}
+
+static const struct cdesc *find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (!strcmp(table[i].section, section) && !strcmp(table[i].key, key))
+			return &table[i];
+	return NULL;
+}
+
+int em_config_set(em_config *c, const char *section, const char *key, const char *value, char *err,
+		  size_t errlen)
+{
+	const struct cdesc *d = find(section, key);
+	if (!d) {
+		snprintf(err, errlen, "unknown setting '%s' in section [%s]", key, section);
+		return EM_EINVAL;
+	}
+	char why[256];
+	if (set_one(c, d, value, why, sizeof why)) {
+		snprintf(err, errlen, "[%s] %s: %s", section, key, why);
+		return EM_EINVAL;
+	}
+	return 0;
+}
+
+struct ini_ctx {
+	em_config *c;
+	const char *path;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value, int lineno)
+{
+	struct ini_ctx *x = user;
+	char why[300];
+	if (x->failed)
+		return 0;
+	if (em_config_set(x->c, section, name, value, why, sizeof why)) {
+		snprintf(x->err, x->errlen, "%s:%d: %s", x->path, lineno, why);
+		x->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int em_config_load_file(em_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return EM_EIO;
+	}
+	struct ini_ctx x = {c, path, err, errlen, 0};
+	int rc = ini_parse_file(f, on_ini, &x);
+	fclose(f);
+	if (x.failed)
+		return EM_EINVAL;
+	if (rc > 0) {
+		snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
+		return EM_EINVAL;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot read", path);
+		return EM_EIO;
+	}
+	return 0;
+}
+
+int em_config_load_env(em_config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+		char name[128];
+		int n = snprintf(name, sizeof name, "EMMA_%s_%s", table[i].section, table[i].key);
+		for (int j = 0; j < n; j++)
+			name[j] = (char)toupper((unsigned char)name[j]);
+		const char *v = getenv(name);
+		if (!v)
+			continue;
+		char why[256];
+		if (set_one(c, &table[i], v, why, sizeof why)) {
+			snprintf(err, errlen, "environment %s: %s", name, why);
+			return EM_EINVAL;
+		}
+	}
+	return 0;
+}
+
+void em_config_dump(const em_config *c, void (*emit)(const char *line, void *arg), void *arg)
+{
+	const char *sect = "";
+	char line[1024];
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+		const struct cdesc *d = &table[i];
+		if (strcmp(sect, d->section)) {
+			sect = d->section;
+			snprintf(line, sizeof line, "\n[%s]", sect);
+			emit(line, arg);
+		}
+		const char *p = (const char *)c + d->off;
+		char val[600];
+		switch (d->type) {
+		case C_STR: snprintf(val, sizeof val, "%s", p); break;
+		case C_INT: snprintf(val, sizeof val, "%d", *(const int *)p); break;
+		case C_SIZE: snprintf(val, sizeof val, "%zu", *(const size_t *)p); break;
+		case C_BOOL: snprintf(val, sizeof val, "%s", *(const int *)p ? "true" : "false"); break;
+		case C_LEVEL: {
+			static const char *lv[] = {"debug", "info", "warn", "error"};
+			snprintf(val, sizeof val, "%s", lv[*(const int *)p & 3]);
+			break;
+		}
+		case C_SYNC: snprintf(val, sizeof val, "%s", *(const int *)p ? "full" : "normal"); break;
+		}
+		snprintf(line, sizeof line, "# %s\n%s = %s", d->help, d->key, val);
+		emit(line, arg);
+	}
+}

@@ -1,0 +1,62 @@
+/*
+** Emma's configuration: defaults < INI file < EMMA_* environment < flags.
+**
+** Every setting is described once in a table in config.c (section, key,
+** type, bounds), which drives the INI parser, the environment overrides and
+** the documentation in docs/configuration.md. An unknown key or a bad value
+** is an error that names the file, the line and what was expected.
+*/
+#ifndef EM_CONFIG_H
+#define EM_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct em_config {
+	/* [server] */
+	char listen[128];
+	int max_connections;
+	size_t header_max;
+	size_t body_max;
+	int header_timeout_ms;
+	int body_timeout_ms;
+	int idle_timeout_ms;
+	int keepalive_max; /* requests per connection, 0 = unlimited */
+	char trusted_proxies[512];
+	/* [ws] */
+	size_t ws_message_max;
+	size_t ws_out_soft;
+	size_t ws_out_hard;
+	int ws_out_soft_seconds;
+	int ws_ping_interval_s;
+	int ws_silent_close_s;
+	/* [store] */
+	char data_dir[512];
+	int synchronous_full;
+	int batch_ms;
+	int batch_max;
+	int queue_max;
+	int readers;
+	/* [log] */
+	int log_level;
+	char log_file[512];
+	int access_log;
+	/* [auth] */
+	int session_ttl_s;
+	int login_attempts_per_min;
+	char allowed_origins[512];
+	/* [privacy] */
+	int consent_required;
+} em_config;
+
+void em_config_defaults(em_config *c);
+/* Reads an INI file. On error returns EM_EINVAL and writes "file:line: why" to err. */
+int em_config_load_file(em_config *c, const char *path, char *err, size_t errlen);
+/* Applies EMMA_<SECTION>_<KEY> variables from the environment. */
+int em_config_load_env(em_config *c, char *err, size_t errlen);
+/* Sets one "section.key" to a textual value (used by flags and tests). */
+int em_config_set(em_config *c, const char *section, const char *key, const char *value,
+		  char *err, size_t errlen);
+/* Writes every setting with its current value as an INI document. */
+void em_config_dump(const em_config *c, void (*emit)(const char *line, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+** Emma's storage, backend-neutral.
+**
+** The store owns one write connection on a dedicated writer thread and a small
+** pool of read-only connections used from the thread pool. Modules express
+** their data access as functions that receive an em_db handle and run portable
+** SQL through it (prepared statements, '?' placeholders, ON CONFLICT ... DO
+** instead of INSERT OR ...), so a PostgreSQL backend can take the same code.
+** Nothing outside src/store/ includes sqlite3.h or libpq-fe.h.
+**
+** Writes are queued and committed in groups: the writer takes up to
+** store.batch_max queued writes (waiting at most store.batch_ms for more),
+** runs each inside its own SAVEPOINT of one transaction, COMMITs, and only
+** then posts every write's done callback to the loop. So an acknowledgement
+** sent from a done callback always refers to committed data.
+*/
+#ifndef EM_STORE_H
+#define EM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+typedef struct em_store em_store;
+typedef struct em_db em_db;	/* a connection, as seen by one write or read function */
+typedef struct em_stmt em_stmt; /* a prepared statement with bound parameters */
+
+/* Runs on the writer thread (writes) or a pool thread (reads). Return 0 or an
+** EM_E* code; for writes a non-zero return rolls back this write only. */
+typedef int (*em_db_fn)(em_db *db, void *arg);
+/* Runs on the loop thread with the status of the db function (or of COMMIT). */
+typedef void (*em_done_fn)(int status, void *arg);
+
+/* Opens (creating) <data_dir>/emma.db, applies pending migrations and starts
+** the writer thread. On failure writes a reason into err. */
+int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen);
+/* Stops accepting writes, drains and commits the queue, checkpoints, closes. */
+void em_store_close(em_store *s);
+
+/* Applies pending migrations without starting anything else (emma migrate).
+** *applied receives how many ran. */
+int em_store_migrate(const em_config *cfg, int *applied, char *err, size_t errlen);
+/* Schema version (highest applied migration number). */
+int em_store_schema_version(em_store *s);
+
+/* Queues a write. Returns 0, or EM_EAGAIN when store.queue_max writes are
+** already waiting (answer 503), or EM_ECLOSED during shutdown. On a non-zero
+** return neither callback ever runs. `done` may be NULL. */
+int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
+/* Runs fn on the thread pool with a read-only connection, then done on the loop. */
+int em_store_read(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
+/* Synchronous variants for the command line and start-up (no loop running;
+** em_store_write_sync goes through the writer queue and waits for COMMIT). */
+int em_store_write_sync(em_store *s, em_db_fn fn, void *arg);
+int em_store_read_sync(em_store *s, em_db_fn fn, void *arg);
+
+/* Copies the live database into path with SQLite's online backup API while
+** writes go on. Blocking: call from a pool thread or the command line. */
+int em_store_backup(em_store *s, const char *path, char *err, size_t errlen);
+
+/* Figures for /metrics. */
+typedef struct em_store_stats {
+	uint64_t queue_depth;
+	uint64_t writes;	  /* committed write functions */
+	uint64_t commits;	  /* transactions */
+	uint64_t write_errors;
+	uint64_t commit_us_sum;	  /* total time inside COMMIT batches */
+	uint64_t commit_us_max;
+	uint64_t commit_hist[8];  /* <=0.25,0.5,1,2,5,10,50,+Inf ms buckets, cumulative counts not applied */
+} em_store_stats;
+void em_store_get_stats(em_store *s, em_store_stats *out);
+
+/* ---- Statements (inside an em_db_fn) ----------------------------------
+**
+** types is one letter per parameter: 'i' int64_t, 'I' int (promoted), 'd'
+** double, 't' const char * (NULL binds NULL), 'b' const void *, size_t (blob),
+** 'n' NULL. Statements are cached per connection by the address of the sql
+** string, so pass string literals.
+*/
+em_stmt *em_db_prepare(em_db *db, const char *sql, const char *types, ...);
+/* 1 = a row is ready, 0 = done, < 0 = error. */
+int em_stmt_step(em_stmt *st);
+int64_t em_stmt_int(em_stmt *st, int col);
+double em_stmt_double(em_stmt *st, int col);
+const char *em_stmt_text(em_stmt *st, int col); /* NULL for SQL NULL; valid until next step */
+const void *em_stmt_blob(em_stmt *st, int col, size_t *len);
+int em_stmt_is_null(em_stmt *st, int col);
+/* Resets the statement for reuse by the cache. Always call when done. */
+void em_stmt_done(em_stmt *st);
+
+/* One-shot helpers: run a statement to completion. */
+int em_db_exec(em_db *db, const char *sql, const char *types, ...);
+int64_t em_db_last_id(em_db *db);
+int em_db_changes(em_db *db);
+/* Message of the last error on this connection (for logs). */
+const char *em_db_errmsg(em_db *db);
+
+#endif

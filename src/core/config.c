@@ -209,14 +209,16 @@ struct ini_ctx {
 	int failed;
 };
 
-static int on_ini(void *user, const char *section, const char *name, const char *value, int lineno)
+static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
 	struct ini_ctx *x = user;
 	char why[300];
 	if (x->failed)
 		return 0;
 	if (em_config_set(x->c, section, name, value, why, sizeof why)) {
-		snprintf(x->err, x->errlen, "%s:%d: %s", x->path, lineno, why);
+		/* Debian's inih has no line numbers in the handler; ini_parse_file()
+		** returns the line of the first error, which is this one. */
+		snprintf(x->err, x->errlen, "%s", why);
 		x->failed = 1;
 		return 0;
 	}
@@ -233,8 +235,12 @@ int em_config_load_file(em_config *c, const char *path, char *err, size_t errlen
 	struct ini_ctx x = {c, path, err, errlen, 0};
 	int rc = ini_parse_file(f, on_ini, &x);
 	fclose(f);
-	if (x.failed)
+	if (x.failed) {
+		char why[300];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "%s:%d: %s", path, rc, why);
 		return EM_EINVAL;
+	}
 	if (rc > 0) {
 		snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
 		return EM_EINVAL;

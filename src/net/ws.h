@@ -42,4 +42,7 @@ void em_ws_set_user(em_ws *ws, void *user);
 size_t em_ws_queued(em_ws *ws);
 const char *em_ws_client_ip(em_ws *ws);
 
+/* Fuzzing entry: feeds bytes to the server-side frame parser, no socket. */
+int em_ws_fuzz_frames(const unsigned char *data, size_t len);
+
 #endif

@@ -1,0 +1,370 @@
+/*
+** WebSocket connections framed by wslay (see ws.h).
+**
+** wslay does no I/O of its own: on_read hands received bytes to
+** em__ws_on_data(), which lets wslay pull them through recv_cb, and wslay
+** pushes frames out through send_cb into the connection's writer. send_cb
+** refuses bytes (WOULDBLOCK) while the socket's write queue is above the soft
+** limit, so messages then wait in wslay's queue, and em_ws_send_text() cuts
+** the peer off once both queues together pass the hard limit. A once-a-second
+** sweep over all WebSockets sends pings, closes silent peers, and closes peers
+** that stayed above the soft limit for too long.
+*/
+#include "net/ws.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+#include <wslay/wslay.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "net/conn_int.h"
+#include "net/loop.h"
+
+#define WS_MAGIC 0x57534f4bu
+#define CLOSE_GRACE_MS 2000
+
+struct em_ws {
+	unsigned magic;
+	em_conn *conn; /* NULL once the connection is gone (or when fuzzing) */
+	wslay_event_context_ptr ctx;
+	const em_ws_handlers *h;
+	void *user;
+	const char *in; /* bytes being fed to wslay */
+	size_t inlen;
+	uint64_t last_recv_ms;
+	uint64_t last_ping_ms;
+	uint64_t soft_since_ms; /* 0 when below the soft limit */
+	uint64_t close_sent_ms;
+	int close_code;
+	int slow; /* cut off for not reading */
+	struct em_ws *prev, *next;
+	char ip[64];
+};
+
+static em_ws *all_ws;
+static em_timer *sweep_timer;
+static size_t ws_count;
+
+static const em_config *cfg_of(em_ws *ws)
+{
+	return em__server_cfg(ws->conn->srv);
+}
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+	em_ws *ws = user;
+	(void)flags;
+	if (ws->inlen == 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	size_t n = len < ws->inlen ? len : ws->inlen;
+	memcpy(buf, ws->in, n);
+	ws->in += n;
+	ws->inlen -= n;
+	return (ssize_t)n;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
+{
+	em_ws *ws = user;
+	(void)flags;
+	if (!ws->conn) /* fuzzing: no socket, replies are discarded */
+		return (ssize_t)len;
+	if (ws->conn->closing) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	if (ws->conn->out_bytes > cfg_of(ws)->ws_out_soft) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (em__conn_write(ws->conn, (const char *)data, len, 0)) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user)
+{
+	em_ws *ws = user;
+	(void)ctx;
+	switch (arg->opcode) {
+	case WSLAY_TEXT_FRAME:
+	case WSLAY_BINARY_FRAME:
+		if (ws->h && ws->h->on_message && ws->conn)
+			ws->h->on_message(ws, (const char *)arg->msg, arg->msg_length,
+					  arg->opcode == WSLAY_TEXT_FRAME);
+		break;
+	case WSLAY_CONNECTION_CLOSE:
+		ws->close_code = arg->status_code ? arg->status_code : 1005;
+		break;
+	default: /* pings are answered by wslay; pongs only prove liveness */
+		break;
+	}
+}
+
+static const struct wslay_event_callbacks callbacks = {
+	recv_cb, send_cb, NULL, NULL, NULL, NULL, on_msg,
+};
+
+/* Pushes queued frames out and ends the connection when both directions are
+** finished (close handshake done) or wslay failed. */
+static void ws_flush(em_ws *ws)
+{
+	if (!ws->conn)
+		return;
+	em_conn *c = ws->conn;
+	int rc = wslay_event_send(ws->ctx);
+	if (!ws->conn)
+		return;
+	if (rc != 0 || (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))) {
+		if (c->out_bytes == 0)
+			em__conn_close(c);
+		else
+			c->close_after_write = 1;
+	}
+}
+
+void em__ws_on_data(em_ws *ws, const char *data, size_t len)
+{
+	if (!ws || !ws->conn)
+		return;
+	ws->in = data;
+	ws->inlen = len;
+	ws->last_recv_ms = em_loop_now();
+	int rc = wslay_event_recv(ws->ctx);
+	ws->in = NULL;
+	ws->inlen = 0;
+	if (!ws->conn)
+		return;
+	if (rc != 0) {
+		em__conn_close(ws->conn);
+		return;
+	}
+	ws_flush(ws);
+}
+
+void em__ws_after_write(em_ws *ws)
+{
+	if (ws->conn && wslay_event_want_write(ws->ctx))
+		ws_flush(ws);
+	else if (ws->conn && ws->conn->out_bytes == 0 && !wslay_event_want_read(ws->ctx))
+		em__conn_close(ws->conn);
+}
+
+static void ws_unlink(em_ws *ws)
+{
+	if (ws->prev)
+		ws->prev->next = ws->next;
+	else if (all_ws == ws)
+		all_ws = ws->next;
+	if (ws->next)
+		ws->next->prev = ws->prev;
+	ws->prev = ws->next = NULL;
+}
+
+void em__ws_on_conn_closed(em_ws *ws)
+{
+	EM_MAGIC_CHECK(ws, WS_MAGIC);
+	em_server *srv = ws->conn->srv;
+	ws->conn = NULL;
+	ws_unlink(ws);
+	ws_count--;
+	em__server_ws_count(srv, -1, ws->slow);
+	int code = ws->close_code ? ws->close_code : 1006;
+	if (ws->h && ws->h->on_close)
+		ws->h->on_close(ws, code);
+	wslay_event_context_free(ws->ctx);
+	ws->magic = 0;
+	em_free(ws);
+	if (ws_count == 0 && sweep_timer) {
+		em_timer_stop(sweep_timer);
+		sweep_timer = NULL;
+	}
+}
+
+static void sweep(void *arg)
+{
+	(void)arg;
+	uint64_t now = em_loop_now();
+	for (em_ws *ws = all_ws, *next; ws; ws = next) {
+		next = ws->next;
+		if (!ws->conn)
+			continue;
+		const em_config *cfg = cfg_of(ws);
+		size_t queued = em_ws_queued(ws);
+		if (ws->close_sent_ms && now - ws->close_sent_ms > CLOSE_GRACE_MS) {
+			em__conn_close(ws->conn);
+			continue;
+		}
+		if (now - ws->last_recv_ms > (uint64_t)cfg->ws_silent_close_s * 1000) {
+			em_info("websocket silent, closing", "ip=%s", ws->ip);
+			ws->close_code = 1001;
+			em__conn_close(ws->conn);
+			continue;
+		}
+		if (queued > cfg->ws_out_soft) {
+			if (!ws->soft_since_ms)
+				ws->soft_since_ms = now;
+			else if (now - ws->soft_since_ms > (uint64_t)cfg->ws_out_soft_seconds * 1000) {
+				em_warn("websocket slow consumer, closing", "ip=%s queued=%zu", ws->ip, queued);
+				ws->slow = 1;
+				ws->close_code = 1008;
+				em__conn_close(ws->conn);
+				continue;
+			}
+		} else {
+			ws->soft_since_ms = 0;
+		}
+		if (now - ws->last_ping_ms >= (uint64_t)cfg->ws_ping_interval_s * 1000) {
+			struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"", 0};
+			ws->last_ping_ms = now;
+			wslay_event_queue_msg(ws->ctx, &ping);
+			ws_flush(ws);
+		}
+	}
+}
+
+int em_ws_is_upgrade(em_req *r)
+{
+	const char *up = em_req_header(r, "Upgrade");
+	return up && !strcasecmp(up, "websocket");
+}
+
+em_ws *em_ws_upgrade(em_req *r, const em_ws_handlers *h, void *user)
+{
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	const char *conn_hdr = em_req_header(r, "Connection");
+	const char *key = em_req_header(r, "Sec-WebSocket-Key");
+	const char *ver = em_req_header(r, "Sec-WebSocket-Version");
+	if (em_req_method(r) != EM_GET || !em_ws_is_upgrade(r) || !conn_hdr || !strcasestr(conn_hdr, "upgrade")) {
+		em_resp_error(r, 426, "upgrade_required", "this endpoint speaks WebSocket only", NULL);
+		return NULL;
+	}
+	if (!ver || strcmp(ver, "13")) {
+		em_resp_header(r, "Sec-WebSocket-Version", "13");
+		em_resp_error(r, 426, "upgrade_required", "unsupported WebSocket version; use 13", NULL);
+		return NULL;
+	}
+	if (!key || strlen(key) != 24) {
+		em_resp_error(r, 400, "bad_request", "missing or malformed Sec-WebSocket-Key", NULL);
+		return NULL;
+	}
+	unsigned char in[64], digest[20];
+	memcpy(in, key, 24);
+	memcpy(in + 24, guid, sizeof guid - 1);
+	unsigned dlen = 0;
+	EVP_Digest(in, 24 + sizeof guid - 1, digest, &dlen, EVP_sha1(), NULL);
+	unsigned char accept[32];
+	EVP_EncodeBlock(accept, digest, 20);
+
+	em_conn *c = r->conn;
+	em_ws *ws = em_calloc(1, sizeof *ws);
+	ws->magic = WS_MAGIC;
+	ws->conn = c;
+	ws->h = h;
+	ws->user = user;
+	ws->last_recv_ms = ws->last_ping_ms = em_loop_now();
+	snprintf(ws->ip, sizeof ws->ip, "%s", em_req_client_ip(r));
+	wslay_event_context_server_init(&ws->ctx, &callbacks, ws);
+	wslay_event_config_set_max_recv_msg_length(ws->ctx, em__server_cfg(c->srv)->ws_message_max);
+	ws->next = all_ws;
+	if (all_ws)
+		all_ws->prev = ws;
+	all_ws = ws;
+	ws_count++;
+	em__server_ws_count(c->srv, 1, 0);
+	if (!sweep_timer)
+		sweep_timer = em_timer_start(1000, 1000, sweep, NULL);
+
+	c->state = CONN_WS;
+	c->ws = ws;
+	em_resp_header(r, "Upgrade", "websocket");
+	em_resp_header(r, "Connection", "Upgrade");
+	em_resp_header(r, "Sec-WebSocket-Accept", (const char *)accept);
+	em_resp_empty(r, 101);
+	return ws;
+}
+
+size_t em_ws_queued(em_ws *ws)
+{
+	if (!ws->conn)
+		return 0;
+	return ws->conn->out_bytes + wslay_event_get_queued_msg_length(ws->ctx);
+}
+
+int em_ws_send_text(em_ws *ws, const char *data, size_t len)
+{
+	EM_MAGIC_CHECK(ws, WS_MAGIC);
+	if (!ws->conn || ws->conn->closing || ws->close_sent_ms || !wslay_event_get_write_enabled(ws->ctx))
+		return EM_ECLOSED;
+	if (em_ws_queued(ws) + len > cfg_of(ws)->ws_out_hard) {
+		em_warn("websocket output queue over hard limit, closing", "ip=%s queued=%zu", ws->ip,
+			em_ws_queued(ws));
+		ws->slow = 1;
+		ws->close_code = 1008;
+		em__conn_close(ws->conn);
+		return EM_ETOOBIG;
+	}
+	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)data, len};
+	if (wslay_event_queue_msg(ws->ctx, &m))
+		return EM_ECLOSED;
+	ws_flush(ws);
+	return 0;
+}
+
+void em_ws_close(em_ws *ws, int code, const char *reason)
+{
+	if (!ws->conn || ws->close_sent_ms)
+		return;
+	ws->close_sent_ms = em_loop_now();
+	if (!ws->close_code)
+		ws->close_code = code;
+	wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+	ws_flush(ws);
+}
+
+void em__ws_shutdown_all(void)
+{
+	for (em_ws *ws = all_ws, *next; ws; ws = next) {
+		next = ws->next;
+		em_ws_close(ws, 1001, "server shutting down");
+	}
+}
+
+void *em_ws_user(em_ws *ws)
+{
+	return ws->user;
+}
+
+void em_ws_set_user(em_ws *ws, void *user)
+{
+	ws->user = user;
+}
+
+const char *em_ws_client_ip(em_ws *ws)
+{
+	return ws->ip;
+}
+
+/* Fuzzing entry: runs wslay's server-side frame parser over data with no
+** socket behind it; replies are discarded. */
+int em_ws_fuzz_frames(const unsigned char *data, size_t len)
+{
+	em_ws ws;
+	memset(&ws, 0, sizeof ws);
+	ws.magic = WS_MAGIC;
+	ws.in = (const char *)data;
+	ws.inlen = len;
+	wslay_event_context_server_init(&ws.ctx, &callbacks, &ws);
+	wslay_event_config_set_max_recv_msg_length(ws.ctx, 65536);
+	int rc = wslay_event_recv(ws.ctx);
+	wslay_event_send(ws.ctx);
+	wslay_event_context_free(ws.ctx);
+	return rc;
+}

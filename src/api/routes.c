@@ -1,0 +1,16 @@
+/*
+** Every route of emma serve, registered in one place (see routes.h).
+*/
+#include "api/routes.h"
+
+#include "api/api.h"
+
+void em_api_register_all(em_server *s)
+{
+	em_api_system_routes(s);
+	em_api_ws_operator_routes(s);
+	em_api_auth_routes(s);
+	em_api_operators_routes(s);
+	em_api_tokens_routes(s);
+	em_api_audit_routes(s);
+}

@@ -1,0 +1,29 @@
+/*
+** The operator hub: every signed-in operator's WebSocket, owned by the loop.
+**
+** Modules publish events (visitor deltas, conversation and callback events)
+** with em_hub_publish(); each connected operator console receives the event
+** as one JSON text frame. A console whose queue is full is cut off by the
+** WebSocket layer, never slowing the others.
+*/
+#ifndef EM_HUB_H
+#define EM_HUB_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct em_ws;
+
+/* Registers an operator's socket; returns the number of sockets this
+** operator now has open (presence across several tabs). */
+int em_hub_add(struct em_ws *ws, int64_t operator_id);
+/* Removes a socket; returns how many remain for that operator. */
+int em_hub_remove(struct em_ws *ws);
+/* Sends obj to every operator socket (or only to operator_id when > 0).
+** Does not take the reference. Returns the number of sockets reached. */
+int em_hub_publish(const json_t *obj, int64_t operator_id);
+/* Number of connected operator sockets / distinct operators. */
+int em_hub_sockets(void);
+int em_hub_operators_online(void);
+
+#endif

@@ -1,0 +1,424 @@
+/*
+** The emma command line: serve, user add, migrate, backup, version.
+**
+** Every command takes --config FILE and --data DIR so that `emma user add`
+** and `emma serve` find the same database. Usage errors exit 2 with a
+** one-line reason; other failures exit 1.
+*/
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/routes.h"
+#include "app.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "crm/auth.h"
+#include "crm/operators.h"
+#include "net/http.h"
+#include "net/loop.h"
+#include "store/store.h"
+
+#define EMMA_VERSION "0.1.0"
+
+static const char *prog = "emma";
+
+static void usage_main(FILE *f)
+{
+	fprintf(f,
+		"Usage: emma COMMAND [OPTIONS]\n"
+		"\n"
+		"Emma is a self-hosted, real-time e-CRM server.\n"
+		"\n"
+		"Commands:\n"
+		"  serve            run the server (tracker, chat, console, API)\n"
+		"  user add EMAIL   create an operator account\n"
+		"  migrate          apply pending database migrations\n"
+		"  backup FILE      copy the database to FILE while serving\n"
+		"  version          print the version\n"
+		"\n"
+		"Options for every command:\n"
+		"  --config FILE    read settings from an INI file\n"
+		"  --data DIR       data directory (default ./data)\n"
+		"  --help           help for a command, e.g. emma serve --help\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (try '%s --help')\n", prog);
+	return 2;
+}
+
+/* ---- Common options ------------------------------------------------- */
+
+struct common {
+	const char *config;
+	const char *data;
+	const char *listen;
+	const char *role;
+	int password_stdin;
+	int help;
+};
+
+enum { OPT_CONFIG = 1000, OPT_DATA, OPT_LISTEN, OPT_ROLE, OPT_PWSTDIN, OPT_HELP };
+
+/* Parses options of one command. allowed is a set of OPT_* flags beyond the
+** common ones. Returns the index of the first positional argument, or -1
+** after printing a usage error. */
+static int parse_options(int argc, char **argv, struct common *o, int allow_listen, int allow_user)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"data", required_argument, NULL, OPT_DATA},
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"role", required_argument, NULL, OPT_ROLE},
+		{"password-stdin", no_argument, NULL, OPT_PWSTDIN},
+		{"help", no_argument, NULL, OPT_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	optind = 1;
+	opterr = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_CONFIG: o->config = optarg; break;
+		case OPT_DATA: o->data = optarg; break;
+		case OPT_LISTEN:
+			if (!allow_listen)
+				return usage_error("option --listen is only for serve%s", ""), -1;
+			o->listen = optarg;
+			break;
+		case OPT_ROLE:
+			if (!allow_user)
+				return usage_error("option --role is only for user add%s", ""), -1;
+			o->role = optarg;
+			break;
+		case OPT_PWSTDIN:
+			if (!allow_user)
+				return usage_error("option --password-stdin is only for user add%s", ""), -1;
+			o->password_stdin = 1;
+			break;
+		case 'h':
+		case OPT_HELP: o->help = 1; break;
+		case ':': return usage_error("option %s needs a value", argv[optind - 1]), -1;
+		default: return usage_error("unknown option '%s'", argv[optind - 1]), -1;
+		}
+	}
+	return optind;
+}
+
+/* Builds the configuration: defaults < file < environment < flags. */
+static int load_config(em_config *cfg, const struct common *o)
+{
+	char err[512];
+	em_config_defaults(cfg);
+	if (o->config && em_config_load_file(cfg, o->config, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 2;
+	}
+	if (em_config_load_env(cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 2;
+	}
+	if (o->data && em_config_set(cfg, "store", "data_dir", o->data, err, sizeof err)) {
+		fprintf(stderr, "%s: --data: %s\n", prog, err);
+		return 2;
+	}
+	if (o->listen && em_config_set(cfg, "server", "listen", o->listen, err, sizeof err)) {
+		fprintf(stderr, "%s: --listen: %s\n", prog, err);
+		return 2;
+	}
+	em_log_set_level(cfg->log_level);
+	if (cfg->log_file[0] && em_log_open(cfg->log_file)) {
+		fprintf(stderr, "%s: cannot open log file %s\n", prog, cfg->log_file);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- serve ---------------------------------------------------------- */
+
+static em_app app;
+
+static void on_server_drained(void *arg)
+{
+	(void)arg;
+	em_info("connections drained", NULL);
+	em_loop_stop();
+}
+
+static void on_stop_signal(int signum, void *arg)
+{
+	(void)arg;
+	if (app.shutting_down) {
+		em_warn("second signal, exiting now", "signal=%d", signum);
+		_exit(1);
+	}
+	app.shutting_down = 1;
+	em_info("shutting down", "signal=%s", signum == SIGTERM ? "TERM" : "INT");
+	em_server_shutdown(app.server, on_server_drained, NULL);
+}
+
+static void on_hup(int signum, void *arg)
+{
+	(void)signum;
+	(void)arg;
+	em_log_reopen();
+	em_info("log file reopened", NULL);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct common o = {0};
+	int i = parse_options(argc, argv, &o, 1, 0);
+	if (i < 0)
+		return 2;
+	if (o.help) {
+		printf("Usage: emma serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n\n"
+		       "Serves the tracker, chat widget, operator console and API. Default listen\n"
+		       "127.0.0.1:8080, data in ./data. On first start it creates the site 'default'\n"
+		       "and an admin admin@localhost with a one-time password printed here\n"
+		       "(or EMMA_INITIAL_ADMIN_PASSWORD when set).\n");
+		return 0;
+	}
+	if (i < argc)
+		return usage_error("serve takes no arguments, got '%s'", argv[i]);
+	int rc = load_config(&app.cfg, &o);
+	if (rc)
+		return rc;
+	app.started_ms = em_now_ms();
+	char err[512];
+	em_loop_init();
+	if (em_store_open(&app.store, &app.cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	if (em_auth_init(&app, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		em_store_close(app.store);
+		return 1;
+	}
+	char password[128] = "";
+	int created = em_auth_bootstrap(&app, password, sizeof password);
+	if (created < 0) {
+		fprintf(stderr, "%s: cannot create the first admin: %s\n", prog, em_strerror(created));
+		em_store_close(app.store);
+		return 1;
+	}
+	app.server = em_server_new(&app.cfg, &app);
+	em_api_register_all(app.server);
+	if (em_server_listen(app.server, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		em_store_close(app.store);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	em_loop_on_signal(SIGTERM, on_stop_signal, NULL);
+	em_loop_on_signal(SIGINT, on_stop_signal, NULL);
+	em_loop_on_signal(SIGHUP, on_hup, NULL);
+
+	char host[128];
+	const char *colon = strrchr(app.cfg.listen, ':');
+	size_t hl = colon ? (size_t)(colon - app.cfg.listen) : 0;
+	snprintf(host, sizeof host, "%.*s", (int)hl, app.cfg.listen);
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "[::]"))
+		snprintf(host, sizeof host, "localhost");
+	int port = em_server_port(app.server);
+	em_info("listening", "url=http://%s:%d/ port=%d data=%s version=%s", host, port, port, app.cfg.data_dir,
+		EMMA_VERSION);
+	printf("Emma is running at http://%s:%d/\n", host, port);
+	if (created > 0) {
+		if (password[0])
+			printf("First start: sign in as admin@localhost with the one-time password: %s\n"
+			       "(change it in the console; it is not shown again)\n",
+			       password);
+		else
+			printf("First start: admin@localhost was created with EMMA_INITIAL_ADMIN_PASSWORD.\n");
+	}
+	fflush(stdout);
+
+	em_loop_run();
+	em_info("closing store", NULL);
+	em_auth_free(&app);
+	em_store_close(app.store);
+	em_loop_close();
+	em_server_free(app.server);
+	em_info("stopped", NULL);
+	em_log_close();
+	return 0;
+}
+
+/* ---- user add ------------------------------------------------------- */
+
+static int read_password_stdin(char *out, size_t len)
+{
+	if (!fgets(out, (int)len, stdin))
+		return -1;
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+	struct common o = {0};
+	int i = parse_options(argc, argv, &o, 0, 1);
+	if (i < 0)
+		return 2;
+	if (o.help || i >= argc) {
+		FILE *f = o.help ? stdout : stderr;
+		fprintf(f, "Usage: emma user add EMAIL [--role admin|agent] [--password-stdin]\n"
+			   "Creates an operator. Without --password-stdin a random password is printed.\n");
+		return o.help ? 0 : 2;
+	}
+	if (strcmp(argv[i], "add"))
+		return usage_error("unknown user command '%s' (expected: add)", argv[i]);
+	if (i + 1 >= argc)
+		return usage_error("user add needs an e-mail address%s", "");
+	if (i + 2 < argc)
+		return usage_error("unexpected argument '%s'", argv[i + 2]);
+	const char *email = argv[i + 1];
+	const char *role = o.role ? o.role : "agent";
+	if (strcmp(role, "admin") && strcmp(role, "agent"))
+		return usage_error("--role must be admin or agent, got '%s'", role);
+	char password[256];
+	int generated = 0;
+	if (o.password_stdin) {
+		if (read_password_stdin(password, sizeof password)) {
+			fprintf(stderr, "%s: no password on standard input\n", prog);
+			return 2;
+		}
+	} else {
+		static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+		for (int k = 0; k < 16; k++)
+			password[k] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+		password[16] = '\0';
+		generated = 1;
+	}
+	em_config cfg;
+	int rc = load_config(&cfg, &o);
+	if (rc)
+		return rc;
+	char err[512];
+	em_loop_init();
+	em_store *store;
+	if (em_store_open(&store, &cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	rc = em_operators_add_sync(store, email, role, password, err, sizeof err);
+	em_store_close(store);
+	em_loop_close();
+	sodium_memzero(password + (generated ? 16 : 0), sizeof password - (generated ? 16 : 0));
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return rc == EM_EINVAL || rc == EM_EEXIST ? 2 : 1;
+	}
+	printf("Created %s %s.\n", role, email);
+	if (generated)
+		printf("Password: %s\n", password);
+	return 0;
+}
+
+/* ---- migrate, backup, version --------------------------------------- */
+
+static int cmd_migrate(int argc, char **argv)
+{
+	struct common o = {0};
+	int i = parse_options(argc, argv, &o, 0, 0);
+	if (i < 0)
+		return 2;
+	if (o.help) {
+		printf("Usage: emma migrate [--config FILE] [--data DIR]\nApplies pending database migrations.\n");
+		return 0;
+	}
+	if (i < argc)
+		return usage_error("migrate takes no arguments, got '%s'", argv[i]);
+	em_config cfg;
+	int rc = load_config(&cfg, &o);
+	if (rc)
+		return rc;
+	char err[512];
+	int applied = 0;
+	if (em_store_migrate(&cfg, &applied, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	printf("Applied %d migration%s.\n", applied, applied == 1 ? "" : "s");
+	return 0;
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+	struct common o = {0};
+	int i = parse_options(argc, argv, &o, 0, 0);
+	if (i < 0)
+		return 2;
+	if (o.help) {
+		printf("Usage: emma backup FILE [--config FILE] [--data DIR]\n"
+		       "Copies the database to FILE; safe while emma serve is running.\n");
+		return 0;
+	}
+	if (i >= argc)
+		return usage_error("backup needs a target FILE%s", "");
+	if (i + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[i + 1]);
+	em_config cfg;
+	int rc = load_config(&cfg, &o);
+	if (rc)
+		return rc;
+	char err[512];
+	em_loop_init();
+	em_store *store;
+	if (em_store_open(&store, &cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	rc = em_store_backup(store, argv[i], err, sizeof err);
+	em_store_close(store);
+	em_loop_close();
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	printf("Backup written to %s\n", argv[i]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (sodium_init() < 0) {
+		fprintf(stderr, "emma: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (argc < 2) {
+		usage_main(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage_main(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("emma %s\n", EMMA_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "user"))
+		return cmd_user(argc - 1, argv + 1);
+	if (!strcmp(cmd, "migrate"))
+		return cmd_migrate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "backup"))
+		return cmd_backup(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", cmd);
+}

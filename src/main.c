@@ -7,6 +7,7 @@
 */
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,10 +51,13 @@ static void usage_main(FILE *f)
 		"  --help           help for a command, e.g. emma serve --help\n");
 }
 
-static int usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+	va_start(ap, fmt);
 	fprintf(stderr, "%s: ", prog);
-	fprintf(stderr, fmt, arg);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, " (try '%s --help')\n", prog);
 	return 2;
 }
@@ -88,23 +92,23 @@ static int parse_options(int argc, char **argv, struct common *o, int allow_list
 	optind = 1;
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_CONFIG: o->config = optarg; break;
 		case OPT_DATA: o->data = optarg; break;
 		case OPT_LISTEN:
 			if (!allow_listen)
-				return usage_error("option --listen is only for serve%s", ""), -1;
+				return usage_error("option --listen is only for serve"), -1;
 			o->listen = optarg;
 			break;
 		case OPT_ROLE:
 			if (!allow_user)
-				return usage_error("option --role is only for user add%s", ""), -1;
+				return usage_error("option --role is only for user add"), -1;
 			o->role = optarg;
 			break;
 		case OPT_PWSTDIN:
 			if (!allow_user)
-				return usage_error("option --password-stdin is only for user add%s", ""), -1;
+				return usage_error("option --password-stdin is only for user add"), -1;
 			o->password_stdin = 1;
 			break;
 		case 'h':
@@ -282,7 +286,7 @@ static int cmd_user(int argc, char **argv)
 	if (strcmp(argv[i], "add"))
 		return usage_error("unknown user command '%s' (expected: add)", argv[i]);
 	if (i + 1 >= argc)
-		return usage_error("user add needs an e-mail address%s", "");
+		return usage_error("user add needs an e-mail address");
 	if (i + 2 < argc)
 		return usage_error("unexpected argument '%s'", argv[i + 2]);
 	const char *email = argv[i + 1];
@@ -368,7 +372,7 @@ static int cmd_backup(int argc, char **argv)
 		return 0;
 	}
 	if (i >= argc)
-		return usage_error("backup needs a target FILE%s", "");
+		return usage_error("backup needs a target FILE");
 	if (i + 1 < argc)
 		return usage_error("unexpected argument '%s'", argv[i + 1]);
 	em_config cfg;

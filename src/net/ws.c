@@ -39,7 +39,10 @@ struct em_ws {
 	uint64_t soft_since_ms; /* 0 when below the soft limit */
 	uint64_t close_sent_ms;
 	int close_code;
-	int slow; /* cut off for not reading */
+	int slow;	  /* cut off for not reading */
+	int in_recv;	  /* inside wslay_event_recv(): no flushing, no freeing */
+	int dead;	  /* connection gone while in_recv; free after recv returns */
+	int cut_pending;  /* hard limit passed while in_recv; close after recv returns */
 	struct em_ws *prev, *next;
 	char ip[64];
 };
@@ -137,11 +140,24 @@ void em__ws_on_data(em_ws *ws, const char *data, size_t len)
 	ws->in = data;
 	ws->inlen = len;
 	ws->last_recv_ms = em_loop_now();
+	/* Handlers called from inside wslay may send (queue only) or cut the
+	** peer off; both take effect once wslay has returned. */
+	ws->in_recv = 1;
 	int rc = wslay_event_recv(ws->ctx);
+	ws->in_recv = 0;
 	ws->in = NULL;
 	ws->inlen = 0;
+	if (ws->dead) {
+		wslay_event_context_free(ws->ctx);
+		em_free(ws);
+		return;
+	}
 	if (!ws->conn)
 		return;
+	if (ws->cut_pending) {
+		em__conn_close(ws->conn);
+		return;
+	}
 	if (rc != 0) {
 		em__conn_close(ws->conn);
 		return;
@@ -179,9 +195,13 @@ void em__ws_on_conn_closed(em_ws *ws)
 	int code = ws->close_code ? ws->close_code : 1006;
 	if (ws->h && ws->h->on_close)
 		ws->h->on_close(ws, code);
-	wslay_event_context_free(ws->ctx);
 	ws->magic = 0;
-	em_free(ws);
+	if (ws->in_recv) {
+		ws->dead = 1;
+	} else {
+		wslay_event_context_free(ws->ctx);
+		em_free(ws);
+	}
 	if (ws_count == 0 && sweep_timer) {
 		em_timer_stop(sweep_timer);
 		sweep_timer = NULL;
@@ -301,20 +321,25 @@ size_t em_ws_queued(em_ws *ws)
 int em_ws_send_text(em_ws *ws, const char *data, size_t len)
 {
 	EM_MAGIC_CHECK(ws, WS_MAGIC);
-	if (!ws->conn || ws->conn->closing || ws->close_sent_ms || !wslay_event_get_write_enabled(ws->ctx))
+	if (!ws->conn || ws->conn->closing || ws->cut_pending || ws->close_sent_ms ||
+	    !wslay_event_get_write_enabled(ws->ctx))
 		return EM_ECLOSED;
 	if (em_ws_queued(ws) + len > cfg_of(ws)->ws_out_hard) {
 		em_warn("websocket output queue over hard limit, closing", "ip=%s queued=%zu", ws->ip,
 			em_ws_queued(ws));
 		ws->slow = 1;
 		ws->close_code = 1008;
-		em__conn_close(ws->conn);
+		if (ws->in_recv)
+			ws->cut_pending = 1;
+		else
+			em__conn_close(ws->conn);
 		return EM_ETOOBIG;
 	}
 	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)data, len};
 	if (wslay_event_queue_msg(ws->ctx, &m))
 		return EM_ECLOSED;
-	ws_flush(ws);
+	if (!ws->in_recv)
+		ws_flush(ws);
 	return 0;
 }
 
@@ -326,7 +351,8 @@ void em_ws_close(em_ws *ws, int code, const char *reason)
 	if (!ws->close_code)
 		ws->close_code = code;
 	wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
-	ws_flush(ws);
+	if (!ws->in_recv)
+		ws_flush(ws);
 }
 
 void em__ws_shutdown_all(void)

@@ -77,6 +77,14 @@ void em_store_get_stats(em_store *s, em_store_stats *out);
 ** double, 't' const char * (NULL binds NULL), 'b' const void *, size_t (blob),
 ** 'n' NULL. Statements are cached per connection by the address of the sql
 ** string, so pass string literals.
+**
+** 'n' takes no argument; a NULL 't' or 'b' pointer also binds NULL. The
+** number of letters must match the placeholders. em_db_prepare returns NULL
+** on error (em_db_errmsg says why); em_stmt_step(NULL) returns EM_EINVAL and
+** em_stmt_done(NULL) does nothing, so callers may check once at the step.
+** Errors: unique/primary-key conflicts are EM_EEXIST, other constraint
+** failures EM_EINVAL, everything else EM_EIO. Statements a db function
+** leaves open are reset (with a warning) when it returns.
 */
 em_stmt *em_db_prepare(em_db *db, const char *sql, const char *types, ...);
 /* 1 = a row is ready, 0 = done, < 0 = error. */

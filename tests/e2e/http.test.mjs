@@ -42,7 +42,7 @@ function parseResponses(raw) {
 }
 
 test('GET /healthz answers ok', async () => {
-  const res = await fetch(`${emma.url}healthz`);
+  const res = await fetch(`${emma.url}/healthz`);
   assert.equal(res.status, 200);
   assert.equal(await res.text(), 'ok\n');
 });
@@ -94,7 +94,7 @@ test('chunked request bodies are decoded', async () => {
 });
 
 test('malformed JSON gets 400 with line and column', async () => {
-  const res = await fetch(`${emma.url}api/v1/login`, {
+  const res = await fetch(`${emma.url}/api/v1/login`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email": "a@b.c",, }',
   });
   assert.equal(res.status, 400);
@@ -161,7 +161,7 @@ test('console page is served with ETag, 304 and gzip', async () => {
 });
 
 test('metrics expose requests by status and store figures', async () => {
-  const res = await fetch(`${emma.url}metrics`);
+  const res = await fetch(`${emma.url}/metrics`);
   assert.equal(res.status, 200);
   const text = await res.text();
   assert.match(text, /emma_http_requests_total\{code="200"\} \d+/);
@@ -186,7 +186,7 @@ test('connections past max_connections get 503', async () => {
     assert.equal(JSON.parse(r.body).error.code, 'unavailable');
     socks.forEach((s) => s.destroy());
     await new Promise((r) => setTimeout(r, 100));
-    const ok = await fetch(`${small.url}healthz`);
+    const ok = await fetch(`${small.url}/healthz`);
     assert.equal(ok.status, 200);
   } finally {
     await small.stop();

@@ -24,7 +24,8 @@ CREATE TABLE operator (
 );
 
 -- Server-side sessions; the cookie carries only the random id. token_hash is
--- a keyed hash of the cookie value so a database copy does not leak sessions.
+-- a keyed hash of the cookie value (key: setting 'auth.secret') so a database
+-- copy does not leak sessions. API tokens are stored the same way.
 CREATE TABLE op_session (
 	token_hash TEXT PRIMARY KEY,
 	operator_id INTEGER NOT NULL REFERENCES operator(id) ON DELETE CASCADE,
@@ -35,6 +36,7 @@ CREATE TABLE op_session (
 	user_agent TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX op_session_operator ON op_session(operator_id);
+CREATE INDEX op_session_expires ON op_session(expires_at);
 
 CREATE TABLE api_token (
 	id INTEGER PRIMARY KEY,
@@ -47,6 +49,7 @@ CREATE TABLE api_token (
 	last_used_at INTEGER,
 	revoked_at INTEGER
 );
+CREATE INDEX api_token_operator ON api_token(operator_id);
 
 CREATE TABLE audit_log (
 	id INTEGER PRIMARY KEY,
@@ -58,6 +61,8 @@ CREATE TABLE audit_log (
 	detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX audit_log_at ON audit_log(at);
+-- The audit page is read newest first by id; by operator for "what did X do".
+CREATE INDEX audit_log_operator ON audit_log(operator_id, id);
 
 CREATE TABLE setting (
 	key TEXT PRIMARY KEY,

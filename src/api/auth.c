@@ -1,0 +1,206 @@
+/*
+** REST: sign-in, sign-out and "who am I" (POST /api/v1/login, POST
+** /api/v1/logout, GET /api/v1/me), plus the small request helpers every
+** resource file of src/api/ shares (declared in api.h).
+*/
+#include "api/api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "crm/auth.h"
+#include "crm/operators.h"
+
+/* ---- Shared helpers --------------------------------------------------- */
+
+/* Answers 422 with "<key> <what>" and the field named; returns -1. */
+static int field_error(em_req *r, const char *code, const char *key, const char *what)
+{
+	char msg[192];
+	snprintf(msg, sizeof msg, "%s %s", key, what);
+	em_resp_error(r, 422, code, msg, key);
+	return -1;
+}
+
+int em_api_str_field(em_req *r, const json_t *obj, const char *key, int required, size_t maxlen,
+		     const char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if (required)
+			return field_error(r, "missing_field", key, "is required");
+		return 0;
+	}
+	if (!json_is_string(v))
+		return field_error(r, "invalid_field", key, "must be a string");
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	if (n > maxlen) {
+		char what[64];
+		snprintf(what, sizeof what, "is too long (at most %zu bytes)", maxlen);
+		return field_error(r, "invalid_field", key, what);
+	}
+	/* A NUL inside the string would silently cut it everywhere in C. */
+	if (strlen(s) != n)
+		return field_error(r, "invalid_field", key, "must not contain NUL characters");
+	if (required && n == 0)
+		return field_error(r, "missing_field", key, "must not be empty");
+	*out = s;
+	return 0;
+}
+
+int em_api_int_field(em_req *r, const json_t *obj, const char *key, long long min, long long max,
+		     long long *out, int *present)
+{
+	json_t *v = json_object_get(obj, key);
+	*present = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		char what[96];
+		snprintf(what, sizeof what, "must be an integer from %lld to %lld", min, max);
+		return field_error(r, "invalid_field", key, what);
+	}
+	*out = (long long)json_integer_value(v);
+	*present = 1;
+	return 0;
+}
+
+int em_api_bool_field(em_req *r, const json_t *obj, const char *key, int *out, int *present)
+{
+	json_t *v = json_object_get(obj, key);
+	*present = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return field_error(r, "invalid_field", key, "must be true or false");
+	*out = json_is_true(v);
+	*present = 1;
+	return 0;
+}
+
+void em_api_fail(em_req *r, int status, const char *field, const char *message)
+{
+	const char *m = message && *message ? message : NULL;
+	switch (status) {
+	case EM_EINVAL:
+	case EM_ERANGE:
+		em_resp_error(r, 422, "invalid_field", m ? m : "invalid input",
+			      field && *field ? field : NULL);
+		return;
+	case EM_EPERM: em_resp_error(r, 403, "forbidden", m ? m : "not allowed", NULL); return;
+	case EM_EAUTH: em_resp_error(r, 401, "unauthorized", m ? m : "sign in first", NULL); return;
+	case EM_ENOTFOUND: em_resp_error(r, 404, "not_found", m ? m : "no such object", NULL); return;
+	case EM_EEXIST:
+		em_resp_error(r, 409, "conflict", m ? m : "conflicts with existing data",
+			      field && *field ? field : NULL);
+		return;
+	case EM_ETOOBIG: em_resp_error(r, 413, "too_large", m ? m : "too large", NULL); return;
+	case EM_EAGAIN:
+	case EM_ECLOSED:
+		em_resp_header(r, "Retry-After", "1");
+		em_resp_error(r, 503, "unavailable", "the server is busy; try again shortly", NULL);
+		return;
+	default: em_resp_error(r, 500, "internal", "internal error; see the server log", NULL); return;
+	}
+}
+
+json_t *em_api_time(int64_t ms)
+{
+	if (ms <= 0)
+		return json_null();
+	char t[32];
+	em_rfc3339(ms, t);
+	return json_string(t);
+}
+
+/* ---- Sign-in ---------------------------------------------------------- */
+
+static void login_answered(const em_login_result *res, void *arg)
+{
+	em_req *r = arg;
+	char s[16];
+	switch (res->status) {
+	case 0:
+		em_auth_set_cookie(r, res->token);
+		em_resp_header(r, "Cache-Control", "no-store");
+		em_resp_json(r, 200,
+			     json_pack("{s:o, s:s}", "operator", em_api_operator_json(&res->op), "csrf",
+				       res->csrf));
+		return;
+	case EM_EAUTH:
+		em_resp_error(r, 401, "invalid_credentials", "wrong e-mail address or password", NULL);
+		return;
+	case EM_ERANGE:
+		snprintf(s, sizeof s, "%d", res->retry_after_s);
+		em_resp_header(r, "Retry-After", s);
+		em_resp_error(r, 429, "rate_limited", "too many failed sign-ins; wait and try again", NULL);
+		return;
+	default: em_api_fail(r, res->status, NULL, NULL); return;
+	}
+}
+
+static void h_login(em_req *r)
+{
+	json_t *body = em_req_json(r);
+	if (!body)
+		return;
+	const char *email, *password;
+	if (em_api_str_field(r, body, "email", 1, EM_EMAIL_MAX, &email) == 0 &&
+	    em_api_str_field(r, body, "password", 1, EM_PASSWORD_MAX, &password) == 0)
+		em_auth_login(em_req_app(r), email, password, em_req_client_ip(r),
+			      em_req_header(r, "User-Agent"), login_answered, r);
+	/* em_auth_login copied what it keeps. */
+	json_decref(body);
+}
+
+/* ---- Sign-out --------------------------------------------------------- */
+
+static void logout_answered(int status, void *arg)
+{
+	em_req *r = arg;
+	if (status) {
+		em_api_fail(r, status, NULL, NULL);
+		return;
+	}
+	em_auth_set_cookie(r, NULL);
+	em_resp_empty(r, 204);
+}
+
+static void h_logout(em_req *r)
+{
+	if (!em_auth_require(r, EM_AUTH_ANY))
+		return;
+	em_auth_logout(r, logout_answered, r);
+}
+
+/* ---- Me --------------------------------------------------------------- */
+
+static void h_me(em_req *r)
+{
+	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
+	if (!p)
+		return;
+	em_operator op;
+	if (em_auth_operator(em_req_app(r), p->operator_id, &op)) {
+		em_api_fail(r, EM_EAUTH, NULL, NULL);
+		return;
+	}
+	json_t *o = json_pack("{s:o}", "operator", em_api_operator_json(&op));
+	/* Only a cookie session has (and needs) a CSRF token. */
+	if (!p->via_token)
+		json_object_set_new(o, "csrf", json_string(p->csrf));
+	em_resp_header(r, "Cache-Control", "no-store");
+	em_resp_json(r, 200, o);
+}
+
+void em_api_auth_routes(em_server *s)
+{
+	em_server_route(s, EM_POST, "/api/v1/login", h_login);
+	em_server_route(s, EM_POST, "/api/v1/logout", h_logout);
+	em_server_route(s, EM_GET, "/api/v1/me", h_me);
+}

@@ -1,0 +1,30 @@
+/*
+** Private to src/store/ (and its unit tests): internals of the store that the
+** rest of Emma must not use.
+**
+** Today this is only the hook that lets tests replace the embedded migration
+** table, so a deliberately broken migration can be tested without shipping
+** one. A later store_pg.c shares the migration-name rules documented here.
+*/
+#ifndef EM_STORE_INT_H
+#define EM_STORE_INT_H
+
+#include "net/embedded.h"
+
+/*
+** Migration files are named NNN_name.sql. The version is the decimal number
+** before the first '_' (or '.'); it must be > 0 and unique. Migrations run in
+** ascending version order, each in its own transaction, and a version that
+** schema_migrations already lists never runs again.
+*/
+
+/* Replaces the migration table used by em_store_open()/em_store_migrate()
+** (NULL restores the embedded one). Not thread-safe: tests only, called while
+** no store is being opened. The table ends with an entry whose path is NULL. */
+void em__store_set_migrations(const struct em_embedded *table);
+
+/* Largest stmt-cache size per connection. Past it, em_db_prepare() still
+** works but prepares a one-off statement that em_stmt_done() finalizes. */
+#define EM__STMT_CACHE_MAX 512
+
+#endif

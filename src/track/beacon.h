@@ -1,0 +1,31 @@
+/*
+** Validation of tracker batches (DESIGN.md §5, Tracking):
+**   {"site":KEY,"vid":ID?,"events":[EVENT,...]}
+** A batch is accepted whole or rejected whole; the error names the field
+** ("events[2].url") and what was wrong.
+*/
+#ifndef EM_BEACON_H
+#define EM_BEACON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "track/event.h"
+
+#define EM_BEACON_MAX_BYTES (64 * 1024)
+
+typedef struct em_beacon_error {
+	int status;	  /* 400, 413 or 422 */
+	char code[32];	  /* invalid_json, invalid_field, too_large */
+	char message[256];
+	char field[64];
+} em_beacon_error;
+
+/* Parses and validates body into b (site_key, vid and events). now_ms clamps
+** event times. Returns 0, or EM_EINVAL with err filled. */
+int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err);
+
+/* Checks a visitor id: 1..63 characters of [A-Za-z0-9_-]. */
+int em_beacon_vid_ok(const char *vid);
+
+#endif

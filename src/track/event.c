@@ -1,0 +1,50 @@
+/*
+** Event batches (see event.h).
+*/
+#include "track/event.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+
+static const char *names[] = {NULL, "pageview", "ping", "event", "search", "cart", "order", "identify", "consent"};
+
+const char *em_ev_type_name(int type)
+{
+	return type >= EM_EV_PAGEVIEW && type <= EM_EV_CONSENT ? names[type] : "unknown";
+}
+
+int em_ev_type_from_name(const char *name)
+{
+	for (int i = EM_EV_PAGEVIEW; i <= EM_EV_CONSENT; i++)
+		if (!strcmp(names[i], name))
+			return i;
+	return 0;
+}
+
+em_track_batch *em_track_batch_new(void)
+{
+	em_track_batch *b = em_calloc(1, sizeof *b);
+	em_arena_init(&b->mem);
+	b->events = em_arena_alloc(&b->mem, sizeof(em_track_event) * EM_TRACK_MAX_EVENTS);
+	b->device = b->browser = b->os = b->country = "";
+	return b;
+}
+
+void em_track_batch_free(em_track_batch *b)
+{
+	if (!b)
+		return;
+	em_arena_free(&b->mem);
+	em_free(b);
+}
+
+em_track_event *em_track_batch_add(em_track_batch *b)
+{
+	if (b->nevents >= EM_TRACK_MAX_EVENTS)
+		return NULL;
+	em_track_event *e = &b->events[b->nevents++];
+	memset(e, 0, sizeof *e);
+	e->total = -1;
+	return e;
+}

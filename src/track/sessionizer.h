@@ -1,0 +1,22 @@
+/*
+** The sessionizer: records a batch of one visitor's events in the store,
+** creating the visitor on first sight and starting a new visit after 30
+** minutes without events or when a new campaign (utm_source/utm_campaign)
+** brings the visitor back. An identify event with an e-mail or external id
+** merges the history of other visitor rows of the same person into this one.
+**
+** Runs on the store writer thread only (inside em_store_write functions);
+** it keeps a bounded cache of recent visitors there.
+*/
+#ifndef EM_SESSIONIZER_H
+#define EM_SESSIONIZER_H
+
+#include "store/store.h"
+#include "track/event.h"
+
+/* Records b (site_id, vid, events set) and fills b->res. */
+int em_sessionize(em_db *db, em_track_batch *b);
+/* Forgets the writer-side visitor cache. */
+void em_sessionize_reset(void);
+
+#endif

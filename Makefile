@@ -29,7 +29,7 @@ SRCS    := $(shell find src -name '*.c' | sort)
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LLHTTP_OBJS := $(BUILD)/obj/llhttp/llhttp.o $(BUILD)/obj/llhttp/api.o $(BUILD)/obj/llhttp/http.o
-GEN_OBJS := $(BUILD)/obj/gen/assets.o $(BUILD)/obj/gen/migrations.o
+GEN_OBJS := $(BUILD)/obj/gen/assets.o $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/uadata.o
 ALL_OBJS := $(OBJS) $(LLHTTP_OBJS) $(GEN_OBJS)
 WEB_FILES := $(shell find web -type f ! -name '*.md' | sort)
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
@@ -66,6 +66,12 @@ build/gen/assets.c: build/tools/embed $(WEB_FILES)
 build/gen/migrations.c: build/tools/embed $(MIGRATIONS)
 	@mkdir -p build/gen
 	build/tools/embed migrations src/store/migrations $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+# User-agent and bot rules from the npm packages uap-core and isbot (make deps
+# installs them); missing, the converter says so.
+build/gen/uadata.c: tools/uadata.mjs $(wildcard node_modules/uap-core/regexes.yaml node_modules/isbot/package.json)
+	@mkdir -p build/gen
+	node tools/uadata.mjs node_modules/uap-core/regexes.yaml node_modules/isbot > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen-stamp: build/gen/assets.c build/gen/migrations.c
 	@mkdir -p $(BUILD) && touch $@
@@ -123,7 +129,7 @@ FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -DEM_DEBUG -DEM_FUZZIN
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_OBJS   := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRCS)) \
 	$(FUZZ_DIR)/obj/llhttp/llhttp.o $(FUZZ_DIR)/obj/llhttp/api.o $(FUZZ_DIR)/obj/llhttp/http.o \
-	$(FUZZ_DIR)/obj/gen/assets.o $(FUZZ_DIR)/obj/gen/migrations.o
+	$(FUZZ_DIR)/obj/gen/assets.o $(FUZZ_DIR)/obj/gen/migrations.o $(FUZZ_DIR)/obj/gen/uadata.o
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
 .PHONY: fuzz-build

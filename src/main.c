@@ -26,6 +26,7 @@
 #include "net/http.h"
 #include "net/loop.h"
 #include "store/store.h"
+#include "track/ingest.h"
 
 #define EMMA_VERSION "0.1.0"
 
@@ -218,6 +219,11 @@ static int cmd_serve(int argc, char **argv)
 		em_store_close(app.store);
 		return 1;
 	}
+	if (em_ingest_init(&app, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		em_store_close(app.store);
+		return 1;
+	}
 	app.server = em_server_new(&app.cfg, &app);
 	em_api_register_all(app.server);
 	if (em_server_listen(app.server, err, sizeof err)) {
@@ -252,6 +258,7 @@ static int cmd_serve(int argc, char **argv)
 
 	em_loop_run();
 	em_info("closing store", NULL);
+	em_ingest_shutdown();
 	em_auth_free(&app);
 	em_store_close(app.store);
 	em_loop_close();

@@ -13,5 +13,9 @@ void em_api_register_all(em_server *s);
 void em_api_system_routes(em_server *s);
 /* The operator WebSocket /ws/operator (src/api/ws_operator.c). */
 void em_api_ws_operator_routes(em_server *s);
+/* Tracking: /t, /t.gif, /emma.js (src/api/track.c). */
+void em_api_track_routes(em_server *s);
+/* Visitors: live list and profiles (src/api/visitors.c). */
+void em_api_visitors_routes(em_server *s);
 
 #endif

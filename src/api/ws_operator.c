@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "crm/auth.h"
 #include "live/hub.h"
+#include "live/presence.h"
 #include "net/ws.h"
 
 typedef struct op_conn {
@@ -120,6 +121,8 @@ static void ws_operator(em_req *r)
 	int n = em_hub_add(ws, oc->operator_id);
 	send_json(ws, json_pack("{s:s, s:{s:s, s:s}, s:i}", "type", "hello", "operator", "id", id, "email",
 				email, "sockets", n));
+	/* The live list once; from here on the console only receives changes. */
+	send_json(ws, json_pack("{s:s, s:o}", "type", "visitors", "visitors", em_presence_list(0)));
 }
 
 void em_api_ws_operator_routes(em_server *s)

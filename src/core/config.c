@@ -56,7 +56,11 @@ static const struct cdesc table[] = {
 	{"auth", "session_ttl_s", C_INT, F(session_ttl_s), 60, 31536000, "operator session lifetime"},
 	{"auth", "login_attempts_per_min", C_INT, F(login_attempts_per_min), 1, 10000, "per IP and per account"},
 	{"auth", "allowed_origins", C_STR, F(allowed_origins), 0, 0, "extra Origins allowed for the console (comma-separated)"},
+	{"track", "live_timeout_s", C_INT, F(live_timeout_s), 10, 86400, "a visitor leaves the live view after this silence"},
+	{"track", "rate_per_s", C_INT, F(track_rate_per_s), 1, 1000000, "tracking requests per second per client IP (429)"},
+	{"track", "rate_burst", C_INT, F(track_rate_burst), 1, 1000000, "burst above rate_per_s"},
 	{"privacy", "consent_required", C_BOOL, F(consent_required), 0, 1, "cookieless ids until consent"},
+	{"privacy", "anonymize_ip_bytes", C_INT, F(anonymize_ip_bytes), 0, 4, "IPv4 bytes zeroed before storing; IPv6 keeps at most its /64 prefix when > 0"},
 };
 
 void em_config_defaults(em_config *c)
@@ -87,6 +91,10 @@ void em_config_defaults(em_config *c)
 	c->session_ttl_s = 12 * 3600;
 	c->login_attempts_per_min = 10;
 	c->consent_required = 0;
+	c->live_timeout_s = 300;
+	c->track_rate_per_s = 50;
+	c->track_rate_burst = 200;
+	c->anonymize_ip_bytes = 2;
 }
 
 /* Parses a size with optional k/m/g suffix (binary). */

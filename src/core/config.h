@@ -44,8 +44,13 @@ typedef struct em_config {
 	int session_ttl_s;
 	int login_attempts_per_min;
 	char allowed_origins[512];
+	/* [track] */
+	int live_timeout_s;
+	int track_rate_per_s;
+	int track_rate_burst;
 	/* [privacy] */
 	int consent_required;
+	int anonymize_ip_bytes;
 } em_config;
 
 void em_config_defaults(em_config *c);

@@ -902,6 +902,16 @@ static int split_request(const char *p, const char *e, em_slice *method, em_slic
 	return 0;
 }
 
+/* Literals are one to four bytes in practice (" ", " [", "] \"", "\" \""):
+   a loop beats a call to memcmp there. */
+static inline int lit_eq(const char *p, const char *lit, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != lit[i])
+			return 0;
+	return 1;
+}
+
 /* Whether the quote at q is escaped by an odd number of backslashes. */
 static inline int backslashed(const char *start, const char *q)
 {
@@ -935,7 +945,7 @@ static const char *closing_quote(const char *p, const char *e, const char *lit, 
 		}
 		size_t avail = (size_t)(e - q);
 		if (avail >= lit_n) {
-			if (memcmp(q, lit, lit_n) == 0 &&
+			if (lit_eq(q, lit, lit_n) &&
 			    (!last || avail == lit_n || is_space((unsigned char)q[lit_n])))
 				return q;
 		} else if (memcmp(q, lit, avail) == 0) {
@@ -1192,7 +1202,7 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 	const char *p = line, *e = line + len;
 
 	if (f->lead_n) {
-		if ((size_t)(e - p) < f->lead_n || memcmp(p, f->lits, f->lead_n) != 0)
+		if ((size_t)(e - p) < f->lead_n || !lit_eq(p, f->lits, f->lead_n))
 			return report_literal(&c, p, f->lits, f->lead_n, 0);
 		p += f->lead_n;
 	}
@@ -1226,7 +1236,7 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 			return EM_EINVAL;
 		p = ve;
 		if (fd->after_n) {
-			if ((size_t)(e - p) < fd->after_n || memcmp(p, lit, fd->after_n) != 0)
+			if ((size_t)(e - p) < fd->after_n || !lit_eq(p, lit, fd->after_n))
 				return report_literal(&c, p, lit, fd->after_n, (int)i + 1);
 			p += fd->after_n;
 		}
@@ -1247,16 +1257,24 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 
 /* ---- page views ---- */
 
+#define LIT(s) {s, sizeof(s) - 1}
+
 /* Extensions of files that are parts of a page or downloads, not pages. */
 static int is_asset_ext(const char *x, size_t n)
 {
-	static const char *const exts[] = {
-		"css",	"js",	"mjs",	"cjs", "map", "json", "xml",  "txt",  "png",  "jpg",  "jpeg",
-		"gif",	"svg",	"ico",	"webp", "avif", "bmp", "tif", "tiff", "woff", "woff2", "ttf",
-		"otf",	"eot",	"mp4",	"webm", "mp3", "ogg", "oga",  "ogv",  "wav",  "m4a",  "m4v",
-		"mov",	"avi",	"flac", "pdf", "zip", "gz",  "tgz",  "tar",  "rar",  "7z",   "bz2",
-		"xz",	"exe",	"dmg",	"apk", "msi", "iso", "wasm", "swf",  "csv",  "rss",  "atom",
-		"webmanifest", "appcache", "gpx", "kml", "heic",
+	static const struct {
+		const char *s;
+		size_t n;
+	} exts[] = {
+		LIT("css"),  LIT("js"),	  LIT("mjs"),  LIT("cjs"),  LIT("map"),	 LIT("json"), LIT("xml"),
+		LIT("txt"),  LIT("png"),  LIT("jpg"),  LIT("jpeg"), LIT("gif"),	 LIT("svg"),  LIT("ico"),
+		LIT("webp"), LIT("avif"), LIT("bmp"),  LIT("tif"),  LIT("tiff"), LIT("woff"), LIT("woff2"),
+		LIT("ttf"),  LIT("otf"),  LIT("eot"),  LIT("mp4"),  LIT("webm"), LIT("mp3"),  LIT("ogg"),
+		LIT("oga"),  LIT("ogv"),  LIT("wav"),  LIT("m4a"),  LIT("m4v"),	 LIT("mov"),  LIT("avi"),
+		LIT("flac"), LIT("pdf"),  LIT("zip"),  LIT("gz"),   LIT("tgz"),	 LIT("tar"),  LIT("rar"),
+		LIT("7z"),   LIT("bz2"),  LIT("xz"),   LIT("exe"),  LIT("dmg"),	 LIT("apk"),  LIT("msi"),
+		LIT("iso"),  LIT("wasm"), LIT("swf"),  LIT("csv"),  LIT("rss"),	 LIT("atom"), LIT("heic"),
+		LIT("gpx"),  LIT("kml"),  LIT("appcache"), LIT("webmanifest"),
 	};
 	char low[12];
 	if (n == 0 || n >= sizeof low)
@@ -1266,7 +1284,7 @@ static int is_asset_ext(const char *x, size_t n)
 		low[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch | 0x20 : ch);
 	}
 	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-		if (strlen(exts[i]) == n && memcmp(exts[i], low, n) == 0)
+		if (exts[i].n == n && memcmp(exts[i].s, low, n) == 0)
 			return 1;
 	return 0;
 }
@@ -1275,17 +1293,21 @@ static int is_asset_ext(const char *x, size_t n)
    others exactly. */
 static int is_noise_path(const char *p, size_t n)
 {
-	static const char *const noise[] = {
-		"/.well-known/", "/robots.txt", "/favicon.ico", "/wp-cron.php", "/xmlrpc.php", "/wp-json/",
-		"/wp-admin/admin-ajax.php", "/server-status", "/nginx_status", "/cdn-cgi/", "/_next/", "/api/",
-		"/graphql", "/healthz", "/health",
+	static const struct {
+		const char *s;
+		size_t n;
+	} noise[] = {
+		LIT("/.well-known/"), LIT("/robots.txt"), LIT("/favicon.ico"), LIT("/wp-cron.php"),
+		LIT("/xmlrpc.php"),   LIT("/wp-json/"),	  LIT("/wp-admin/admin-ajax.php"),
+		LIT("/server-status"), LIT("/nginx_status"), LIT("/cdn-cgi/"), LIT("/_next/"), LIT("/api/"),
+		LIT("/graphql"),      LIT("/healthz"),	  LIT("/health"),
 	};
 	for (size_t i = 0; i < sizeof noise / sizeof noise[0]; i++) {
-		size_t ln = strlen(noise[i]);
-		if (noise[i][ln - 1] == '/') {
-			if (n >= ln && memcmp(p, noise[i], ln) == 0)
+		size_t ln = noise[i].n;
+		if (noise[i].s[ln - 1] == '/') {
+			if (n >= ln && memcmp(p, noise[i].s, ln) == 0)
 				return 1;
-		} else if (n == ln && memcmp(p, noise[i], ln) == 0) {
+		} else if (n == ln && memcmp(p, noise[i].s, ln) == 0) {
 			return 1;
 		}
 	}

@@ -128,7 +128,7 @@
   // Active time: visible, with input in the last 60 s.
   function tick() {
     const t = now();
-    if (on && t - input < 6e4) act += t - last;
+    if (on) act += Math.max(0, Math.min(t, input + 6e4) - last);
     last = t;
     if (act >= P) ping();
   }

@@ -1,0 +1,42 @@
+/*
+** Ingest: from an accepted tracking request (or log hit) to a committed batch
+** and an updated live view. Owns the per-IP rate limit, IP anonymisation,
+** bot filtering, the visitor id rules (DESIGN.md §5, Tracking) and the
+** cookieless daily id used until consent.
+*/
+#ifndef EM_INGEST_H
+#define EM_INGEST_H
+
+#include <stdint.h>
+
+#include "app.h"
+#include "track/event.h"
+#include "track/sites.h"
+
+/* Start-up, before the loop runs: sites, the id secret, user agents, presence. */
+int em_ingest_init(em_app *app, char *err, size_t errlen);
+void em_ingest_shutdown(void);
+
+/* 0 when ip may send now, else seconds to wait (429). Loop thread. */
+int em_ingest_rate_check(em_app *app, const char *ip, int64_t now_ms);
+
+/* Fills in the batch's site, anonymised IP, device/browser/os from the UA,
+** and the visitor id: the one sent if valid, a cookieless daily id when
+** consent is required and not (yet) given, or a new random id. Returns 1
+** when the UA is a bot (the caller drops the batch), else 0. */
+int em_ingest_prepare(em_app *app, em_track_batch *b, const em_site *site, const char *ip, const char *ua);
+
+/* Queues the batch for the store. After COMMIT, on the loop, live presence is
+** updated and done(b) runs with b->status set; done owns b. On a non-zero
+** return (EM_EAGAIN: store queue full) done never runs. */
+int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch *b));
+
+/* Anonymises an IP in place-free fashion into out. */
+void em_ingest_anonymize_ip(const char *ip, int bytes, char *out, size_t outlen);
+
+typedef struct em_ingest_stats {
+	uint64_t batches, events, bots, rate_limited, rejected;
+} em_ingest_stats;
+em_ingest_stats *em_ingest_stats_get(void);
+
+#endif

@@ -1,0 +1,422 @@
+// The emma.js tracker in Chromium against the real emma server.
+//
+// The shop pages (tests/browser/pages/) come from a separate node http server on another
+// loopback port, so the tracker runs cross-origin as in a real shop. Every POST /t the
+// browser makes is recorded through Playwright (body, resource type, status, answer); the
+// checks are on what the tracker sent and what the server answered, and on what the server
+// shows in GET /api/v1/visitors/live when that endpoint exists.
+//
+//   EMMA_BIN=./emma node --test tests/browser/tracker.test.mjs
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { api, login, sleep, startEmma, waitFor } from '../e2e/lib/emma.mjs';
+
+const PAGES = join(dirname(fileURLToPath(import.meta.url)), 'pages');
+const LAUNCH = {
+	executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+	args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+		'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+};
+
+let emma, browser, shop, T;
+
+/** The shop: serves pages/NAME.html with the Emma tag; ?ping=&consent= become data-*. */
+function startShop(emmaUrl) {
+	const srv = http.createServer((req, res) => {
+		const u = new URL(req.url, 'http://shop');
+		const name = u.pathname === '/' || u.pathname.startsWith('/shop/') ? 'shop.html' : u.pathname.slice(1);
+		let html;
+		try {
+			if (!/^[a-z]+\.html$/.test(name)) throw new Error('no such page');
+			html = readFileSync(join(PAGES, name), 'utf8');
+		} catch {
+			res.writeHead(404).end('not found');
+			return;
+		}
+		let attrs = 'data-site="default"';
+		for (const k of ['ping', 'consent']) {
+			if (u.searchParams.has(k)) attrs += ` data-${k}="${u.searchParams.get(k).replace(/\W/g, '')}"`;
+		}
+		const tag = `<script async src="${emmaUrl}/emma.js" ${attrs}></script>`;
+		res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+		res.end(html.replace('<!--emma-->', tag));
+	});
+	return new Promise((res) => {
+		srv.listen(0, '127.0.0.1', () => res({ url: `http://127.0.0.1:${srv.address().port}`, close: () => srv.close() }));
+	});
+}
+
+/** Records every POST /t of a browser context: { body, type, origin, ctype, status, answer }. */
+function record(context) {
+	const rec = { batches: [], warnings: [] };
+	context.on('request', (req) => {
+		if (req.method() !== 'POST' || req.url() !== T) return;
+		const b = {
+			body: JSON.parse(req.postData()),
+			type: req.resourceType(),
+			origin: req.headers().origin,
+			ctype: req.headers()['content-type'],
+			status: null,
+			answer: null,
+		};
+		rec.batches.push(b);
+		req.response().then(async (r) => {
+			if (!r) return;
+			b.status = r.status();
+			b.answer = await r.json().catch(() => null);
+		}).catch(() => {});
+	});
+	rec.events = (pred = () => true) => rec.batches.flatMap((b) => b.body.events).filter(pred);
+	rec.find = (pred, what, timeoutMs = 8000) =>
+		waitFor(() => rec.events().find(pred), { what, timeoutMs, intervalMs: 50 });
+	/** The batch that carried event e, once the server answered it. */
+	rec.answered = (e, what = 'an answer') =>
+		waitFor(() => rec.batches.find((b) => b.body.events.includes(e) && b.status), { what });
+	return rec;
+}
+
+/** A fresh browser context (own storage) with one page on the shop. */
+async function open(path = '/shop.html', { init, route } = {}) {
+	const context = await browser.newContext();
+	if (init) await context.addInitScript(init);
+	if (route) await context.route(T, route);
+	const rec = record(context);
+	const page = await context.newPage();
+	page.on('console', (m) => {
+		if (m.type() === 'warning' && m.text().startsWith('emma:')) rec.warnings.push(m.text());
+	});
+	await page.goto(shop.url + path);
+	await page.waitForFunction(() => window.emma && window.emma._v);
+	return { context, page, rec };
+}
+
+const isType = (type, extra = () => true) => (e) => e.type === type && extra(e);
+
+before(async () => {
+	emma = await startEmma();
+	T = `${emma.url}/t`;
+	shop = await startShop(emma.url);
+	browser = await chromium.launch(LAUNCH);
+});
+
+after(async () => {
+	await browser?.close();
+	shop?.close();
+	await emma?.stop();
+});
+
+test('pageview on load, queued calls, batching, and the vid round trip', async (t) => {
+	const { context, page, rec } = await open('/queue.html');
+	t.after(() => context.close());
+
+	const pv = await rec.find(isType('pageview'), 'the first pageview');
+	assert.equal(pv.url, `${shop.url}/queue.html`);
+	assert.equal(pv.title, 'Queue shop');
+	assert.equal(pv.ref, '');
+	assert.ok(Math.abs(pv.ts - Date.now()) < 10000, 'ts is ms since the epoch');
+
+	// Calls made before emma.js loaded (queue snippet) travel in the same request.
+	const first = rec.batches.find((b) => b.body.events.includes(pv));
+	assert.equal(first.body.site, 'default');
+	assert.equal(first.body.vid, undefined, 'no vid known yet');
+	assert.deepEqual(first.body.events.map((e) => e.type), ['pageview', 'event', 'search']);
+	assert.deepEqual(first.body.events[1].props, { list: 'weekly' });
+	assert.equal(first.body.events[1].name, 'newsletter_signup');
+	assert.equal(first.body.events[2].query, 'red shoes');
+	assert.equal(first.body.events[2].results, 12);
+	assert.equal(first.ctype.split(';')[0], 'text/plain', 'a simple request: no CORS preflight');
+	assert.equal(first.origin, shop.url, 'sent cross-origin from the shop');
+
+	await waitFor(() => first.status, { what: 'the answer to the first batch' });
+	assert.equal(first.status, 200, JSON.stringify(first.answer));
+	const vid = first.answer.vid;
+	assert.ok(typeof vid === 'string' && vid.length > 0, 'the server returns a vid');
+	assert.equal(await page.evaluate(() => localStorage.getItem('emma_vid')), vid);
+
+	// Several calls within a second: one request. Both API styles work after load.
+	await page.evaluate(() => {
+		emma.cart('add', { sku: 'SKU-1', qty: 2, price: 9.5, total: 19 });
+		emma('identify', { email: 'ann@example.com', name: 'Ann' });
+		emma.order({ id: 'A-100', total: 19, items: [{ sku: 'SKU-1', qty: 2, price: 9.5 }] });
+	});
+	const cart = await rec.find(isType('cart'), 'the cart event');
+	assert.deepEqual({ ...cart, ts: 0 }, { type: 'cart', action: 'add', sku: 'SKU-1', qty: 2, price: 9.5, total: 19, ts: 0 });
+	const batch = rec.batches.find((b) => b.body.events.includes(cart));
+	assert.deepEqual(batch.body.events.map((e) => e.type), ['cart', 'identify', 'order']);
+	assert.equal(batch.body.vid, vid, 'later batches carry the stored vid');
+	assert.deepEqual(batch.body.events[1].email, 'ann@example.com');
+	assert.deepEqual(batch.body.events[2].items, [{ sku: 'SKU-1', qty: 2, price: 9.5 }]);
+	await waitFor(() => batch.status, { what: 'the answer to the cart batch' });
+	assert.equal(batch.status, 200, JSON.stringify(batch.answer));
+
+	// A new page of the same visitor sends the stored vid from the start.
+	await page.goto(`${shop.url}/shop.html?page=2`);
+	const pv2 = await rec.find(isType('pageview', (e) => e.url.endsWith('page=2')), 'the second pageview');
+	assert.equal(rec.batches.find((b) => b.body.events.includes(pv2)).body.vid, vid);
+	assert.equal(pv2.ref, `${shop.url}/queue.html`);
+
+	// What the server made of it, once the live list exists.
+	const probe = await api(emma.url, 'GET', '/api/v1/visitors/live');
+	if (probe.status === 404) {
+		t.diagnostic('GET /api/v1/visitors/live is not there yet: checked the /t answers only');
+		return;
+	}
+	const auth = await login(emma.url, emma.adminEmail, emma.adminPassword);
+	const live = await waitFor(async () => {
+		const r = await api(emma.url, 'GET', '/api/v1/visitors/live', auth);
+		assert.equal(r.status, 200, r.text);
+		const v = r.json.visitors.find((x) => x.vid === vid);
+		return v && v.current_url.endsWith('page=2') && v;
+	}, { what: `visitor ${vid} on page 2 in the live list` });
+	assert.ok(live.pages >= 2, JSON.stringify(live));
+	assert.equal(live.cart_total, 19);
+});
+
+test('single-page navigation: pushState, replaceState, hashchange, popstate', async (t) => {
+	const { context, page, rec } = await open('/shop.html');
+	t.after(() => context.close());
+	const start = `${shop.url}/shop.html`;
+	await rec.find(isType('pageview'), 'the first pageview');
+
+	await page.evaluate(() => {
+		history.pushState({}, '', '/shop/item-2');
+		document.title = 'Item 2';
+	});
+	const pv = await rec.find(isType('pageview', (e) => e.url.endsWith('/shop/item-2')), 'the pushState pageview');
+	assert.equal(pv.ref, start);
+	assert.equal(pv.title, 'Item 2', 'the title the app set right after pushState');
+
+	await page.evaluate(() => history.replaceState({ x: 1 }, '', location.href)); // same URL: no pageview
+	await page.evaluate(() => { location.hash = 'reviews'; });
+	await rec.find(isType('pageview', (e) => e.url.endsWith('#reviews')), 'the hashchange pageview');
+	await page.evaluate(() => history.back()); // popstate (and hashchange): one pageview
+	await waitFor(() => rec.events(isType('pageview')).length === 4, { what: 'the popstate pageview' });
+	await sleep(1500);
+
+	const urls = rec.events(isType('pageview')).map((e) => e.url.slice(shop.url.length));
+	assert.deepEqual(urls, ['/shop.html', '/shop/item-2', '/shop/item-2#reviews', '/shop/item-2']);
+	await waitFor(() => rec.batches.every((b) => b.status), { what: 'answers' });
+	for (const b of rec.batches) assert.equal(b.status, 200, JSON.stringify(b.answer));
+});
+
+test('pings count visible time only and flush on hide', async (t) => {
+	const { context, page, rec } = await open('/shop.html?ping=5');
+	t.after(() => context.close());
+
+	const ping = await rec.find(isType('ping'), 'a ping after 5 s of visible time', 10000);
+	assert.equal(ping.active_s, 5);
+	await waitFor(() => rec.batches.find((b) => b.body.events.includes(ping))?.status, { what: 'its answer' });
+	assert.equal(rec.batches.find((b) => b.body.events.includes(ping)).status, 200);
+
+	// Hide the tab (as the browser would report it): the unsent remainder goes by beacon,
+	// then no more pings.
+	await sleep(1200);
+	await page.evaluate(() => {
+		Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+		document.dispatchEvent(new Event('visibilitychange'));
+	});
+	await sleep(300);
+	const hidden = rec.events(isType('ping')).length;
+	const rest = rec.events(isType('ping')).at(-1);
+	assert.ok(rest !== ping && rest.active_s >= 1 && rest.active_s <= 4, `remainder sent on hide: ${JSON.stringify(rest)}`);
+	assert.equal(rec.batches.find((b) => b.body.events.includes(rest)).type, 'ping', 'sent with sendBeacon');
+	await sleep(4500);
+	assert.equal(rec.events(isType('ping')).length, hidden, 'no pings while hidden');
+
+	await page.evaluate(() => {
+		delete document.visibilityState; // back to the real (visible) one
+		document.dispatchEvent(new Event('visibilitychange'));
+	});
+	await rec.find((e) => e.type === 'ping' && rec.events(isType('ping')).indexOf(e) >= hidden, 'pings again when visible', 9000);
+});
+
+test('pings stop after 60 s without input and resume with it', async (t) => {
+	const context = await browser.newContext();
+	t.after(() => context.close());
+	const rec = record(context);
+	const page = await context.newPage();
+	await page.clock.install();
+	await page.goto(`${shop.url}/shop.html?ping=10`);
+	await page.waitForFunction(() => window.emma && window.emma._v);
+	await page.clock.runFor(120_000); // 2 minutes without any input
+	await waitFor(() => rec.events(isType('ping')).length >= 6, { what: 'six pings' });
+	await sleep(300);
+	const sum = () => rec.events(isType('ping')).reduce((a, e) => a + e.active_s, 0);
+	assert.equal(sum(), 60, 'active time ends 60 s after the last input');
+
+	await page.mouse.move(100, 100);
+	await page.clock.runFor(30_000);
+	await waitFor(() => sum() >= 90, { what: 'pings after new input', timeoutMs: 5000 }).catch(() => {});
+	assert.equal(sum(), 90);
+});
+
+test('exit intent once per page, through the top edge only', async (t) => {
+	const { context, page, rec } = await open('/shop.html');
+	t.after(() => context.close());
+	await rec.find(isType('pageview'), 'the pageview');
+	const leave = (y) => page.evaluate((clientY) => {
+		document.body.dispatchEvent(new MouseEvent('mouseout', { bubbles: true, clientY, relatedTarget: null }));
+	}, y);
+	await leave(300); // leaving through the bottom or a side: nothing
+	await leave(-2);
+	await leave(-5);
+	await rec.find(isType('event', (e) => e.name === 'exit_intent'), 'the exit_intent event');
+	await sleep(1500);
+	assert.equal(rec.events(isType('event', (e) => e.name === 'exit_intent')).length, 1);
+});
+
+test('events of a page that is left at once arrive by beacon', async (t) => {
+	const { context, page, rec } = await open('/shop.html');
+	t.after(() => context.close());
+	await rec.find(isType('pageview'), 'the pageview');
+	await page.evaluate(() => emma.track('leaving', { n: 1 }));
+	await page.click('#next'); // well before the 1 s batch timer
+	const e = await rec.find(isType('event', (x) => x.name === 'leaving'), 'the event of the left page');
+	assert.equal(rec.batches.find((b) => b.body.events.includes(e)).type, 'ping', 'sendBeacon');
+	await rec.find(isType('pageview', (x) => x.url.endsWith('page=2')), 'the next pageview');
+	assert.equal(rec.events(isType('event', (x) => x.name === 'leaving')).length, 1, 'sent once');
+});
+
+test('failed batches are retried with backoff and survive a navigation', async (t) => {
+	let failing = true;
+	const { context, page, rec } = await open('/shop.html', {
+		route: (route) => failing
+			? route.fulfill({ status: 503, headers: { 'Access-Control-Allow-Origin': '*' }, body: '' })
+			: route.continue(),
+	});
+	t.after(() => context.close());
+	await page.evaluate(() => emma.track('retry_me'));
+	await waitFor(() => rec.batches.filter((b) => b.status === 503).length >= 2, { what: 'a retry', timeoutMs: 10000 });
+	const stored = await page.evaluate(() => JSON.parse(sessionStorage.getItem('emma_q')));
+	assert.deepEqual(stored.map((e) => e.name || e.type), ['pageview', 'retry_me']);
+
+	// Bounded: at most 200 unsent events are kept, the oldest go first.
+	await page.evaluate(() => { for (let i = 0; i < 250; i++) emma.track('bulk', { i }); });
+	const kept = await page.evaluate(() => JSON.parse(sessionStorage.getItem('emma_q')));
+	assert.equal(kept.length, 200);
+	assert.deepEqual(kept.at(-1).props, { i: 249 });
+
+	// The next page sends what the last one could not, once the server is back.
+	await page.evaluate(() => emma.track('last_one'));
+	await page.goto(`${shop.url}/shop.html?page=2`);
+	failing = false;
+	const last = await rec.find((e) => e.name === 'last_one' && rec.batches.some((b) => b.body.events.includes(e) && b.status === 200),
+		'the old events delivered from the next page', 15000);
+	const b = rec.batches.find((x) => x.body.events.includes(last) && x.status === 200);
+	assert.ok(b.body.events.length <= 100);
+	await waitFor(() => page.evaluate(() => sessionStorage.getItem('emma_q') === null), { what: 'an empty queue' });
+	const delivered = rec.batches.filter((x) => x.status === 200).flatMap((x) => x.body.events);
+	assert.equal(delivered.filter((e) => e.name === 'bulk').length, 199, 'the 200 newest, minus the one last_one pushed out');
+	assert.equal(delivered.filter((e) => e.name === 'last_one').length, 1, 'no event twice');
+	assert.ok(delivered.some((e) => e.type === 'pageview' && e.url.endsWith('page=2')));
+});
+
+test('a 400 is not retried and is logged once', async (t) => {
+	const error = { error: { code: 'invalid_event', message: 'unknown event type', field: 'events[0].type' } };
+	const { context, page, rec } = await open('/shop.html', {
+		route: (route) => route.fulfill({
+			status: 400,
+			headers: { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'application/json' },
+			body: JSON.stringify(error),
+		}),
+	});
+	t.after(() => context.close());
+	await rec.find(isType('pageview'), 'the pageview');
+	await page.evaluate(() => emma.track('second'));
+	await rec.find(isType('event'), 'the second batch');
+	await sleep(5000);
+	assert.equal(rec.batches.length, 2, 'each batch sent once');
+	assert.deepEqual(rec.warnings, ['emma: batch refused: 400 unknown event type']);
+	assert.equal(await page.evaluate(() => sessionStorage.getItem('emma_q')), null);
+});
+
+test('large bursts are split into requests of at most 100 events', async (t) => {
+	const { context, page, rec } = await open('/shop.html');
+	t.after(() => context.close());
+	await rec.find(isType('pageview'), 'the pageview');
+	await page.evaluate(() => { for (let i = 0; i < 150; i++) emma.track('burst', { i, pad: 'x'.repeat(200) }); });
+	await waitFor(() => rec.events(isType('event')).length === 150, { what: '150 events' });
+	await waitFor(() => rec.batches.every((b) => b.status), { what: 'answers' });
+	for (const b of rec.batches) {
+		assert.ok(b.body.events.length <= 100);
+		assert.ok(JSON.stringify(b.body).length <= 65536);
+		assert.equal(b.status, 200, JSON.stringify(b.answer));
+	}
+	assert.deepEqual(rec.events(isType('event')).map((e) => e.props.i), [...Array(150).keys()]);
+});
+
+for (const [what, init] of [
+	['Do-Not-Track', () => Object.defineProperty(Navigator.prototype, 'doNotTrack', { get: () => '1' })],
+	['Global Privacy Control', () => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true })],
+]) {
+	test(`${what}: nothing is sent or stored`, async (t) => {
+		const { context, page, rec } = await open('/queue.html?ping=1', { init });
+		t.after(() => context.close());
+		await page.evaluate(() => {
+			emma.track('x');
+			emma.cart('add', { sku: 'A', qty: 1, price: 1, total: 1 });
+			emma.consent(true);
+			history.pushState({}, '', '/shop/other');
+		});
+		await sleep(2500);
+		await page.click('h1');
+		await page.goto(`${shop.url}/shop.html`);
+		await sleep(500);
+		assert.equal(rec.batches.length, 0);
+		assert.deepEqual(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]), [0, 0, '']);
+	});
+}
+
+test('consent required: no vid and no storage until consent(true); consent(false) forgets', async (t) => {
+	const { context, page, rec } = await open('/shop.html?consent=required');
+	t.after(() => context.close());
+	const storage = () => page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }));
+	const pv = await rec.find(isType('pageview'), 'the pageview');
+	const first = await rec.answered(pv);
+	assert.equal(first.status, 200, JSON.stringify(first.answer));
+	assert.equal(first.body.vid, undefined);
+	await page.evaluate(() => emma.track('before_consent'));
+	const e = await rec.find(isType('event'), 'an event before consent');
+	assert.equal((await rec.answered(e)).body.vid, undefined, 'the server answers a vid but it is not used');
+	assert.deepEqual(await storage(), { local: 0, session: 0, cookie: '' });
+	assert.deepEqual(await context.cookies(), []);
+
+	await page.evaluate(() => emma.consent(true));
+	const granted = await rec.find(isType('consent'), 'the consent event');
+	assert.equal(granted.granted, true);
+	const b = await rec.answered(granted);
+	assert.equal(b.status, 200, JSON.stringify(b.answer));
+	const vid = await waitFor(() => page.evaluate(() => localStorage.getItem('emma_vid')), { what: 'a stored vid' });
+	assert.equal(vid, b.answer.vid);
+
+	// Remembered on the next page: the vid goes along from the start.
+	await page.goto(`${shop.url}/shop.html?consent=required&page=2`);
+	const pv2 = await rec.find(isType('pageview', (x) => x.url.includes('page=2')), 'the second pageview');
+	assert.equal(rec.batches.find((x) => x.body.events.includes(pv2)).body.vid, vid);
+	await page.evaluate(() => emma.consent(true)); // a CMP calling it on every page: no new event
+	await page.evaluate(() => emma.consent(false));
+	const revoked = await rec.find(isType('consent', (x) => !x.granted), 'the revocation');
+	assert.equal(rec.events(isType('consent')).length, 2);
+	assert.equal(rec.batches.find((x) => x.body.events.includes(revoked)).body.vid, undefined);
+	await sleep(200);
+	assert.deepEqual(await storage(), { local: 0, session: 0, cookie: '' });
+});
+
+test('emma._load injects a widget module once', async (t) => {
+	const { context, page } = await open('/shop.html');
+	t.after(() => context.close());
+	const srcs = await page.evaluate(async () => {
+		const a = emma._load('chat').catch(() => 'failed');
+		const b = emma._load('chat').catch(() => 'failed');
+		await Promise.all([a, b]);
+		const bad = await emma._load('../x').catch((e) => e.message);
+		return { bad, scripts: [...document.querySelectorAll('script[type=module]')].map((s) => s.src) };
+	});
+	assert.deepEqual(srcs.scripts, [`${emma.url}/widget/chat.js`]);
+	assert.match(srcs.bad, /bad widget name/);
+});

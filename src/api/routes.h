@@ -17,5 +17,7 @@ void em_api_ws_operator_routes(em_server *s);
 void em_api_track_routes(em_server *s);
 /* Visitors: live list and profiles (src/api/visitors.c). */
 void em_api_visitors_routes(em_server *s);
+/* Site statistics for the console (src/api/stats.c). */
+void em_api_stats_routes(em_server *s);
 
 #endif

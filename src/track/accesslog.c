@@ -1017,7 +1017,10 @@ static int report(struct pctx *c, int why, const char *at, const struct field *f
 		return fail(c->out, EM_LOGSKIP_BINARY, c->err, c->errlen, "column %zu: control byte 0x%02x in the line",
 			    (size_t)(ctl - c->line) + 1, (unsigned char)*ctl);
 	}
-	if (why != EM_LOGSKIP_TRUNCATED && fd && ve == c->end && !(fd->last && fd->after_n == 0)) {
+	/* Not for the first field: a line with no separator at all (JSON, a
+	   stray banner) is not a cut-off log line. */
+	if (why != EM_LOGSKIP_TRUNCATED && ve == c->end && fd != &c->f->fields[0] &&
+	    !(fd->last && fd->after_n == 0)) {
 		return fail(c->out, EM_LOGSKIP_TRUNCATED, c->err, c->errlen, "column %zu: line ends inside $%.*s", col,
 			    (int)fd->name_n, field_name(c->f, fd));
 	}
@@ -1218,6 +1221,11 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 			ve = closing_quote(p, e, lit, fd->after_n, fd->last, 1);
 			if (!ve)
 				ve = closing_quote(p, e, lit, fd->after_n, fd->last, 0);
+			if (!ve && fd->last) {
+				/* Bytes glued to the closing quote: take the last
+				   quote, and the trailing check below names them. */
+				ve = memrchr(p, '"', (size_t)(e - p));
+			}
 			if (!ve) {
 				if (first_ctl(line, len))
 					return report(&c, EM_LOGSKIP_BINARY, p, fd, p, e, "binary");

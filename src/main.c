@@ -26,7 +26,9 @@
 #include "net/http.h"
 #include "net/loop.h"
 #include "store/store.h"
+#include "track/import.h"
 #include "track/ingest.h"
+#include "track/tail.h"
 
 #define EMMA_VERSION "0.1.0"
 
@@ -41,6 +43,7 @@ static void usage_main(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  serve            run the server (tracker, chat, console, API)\n"
+		"  import-log FILE  import web-server access logs as visits\n"
 		"  user add EMAIL   create an operator account\n"
 		"  migrate          apply pending database migrations\n"
 		"  backup FILE      copy the database to FILE while serving\n"
@@ -65,21 +68,29 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 
 /* ---- Common options ------------------------------------------------- */
 
+#define MAX_TAILS 16
+
 struct common {
 	const char *config;
 	const char *data;
 	const char *listen;
 	const char *role;
+	const char *format;
+	const char *site;
+	const char *tails[MAX_TAILS];
+	int ntails;
 	int password_stdin;
 	int help;
 };
 
-enum { OPT_CONFIG = 1000, OPT_DATA, OPT_LISTEN, OPT_ROLE, OPT_PWSTDIN, OPT_HELP };
+/* Which command-specific options a command accepts. */
+enum { ALLOW_SERVE = 1, ALLOW_USER = 2, ALLOW_IMPORT = 4 };
+enum { OPT_CONFIG = 1000, OPT_DATA, OPT_LISTEN, OPT_ROLE, OPT_PWSTDIN, OPT_HELP, OPT_FORMAT, OPT_SITE, OPT_TAIL };
 
-/* Parses options of one command. allowed is a set of OPT_* flags beyond the
-** common ones. Returns the index of the first positional argument, or -1
-** after printing a usage error. */
-static int parse_options(int argc, char **argv, struct common *o, int allow_listen, int allow_user)
+/* Parses options of one command (GNU style: options may follow arguments).
+** Returns the index of the first positional argument after permutation, or
+** -1 after printing a usage error. */
+static int parse_options(int argc, char **argv, struct common *o, int allow)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, OPT_CONFIG},
@@ -87,6 +98,9 @@ static int parse_options(int argc, char **argv, struct common *o, int allow_list
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"role", required_argument, NULL, OPT_ROLE},
 		{"password-stdin", no_argument, NULL, OPT_PWSTDIN},
+		{"format", required_argument, NULL, OPT_FORMAT},
+		{"site", required_argument, NULL, OPT_SITE},
+		{"tail", required_argument, NULL, OPT_TAIL},
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -94,28 +108,28 @@ static int parse_options(int argc, char **argv, struct common *o, int allow_list
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int need = ch == OPT_LISTEN || ch == OPT_TAIL		? ALLOW_SERVE
+			   : ch == OPT_ROLE || ch == OPT_PWSTDIN	? ALLOW_USER
+			   : ch == OPT_FORMAT || ch == OPT_SITE ? ALLOW_IMPORT
+								: 0;
+		if (need && !(allow & need))
+			return usage_error("option %s is not used by this command", argv[optind - 1]), -1;
 		switch (ch) {
 		case OPT_CONFIG: o->config = optarg; break;
 		case OPT_DATA: o->data = optarg; break;
-		case OPT_LISTEN:
-			if (!allow_listen)
-				return usage_error("option --listen is only for serve"), -1;
-			o->listen = optarg;
-			break;
-		case OPT_ROLE:
-			if (!allow_user)
-				return usage_error("option --role is only for user add"), -1;
-			o->role = optarg;
-			break;
-		case OPT_PWSTDIN:
-			if (!allow_user)
-				return usage_error("option --password-stdin is only for user add"), -1;
-			o->password_stdin = 1;
+		case OPT_LISTEN: o->listen = optarg; break;
+		case OPT_ROLE: o->role = optarg; break;
+		case OPT_PWSTDIN: o->password_stdin = 1; break;
+		case OPT_FORMAT: o->format = optarg; break;
+		case OPT_SITE: o->site = optarg; break;
+		case OPT_TAIL:
+			if (o->ntails == MAX_TAILS)
+				return usage_error("at most %d --tail files", MAX_TAILS), -1;
+			o->tails[o->ntails++] = optarg;
 			break;
 		case 'h':
 		case OPT_HELP: o->help = 1; break;
-		case ':': return usage_error("option %s needs a value", argv[optind - 1]), -1;
-		default: return usage_error("unknown option '%s'", argv[optind - 1]), -1;
+		default: return usage_error("unknown option or missing value: '%s'", argv[optind - 1]), -1;
 		}
 	}
 	return optind;
@@ -184,15 +198,17 @@ static void on_hup(int signum, void *arg)
 static int cmd_serve(int argc, char **argv)
 {
 	struct common o = {0};
-	int i = parse_options(argc, argv, &o, 1, 0);
+	int i = parse_options(argc, argv, &o, ALLOW_SERVE);
 	if (i < 0)
 		return 2;
 	if (o.help) {
-		printf("Usage: emma serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n\n"
+		printf("Usage: emma serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--tail FILE[:FORMAT]]...\n\n"
 		       "Serves the tracker, chat widget, operator console and API. Default listen\n"
 		       "127.0.0.1:8080, data in ./data. On first start it creates the site 'default'\n"
 		       "and an admin admin@localhost with a one-time password printed here\n"
-		       "(or EMMA_INITIAL_ADMIN_PASSWORD when set).\n");
+		       "(or EMMA_INITIAL_ADMIN_PASSWORD when set).\n"
+		       "--tail follows a web-server access log live (FORMAT: combined, common or an\n"
+		       "nginx log_format string; default combined), surviving rotation and restarts.\n");
 		return 0;
 	}
 	if (i < argc)
@@ -235,6 +251,18 @@ static int cmd_serve(int argc, char **argv)
 	em_loop_on_signal(SIGTERM, on_stop_signal, NULL);
 	em_loop_on_signal(SIGINT, on_stop_signal, NULL);
 	em_loop_on_signal(SIGHUP, on_hup, NULL);
+	em_tail *tails[MAX_TAILS];
+	int ntails = 0;
+	for (int k = 0; k < o.ntails; k++) {
+		if (em_tail_start(&app, o.tails[k], &tails[ntails], err, sizeof err)) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			for (int j = 0; j < ntails; j++)
+				em_tail_stop(tails[j]);
+			em_store_close(app.store);
+			return 2;
+		}
+		ntails++;
+	}
 
 	char host[128];
 	const char *colon = strrchr(app.cfg.listen, ':');
@@ -257,6 +285,10 @@ static int cmd_serve(int argc, char **argv)
 	fflush(stdout);
 
 	em_loop_run();
+	for (int k = 0; k < ntails; k++)
+		em_tail_stop(tails[k]);
+	/* Deliver what the tail threads and the store posted before we tear down. */
+	em_loop_drain();
 	em_info("closing store", NULL);
 	em_ingest_shutdown();
 	em_auth_free(&app);
@@ -281,7 +313,7 @@ static int read_password_stdin(char *out, size_t len)
 static int cmd_user(int argc, char **argv)
 {
 	struct common o = {0};
-	int i = parse_options(argc, argv, &o, 0, 1);
+	int i = parse_options(argc, argv, &o, ALLOW_USER);
 	if (i < 0)
 		return 2;
 	if (o.help || i >= argc) {
@@ -339,12 +371,82 @@ static int cmd_user(int argc, char **argv)
 	return 0;
 }
 
+/* ---- import-log ----------------------------------------------------- */
+
+static int cmd_import(int argc, char **argv)
+{
+	struct common o = {0};
+	int i = parse_options(argc, argv, &o, ALLOW_IMPORT);
+	if (i < 0)
+		return 2;
+	if (o.help) {
+		printf("Usage: emma import-log [--format combined|common|'<nginx log_format>'] [--site KEY] FILE...\n\n"
+		       "Stores the page views of web-server access logs as visitors and visits, like\n"
+		       "tracker hits. FILE may be '-' for standard input. Shows progress on a terminal\n"
+		       "and ends with a summary: lines read, imported, bots, skipped with reasons.\n");
+		return 0;
+	}
+	if (i >= argc)
+		return usage_error("import-log needs at least one FILE");
+	char err[512];
+	em_logfmt *fmt;
+	if (em_logfmt_compile(o.format ? o.format : "combined", &fmt, err, sizeof err)) {
+		fprintf(stderr, "%s: --format: %s\n", prog, err);
+		return 2;
+	}
+	em_config cfg;
+	int rc = load_config(&cfg, &o);
+	if (rc) {
+		em_logfmt_free(fmt);
+		return rc;
+	}
+	em_loop_init();
+	em_store *store;
+	if (em_store_open(&store, &cfg, err, sizeof err) || em_ingest_init_offline(store, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		em_logfmt_free(fmt);
+		return 1;
+	}
+	const char *key = o.site ? o.site : "default";
+	em_logsource src;
+	memset(&src, 0, sizeof src);
+	src.fmt = fmt;
+	src.site = em_sites_find(key);
+	src.anonymize_bytes = cfg.anonymize_ip_bytes;
+	if (!src.site) {
+		fprintf(stderr, "%s: --site: no site '%s' (start emma serve once to create 'default')\n", prog, key);
+		em_ingest_shutdown();
+		em_store_close(store);
+		em_logfmt_free(fmt);
+		return 2;
+	}
+	uint64_t t0 = em_mono_us();
+	err[0] = '\0';
+	rc = em_import_files(store, &src, argv + i, argc - i, isatty(2), err, sizeof err);
+	double secs = (double)(em_mono_us() - t0) / 1e6;
+	em_store_close(store);
+	em_loop_drain();
+	em_ingest_shutdown();
+	em_loop_close();
+	em_logfmt_free(fmt);
+	char summary[1024];
+	em_import_summary(&src.st, secs, summary, sizeof summary);
+	fprintf(stderr, "%s\n", summary);
+	if (src.first_error[0])
+		fprintf(stderr, "first skipped line: %s\n", src.first_error);
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- migrate, backup, version --------------------------------------- */
 
 static int cmd_migrate(int argc, char **argv)
 {
 	struct common o = {0};
-	int i = parse_options(argc, argv, &o, 0, 0);
+	int i = parse_options(argc, argv, &o, 0);
 	if (i < 0)
 		return 2;
 	if (o.help) {
@@ -370,7 +472,7 @@ static int cmd_migrate(int argc, char **argv)
 static int cmd_backup(int argc, char **argv)
 {
 	struct common o = {0};
-	int i = parse_options(argc, argv, &o, 0, 0);
+	int i = parse_options(argc, argv, &o, 0);
 	if (i < 0)
 		return 2;
 	if (o.help) {
@@ -427,6 +529,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "user"))
 		return cmd_user(argc - 1, argv + 1);
+	if (!strcmp(cmd, "import-log"))
+		return cmd_import(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return cmd_migrate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "backup"))

@@ -33,7 +33,9 @@ void *em_arena_alloc(em_arena *a, size_t n)
 {
 	n = (n + 15) & ~(size_t)15;
 	if (!a->head || a->head->used + n > a->head->cap) {
-		size_t cap = n > 8192 ? n : 8192;
+		/* Start small (a log hit needs a few hundred bytes), then grow. */
+		size_t want = a->head ? 8192 : 1024;
+		size_t cap = n > want ? n : want;
 		em_arena_block *b = em_malloc(sizeof *b + cap);
 		b->used = 0;
 		b->cap = cap;

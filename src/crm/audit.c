@@ -3,7 +3,6 @@
 */
 #include "crm/audit.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -22,10 +21,20 @@ struct audit_add {
 };
 
 /* Copies s into dst, cutting it short rather than failing: an audit entry
-** with a truncated detail is worth more than none. */
+** with a truncated detail is worth more than none. The cut never splits a
+** UTF-8 sequence, so the entry still serialises as JSON. */
 static void copy_cut(char *dst, size_t cap, const char *s)
 {
-	snprintf(dst, cap, "%s", s ? s : "");
+	size_t n = strlen(s ? s : "");
+	if (n < cap) {
+		memcpy(dst, s ? s : "", n + 1);
+		return;
+	}
+	n = cap - 1;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
 }
 
 static int audit_insert(em_db *db, void *arg)

@@ -53,6 +53,11 @@ static void drain(uv_async_t *h)
 	}
 }
 
+void em_loop_drain(void)
+{
+	drain(&wake);
+}
+
 int em_loop_init(void)
 {
 	if (loop)
@@ -74,6 +79,12 @@ int em_loop_run(void)
 int em_loop_run_once(void)
 {
 	return uv_run(loop, UV_RUN_NOWAIT);
+}
+
+void em_loop_run_until(volatile int *flag)
+{
+	while (!*flag)
+		uv_run(loop, UV_RUN_ONCE);
 }
 
 void em_loop_stop(void)

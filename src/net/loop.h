@@ -16,9 +16,15 @@ int em_loop_run(void);
 /* Runs the loop once without blocking (for tests that pump it). */
 int em_loop_run_once(void);
 void em_loop_stop(void);
+/* Runs the loop, blocking for events, until *flag becomes nonzero (the
+** command line waits for store callbacks this way). */
+void em_loop_run_until(volatile int *flag);
 void em_loop_close(void);
 /* Nonzero when called on the loop thread. */
 int em_loop_is_loop_thread(void);
+
+/* Runs every callback posted so far (shutdown, after worker threads stopped). */
+void em_loop_drain(void);
 
 /* Thread-safe: fn(arg) runs on the loop thread soon, in posting order. */
 void em_loop_post(void (*fn)(void *arg), void *arg);

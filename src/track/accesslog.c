@@ -253,11 +253,6 @@ static inline int is_addr_char(unsigned char c)
 	return is_alpha(c) || is_digit(c) || c == '.' || c == ':' || c == '-' || c == '_' || c == '%';
 }
 
-static inline int is_ctl(unsigned char c)
-{
-	return (c < 0x20 && c != '\t') || c == 0x7f;
-}
-
 static inline int is_dash(const char *p, const char *e)
 {
 	return e - p == 1 && *p == '-';
@@ -979,11 +974,30 @@ static const char *field_end(const char *p, const char *e, char delim, int list)
 	}
 }
 
-/* The first control byte of a line, if any: the mark of binary junk. */
+/*
+** The first control byte of a line other than a tab, if any: the mark of
+** binary junk (NUL runs after a crash, TLS handshakes written raw by a
+** broken logger). nginx and Apache escape such bytes in the values they
+** log, so a raw one means the line is not what the server wrote. Every line
+** is checked, eight bytes at a time: a byte below 0x20 makes
+** (x - 0x20 in every byte) & ~x & 0x80 in every byte non-zero (the classic
+** "has a byte less than n" test), and only then are the bytes looked at.
+*/
 static const char *first_ctl(const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (is_ctl((unsigned char)p[i]))
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, p + i, 8);
+		if (((x - ones * 0x20) & ~x & highs) == 0)
+			continue;
+		for (size_t k = i; k < i + 8; k++)
+			if ((unsigned char)p[k] < 0x20 && p[k] != '\t')
+				return p + k;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 && p[i] != '\t')
 			return p + i;
 	return NULL;
 }
@@ -1003,24 +1017,18 @@ static const char *field_name(const em_logfmt *f, const struct field *fd)
 }
 
 /*
-** Reports a failure. Junk with control bytes is "binary" whatever the
-** first symptom was; a value that runs to the end of a line that should go
-** on is "truncated".
+** Reports a failure. A value that runs to the end of a line that should go
+** on, or an empty last value at the very end, is "truncated".
 */
 static int report(struct pctx *c, int why, const char *at, const struct field *fd, const char *vs,
 		  const char *ve, const char *what)
 {
-	const char *ctl = first_ctl(c->line, (size_t)(c->end - c->line));
 	size_t col = (size_t)(at - c->line) + 1;
 	char snip[96];
-	if (ctl) {
-		return fail(c->out, EM_LOGSKIP_BINARY, c->err, c->errlen, "column %zu: control byte 0x%02x in the line",
-			    (size_t)(ctl - c->line) + 1, (unsigned char)*ctl);
-	}
 	/* Not for the first field: a line with no separator at all (JSON, a
 	   stray banner) is not a cut-off log line. */
 	if (why != EM_LOGSKIP_TRUNCATED && ve == c->end && fd != &c->f->fields[0] &&
-	    !(fd->last && fd->after_n == 0)) {
+	    (!(fd->last && fd->after_n == 0) || vs == ve)) {
 		return fail(c->out, EM_LOGSKIP_TRUNCATED, c->err, c->errlen, "column %zu: line ends inside $%.*s", col,
 			    (int)fd->name_n, field_name(c->f, fd));
 	}
@@ -1036,11 +1044,6 @@ static int report_literal(struct pctx *c, const char *p, const char *lit, size_t
 	size_t col = (size_t)(p - c->line) + 1;
 	char want[64];
 	size_t avail = (size_t)(c->end - p);
-	const char *ctl = first_ctl(c->line, (size_t)(c->end - c->line));
-	if (ctl) {
-		return fail(c->out, EM_LOGSKIP_BINARY, c->err, c->errlen, "column %zu: control byte 0x%02x in the line",
-			    (size_t)(ctl - c->line) + 1, (unsigned char)*ctl);
-	}
 	quote_snippet(want, sizeof want, lit, lit_n, 16);
 	int why = avail < lit_n && memcmp(p, lit, avail) == 0 ? EM_LOGSKIP_TRUNCATED : EM_LOGSKIP_MISMATCH;
 	if (why == EM_LOGSKIP_TRUNCATED && next < (int)f->nfields)
@@ -1198,6 +1201,10 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
 		len--;
+	const char *ctl = first_ctl(line, len);
+	if (ctl)
+		return fail(out, EM_LOGSKIP_BINARY, err, errlen, "column %zu: control byte 0x%02x in the line",
+			    (size_t)(ctl - line) + 1, (unsigned char)*ctl);
 	if (all_blank(line, len))
 		return fail(out, EM_LOGSKIP_EMPTY, err, errlen, "empty line");
 
@@ -1224,11 +1231,12 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 			if (!ve && fd->last) {
 				/* Bytes glued to the closing quote: take the last
 				   quote, and the trailing check below names them. */
-				ve = memrchr(p, '"', (size_t)(e - p));
+				const char *q = e;
+				while ((q = memrchr(p, '"', (size_t)(q - p))) && backslashed(p, q))
+					;
+				ve = q;
 			}
 			if (!ve) {
-				if (first_ctl(line, len))
-					return report(&c, EM_LOGSKIP_BINARY, p, fd, p, e, "binary");
 				return fail(out, EM_LOGSKIP_TRUNCATED, err, errlen,
 					    "column %zu: no closing quote after $%.*s", (size_t)(p - line) + 1,
 					    (int)fd->name_n, field_name(f, fd));
@@ -1252,10 +1260,6 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 	/* Formats grow at the end: a space then anything is extra fields. */
 	if (p < e && !is_space((unsigned char)*p)) {
 		char snip[64];
-		const char *ctl = first_ctl(line, len);
-		if (ctl)
-			return fail(out, EM_LOGSKIP_BINARY, err, errlen, "column %zu: control byte 0x%02x in the line",
-				    (size_t)(ctl - line) + 1, (unsigned char)*ctl);
 		quote_snippet(snip, sizeof snip, p, (size_t)(e - p), 16);
 		return fail(out, EM_LOGSKIP_TRAILING, err, errlen, "column %zu: unexpected '%s' after the last field",
 			    (size_t)(p - line) + 1, snip);

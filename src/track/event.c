@@ -24,9 +24,15 @@ int em_ev_type_from_name(const char *name)
 
 em_track_batch *em_track_batch_new(void)
 {
+	return em_track_batch_new_n(EM_TRACK_MAX_EVENTS);
+}
+
+em_track_batch *em_track_batch_new_n(int cap)
+{
 	em_track_batch *b = em_calloc(1, sizeof *b);
 	em_arena_init(&b->mem);
-	b->events = em_arena_alloc(&b->mem, sizeof(em_track_event) * EM_TRACK_MAX_EVENTS);
+	b->cap = cap > 0 && cap <= EM_TRACK_MAX_EVENTS ? cap : EM_TRACK_MAX_EVENTS;
+	b->events = em_arena_alloc(&b->mem, sizeof(em_track_event) * (size_t)b->cap);
 	b->device = b->browser = b->os = b->country = "";
 	return b;
 }
@@ -41,7 +47,7 @@ void em_track_batch_free(em_track_batch *b)
 
 em_track_event *em_track_batch_add(em_track_batch *b)
 {
-	if (b->nevents >= EM_TRACK_MAX_EVENTS)
+	if (b->nevents >= b->cap)
 		return NULL;
 	em_track_event *e = &b->events[b->nevents++];
 	memset(e, 0, sizeof *e);

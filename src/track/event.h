@@ -84,12 +84,15 @@ typedef struct em_track_batch {
 	const char *device, *browser, *os, *country;
 	em_track_event *events;
 	int nevents;
+	int cap;
 	em_track_result res;
 	int status; /* store status, on the loop after COMMIT */
 	void *user; /* the caller's context (request) */
 } em_track_batch;
 
 em_track_batch *em_track_batch_new(void);
+/* A batch with room for at most cap events (log hits need one). */
+em_track_batch *em_track_batch_new_n(int cap);
 void em_track_batch_free(em_track_batch *b);
 /* Adds an empty event to the batch; NULL when it is full. */
 em_track_event *em_track_batch_add(em_track_batch *b);

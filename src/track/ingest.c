@@ -92,18 +92,24 @@ static int load_secret(em_store *s)
 	return 0;
 }
 
-int em_ingest_init(em_app *app, char *err, size_t errlen)
+int em_ingest_init_offline(em_store *store, char *err, size_t errlen)
 {
 	int rc;
-	if ((rc = em_sites_load(app->store))) {
+	if ((rc = em_sites_load(store))) {
 		snprintf(err, errlen, "cannot load sites: %s", em_strerror(rc));
 		return rc;
 	}
-	if ((rc = load_secret(app->store))) {
+	if ((rc = load_secret(store))) {
 		snprintf(err, errlen, "cannot load the tracking secret: %s", em_strerror(rc));
 		return rc;
 	}
-	if ((rc = em_ua_init(err, errlen)))
+	return em_ua_init(err, errlen);
+}
+
+int em_ingest_init(em_app *app, char *err, size_t errlen)
+{
+	int rc;
+	if ((rc = em_ingest_init_offline(app->store, err, errlen)))
 		return rc;
 	buckets = em_calloc(RL_SLOTS, sizeof *buckets);
 	em_presence_init(app->cfg.live_timeout_s);
@@ -206,6 +212,21 @@ static void cookieless_vid(const char *site_key, const char *ip, const char *ua,
 	char hex[33];
 	em_hex(h, sizeof h, hex);
 	snprintf(out, outlen, "c%s", hex);
+}
+
+void em_ingest_log_vid(const char *site_key, const char *ip, const char *ua, char *out, size_t outlen)
+{
+	unsigned char h[12];
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, secret, sizeof secret, sizeof h);
+	crypto_generichash_update(&st, (const unsigned char *)"log", 4);
+	crypto_generichash_update(&st, (const unsigned char *)site_key, strlen(site_key) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)ip, strlen(ip) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)ua, strlen(ua));
+	crypto_generichash_final(&st, h, sizeof h);
+	char hex[25];
+	em_hex(h, sizeof h, hex);
+	snprintf(out, outlen, "l%s", hex);
 }
 
 static int batch_grants_consent(const em_track_batch *b)

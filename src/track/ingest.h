@@ -10,12 +10,18 @@
 #include <stdint.h>
 
 #include "app.h"
+#include "store/store.h"
 #include "track/event.h"
 #include "track/sites.h"
 
 /* Start-up, before the loop runs: sites, the id secret, user agents, presence. */
 int em_ingest_init(em_app *app, char *err, size_t errlen);
 void em_ingest_shutdown(void);
+/* What the command line needs without a server: sites, the id secret, user agents. */
+int em_ingest_init_offline(struct em_store *store, char *err, size_t errlen);
+/* The visitor id of an access-log hit: a keyed hash of site, IP and user
+** agent, stable across days so returning visitors are recognised. */
+void em_ingest_log_vid(const char *site_key, const char *ip, const char *ua, char *out, size_t outlen);
 
 /* 0 when ip may send now, else seconds to wait (429). Loop thread. */
 int em_ingest_rate_check(em_app *app, const char *ip, int64_t now_ms);

@@ -37,16 +37,22 @@ typedef struct entry {
 	int visit_pages;
 	int visit_active_s;
 	uint64_t campaign; /* hash of utm_source + utm_campaign of the visit */
+	int dirty;	   /* visit/visitor rows not yet updated (deferred mode) */
+	int pending_pageviews;
 } entry;
 
 static entry *cache; /* owned by the writer thread */
 static unsigned cache_fill;
+/* Entries with deferred row updates, flushed by em_sessionize_flush(). */
+static unsigned *dirty;
+static unsigned ndirty, dirty_cap;
 
 void em_sessionize_reset(void)
 {
 	em_free(cache);
 	cache = NULL;
 	cache_fill = 0;
+	ndirty = 0;
 }
 
 static uint64_t fnv(uint64_t h, const char *s)
@@ -209,7 +215,10 @@ static int merge_identity(em_db *db, em_track_batch *b, entry *e, const em_track
 	return 0;
 }
 
-static int record(em_db *db, em_track_batch *b, entry *e)
+static int write_rows(em_db *db, entry *e, const char *email, const char *external_id, const char *person,
+		      int consent);
+
+static int record(em_db *db, em_track_batch *b, entry *e, int defer)
 {
 	int rc;
 	int pageviews = 0;
@@ -263,20 +272,36 @@ static int record(em_db *db, em_track_batch *b, entry *e)
 		    (rc = merge_identity(db, b, e, ev)))
 			return rc;
 	}
+	if (consent >= 0)
+		e->consent = consent;
+	e->pending_pageviews += pageviews;
+	/* Only plain page traffic may wait; identity and consent are written now. */
+	if (defer && !email && !external_id && !person && consent < 0) {
+		e->dirty = 1;
+		return 0;
+	}
+	return write_rows(db, e, email, external_id, person, consent);
+}
+
+/* Writes the visit's and the visitor's running totals. */
+static int write_rows(em_db *db, entry *e, const char *email, const char *external_id, const char *person,
+		      int consent)
+{
+	int rc;
+	int64_t pageviews = e->pending_pageviews;
 	if ((rc = em_db_exec(db, "UPDATE visit SET last_at = ?, pageviews = ?, active_s = ? WHERE id = ?", "iiii",
 			     e->last_ts, (int64_t)e->visit_pages, (int64_t)e->visit_active_s, e->visit_id)))
 		return rc;
-	if (consent >= 0)
-		e->consent = consent;
 	if ((rc = em_db_exec(db,
 			     "UPDATE visitor SET last_seen = MAX(last_seen, ?), first_seen = MIN(first_seen, ?), "
 			     "visits = ?, pageviews = pageviews + ?, cart_total = ?, "
 			     "email = COALESCE(?, email), external_id = COALESCE(?, external_id), name = COALESCE(?, name), "
 			     "consent = ?, consent_at = CASE WHEN ? >= 0 THEN ? ELSE consent_at END WHERE id = ?",
-			     "iiiidtttiiii", e->last_ts, e->first_seen, (int64_t)e->visits, (int64_t)pageviews,
-			     e->cart_total, email, external_id, person, (int64_t)e->consent, (int64_t)consent, e->last_ts,
-			     e->visitor_id)))
+			     "iiiidtttiiii", e->last_ts, e->first_seen, (int64_t)e->visits, pageviews, e->cart_total, email,
+			     external_id, person, (int64_t)e->consent, (int64_t)consent, e->last_ts, e->visitor_id)))
 		return rc;
+	e->pending_pageviews = 0;
+	e->dirty = 0;
 	return 0;
 }
 
@@ -293,7 +318,32 @@ static void load_identity(em_db *db, em_track_batch *b, int64_t visitor_id)
 		em_stmt_done(st);
 }
 
-int em_sessionize(em_db *db, em_track_batch *b)
+int em_sessionize_flush(em_db *db)
+{
+	for (unsigned i = 0; i < ndirty; i++) {
+		entry *e = &cache[dirty[i]];
+		if (e->hash && e->dirty) {
+			int rc = write_rows(db, e, NULL, NULL, NULL, -1);
+			if (rc) {
+				em_sessionize_reset();
+				return rc;
+			}
+		}
+	}
+	ndirty = 0;
+	return 0;
+}
+
+static void mark_dirty(entry *slotp)
+{
+	if (ndirty == dirty_cap) {
+		dirty_cap = dirty_cap ? dirty_cap * 2 : 1024;
+		dirty = em_realloc(dirty, sizeof *dirty * dirty_cap);
+	}
+	dirty[ndirty++] = (unsigned)(slotp - cache);
+}
+
+static int sessionize(em_db *db, em_track_batch *b, int defer)
 {
 	if (b->nevents == 0)
 		return EM_EINVAL;
@@ -301,11 +351,12 @@ int em_sessionize(em_db *db, em_track_batch *b)
 	entry *slotp = slot(b->site_id, b->vid, h);
 	entry e;
 	int cached = slotp->hash != 0;
+	int rc;
 	if (cached) {
 		e = *slotp;
 	} else {
 		memset(&e, 0, sizeof e);
-		int rc = load_visitor(db, b->site_id, b->vid, &e);
+		rc = load_visitor(db, b->site_id, b->vid, &e);
 		if (rc == EM_ENOTFOUND) {
 			int64_t ts = b->events[0].ts_ms;
 			rc = em_db_exec(db,
@@ -318,14 +369,14 @@ int em_sessionize(em_db *db, em_track_batch *b)
 			}
 			e.visitor_id = em_db_last_id(db);
 			e.first_seen = ts;
-			b->res.new_visitor = 1;
 		} else if (rc) {
 			return rc;
 		}
 	}
 	memset(&b->res, 0, sizeof b->res);
 	b->res.new_visitor = !cached && e.visits == 0;
-	int rc = record(db, b, &e);
+	int was_dirty = e.dirty;
+	rc = record(db, b, &e, defer);
 	if (rc) {
 		em_warn("sessionizer failed", "site=%lld rc=%s err=\"%s\"", (long long)b->site_id, em_strerror(rc),
 			em_db_errmsg(db));
@@ -333,11 +384,18 @@ int em_sessionize(em_db *db, em_track_batch *b)
 		return rc;
 	}
 	if (b->res.merged) {
-		/* Other visitors' rows changed under the cache: start afresh. */
+		/* Other visitors' rows changed under the cache: write what waits, start afresh. */
+		*slotp = e;
+		if ((rc = em_sessionize_flush(db)))
+			return rc;
 		em_sessionize_reset();
 	} else {
 		if (!cached) {
 			if (cache_fill >= CACHE_MAX_FILL) {
+				if (e.dirty && (rc = write_rows(db, &e, NULL, NULL, NULL, -1)))
+					return rc;
+				if ((rc = em_sessionize_flush(db)))
+					return rc;
 				em_sessionize_reset();
 				slotp = slot(b->site_id, b->vid, h);
 			}
@@ -347,6 +405,8 @@ int em_sessionize(em_db *db, em_track_batch *b)
 		e.site_id = b->site_id;
 		snprintf(e.vid, sizeof e.vid, "%s", b->vid);
 		*slotp = e;
+		if (e.dirty && !was_dirty)
+			mark_dirty(slotp);
 	}
 	b->res.visitor_id = e.visitor_id;
 	b->res.visit_id = e.visit_id;
@@ -362,4 +422,18 @@ int em_sessionize(em_db *db, em_track_batch *b)
 	if (b->source != EM_SRC_LOG)
 		load_identity(db, b, e.visitor_id);
 	return 0;
+}
+
+int em_sessionize(em_db *db, em_track_batch *b)
+{
+	int rc = sessionize(db, b, 0);
+	/* A batch of its own: rows of visitors deferred earlier are written too. */
+	if (rc == 0 && ndirty)
+		rc = em_sessionize_flush(db);
+	return rc;
+}
+
+int em_sessionize_deferred(em_db *db, em_track_batch *b)
+{
+	return sessionize(db, b, 1);
 }

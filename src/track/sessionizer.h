@@ -16,6 +16,12 @@
 
 /* Records b (site_id, vid, events set) and fills b->res. */
 int em_sessionize(em_db *db, em_track_batch *b);
+/* As em_sessionize, but the visit and visitor rows of plain page traffic are
+** updated only by em_sessionize_flush(), which the caller must run before its
+** write function returns: one UPDATE per visitor per chunk instead of per hit.
+** Used by log import and tail. */
+int em_sessionize_deferred(em_db *db, em_track_batch *b);
+int em_sessionize_flush(em_db *db);
 /* Forgets the writer-side visitor cache. */
 void em_sessionize_reset(void);
 

@@ -5,7 +5,10 @@
 **   - the rules: uap-core's three lists and isbot's one alternation, from the
 **     generated build/gen/uadata.c, compiled once by em_ua_init with PCRE2;
 **   - classify(): first matching rule per list, uap's "$N" replacements, and
-**     our derivation of the device type from what uap reports;
+**     our derivation of the device type from what uap reports. A rule whose
+**     required literals (found at build time) are all absent from the UA is
+**     skipped without running its regex: most rules fail for any one UA,
+**     and a memmem is far cheaper than a PCRE2 call;
 **   - the cache: a fixed array of entries with chained buckets, keyed by a
 **     SipHash of the UA string under a random key (so nobody can aim many
 **     strings at one bucket), evicted by CLOCK, behind one mutex.
@@ -22,8 +25,10 @@
 #include "core/alloc.h"
 #include "core/err.h"
 
-/* The generated tables (tools/uadata.mjs): rows of em__ua_stride strings,
-** regex, flag ("i" or NULL) and four replacements (NULL: use the group). */
+/* The generated tables (tools/uadata.mjs): rows of em__ua_stride strings:
+** regex, flag ("i" or NULL), four replacements (NULL: use the group) and the
+** prefilter (NULL or lower-case literals separated by "\n", one of which
+** every match contains). */
 extern const unsigned em__ua_stride;
 extern const char em__ua_data_version[];
 extern const char *const em__ua_agents[];
@@ -34,27 +39,52 @@ extern const char *const em__ua_devices[];
 extern const unsigned em__ua_devices_n;
 extern const char em__ua_bot_pattern[];
 
-#define STRIDE 6
+#define STRIDE 7
 #define NIL UINT32_MAX
 /* Backtracking budget per regex and string. Real UAs need a few thousand
 ** steps at most; the budget only stops a pathological string early, and a
 ** regex that runs out simply counts as "no match". */
 #define MATCH_LIMIT 200000
 
+typedef struct lit {
+	const char *s;	/* points into the generated table */
+	size_t n;	/* >= 2 */
+	uint16_t bg[4]; /* four of its byte pairs, spread over it */
+} lit;
+
+/* The byte pairs (bigrams) that occur in the lower-cased UA, one bit each:
+** a literal with a pair not in the set cannot occur, and that test costs
+** a few loads where memmem costs a search. Lives on the caller's stack. */
+typedef struct bigrams {
+	uint64_t bits[65536 / 64];
+} bigrams;
+
+static inline uint16_t bigram(const char *p)
+{
+	return (uint16_t)(((unsigned char)p[0] << 8) | (unsigned char)p[1]);
+}
+
+static inline int bigram_has(const bigrams *b, uint16_t v)
+{
+	return (b->bits[v >> 6] >> (v & 63)) & 1;
+}
+
 typedef struct rule_list {
-	pcre2_code **re;		/* owned; one per row */
-	const char *const *rows;	/* the generated table */
+	pcre2_code **re;	 /* owned; one per row */
+	const char *const *rows; /* the generated table */
 	unsigned n;
+	uint32_t *lit_first; /* owned; rule i's literals are lits[lit_first[i] .. lit_first[i+1]) */
+	lit *lits;	     /* owned */
 } rule_list;
 
 typedef struct entry {
 	uint64_t hash;
-	uint32_t next;	   /* next entry in the same bucket, or NIL */
-	uint32_t keylen;   /* 0: slot unused */
-	uint32_t keycap;   /* size of key's allocation, reused on eviction */
-	uint8_t ref;	   /* CLOCK: used since the hand last passed */
-	uint8_t bot_pat;   /* the isbot pattern matched (em_ua_is_bot's answer) */
-	char *key;	   /* owned: the UA bytes (not NUL-terminated) */
+	uint32_t next;	 /* next entry in the same bucket, or NIL */
+	uint32_t keylen; /* 0: slot unused */
+	uint32_t keycap; /* size of key's allocation, reused on eviction */
+	uint8_t ref;	 /* CLOCK: used since the hand last passed */
+	uint8_t bot_pat; /* the isbot pattern matched (em_ua_is_bot's answer) */
+	char *key;	 /* owned: the UA bytes (not NUL-terminated) */
 	em_ua ua;
 } entry;
 
@@ -100,6 +130,8 @@ static void free_list(rule_list *l)
 			pcre2_code_free(l->re[i]);
 		em_free(l->re);
 	}
+	em_free(l->lit_first);
+	em_free(l->lits);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -114,7 +146,8 @@ static pcre2_code *compile(const char *src, uint32_t opts, const char *what, uns
 	if (!re) {
 		PCRE2_UCHAR msg[160];
 		pcre2_get_error_message(ec, msg, sizeof(msg));
-		snprintf(err, errlen, "useragent: %s rule %u does not compile at offset %zu: %s (regex: %.200s)", what,
+		snprintf(err, errlen,
+			 "useragent: %s rule %u does not compile at offset %zu: %s (regex: %.200s)", what,
 			 idx, (size_t)off, (const char *)msg, src);
 		return NULL;
 	}
@@ -134,6 +167,35 @@ static int compile_list(rule_list *l, const char *what, const char *const *rows,
 	l->rows = rows;
 	l->n = n;
 	l->re = em_calloc(n ? n : 1, sizeof(*l->re));
+
+	/* Split the prefilters once, and note four byte pairs of each literal for
+	** the quick rejection in may_match(). */
+	size_t nlits = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const char *p = rows[(size_t)i * STRIDE + 6];
+		for (; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+			nlits++;
+	}
+	l->lit_first = em_malloc(((size_t)n + 1) * sizeof(*l->lit_first));
+	l->lits = em_malloc((nlits ? nlits : 1) * sizeof(*l->lits));
+	nlits = 0;
+	for (unsigned i = 0; i < n; i++) {
+		l->lit_first[i] = (uint32_t)nlits;
+		const char *p = rows[(size_t)i * STRIDE + 6];
+		while (p) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+			lit *L = &l->lits[nlits++];
+			*L = (lit){.s = p, .n = len};
+			for (int k = 0; k < 4; k++)
+				L->bg[k] = len >= 2 ? bigram(p + (len - 2) * (size_t)k / 3) : 0;
+			if (len < 2) /* the generator never emits these; stay correct anyway */
+				L->n = 0;
+			p = nl ? nl + 1 : NULL;
+		}
+	}
+	l->lit_first[n] = (uint32_t)nlits;
+
 	for (unsigned i = 0; i < n; i++) {
 		const char *const *row = rows + (size_t)i * STRIDE;
 		uint32_t opts = (row[1] && row[1][0] == 'i') ? PCRE2_CASELESS : 0;
@@ -155,10 +217,32 @@ static int run(pcre2_code *re, const char *s, size_t len, pcre2_match_data *md)
 	return rc;
 }
 
-/* The first rule of l that matches, or -1; its groups are left in md. */
-static int first_match(const rule_list *l, const char *s, size_t len, pcre2_match_data *md, int *rc)
+/* Whether rule i of l may match: it has no prefilter, or one of its
+** literals occurs in low (the UA in lower case). */
+static int may_match(const rule_list *l, unsigned i, const char *low, size_t len, const bigrams *bg)
+{
+	uint32_t a = l->lit_first[i], b = l->lit_first[i + 1];
+	if (a == b)
+		return 1;
+	for (; a < b; a++) {
+		const lit *L = &l->lits[a];
+		if (L->n == 0)
+			return 1;
+		if (bigram_has(bg, L->bg[0]) && bigram_has(bg, L->bg[1]) && bigram_has(bg, L->bg[2]) &&
+		    bigram_has(bg, L->bg[3]) && memmem(low, len, L->s, L->n))
+			return 1;
+	}
+	return 0;
+}
+
+/* The first rule of l that matches, or -1; its groups are left in md. With
+** low NULL, every rule is tried (the tests compare both ways). */
+static int first_match(const rule_list *l, const char *s, const char *low, const bigrams *bg, size_t len,
+		       pcre2_match_data *md, int *rc)
 {
 	for (unsigned i = 0; i < l->n; i++) {
+		if (low && !may_match(l, i, low, len, bg))
+			continue;
 		*rc = run(l->re[i], s, len, md);
 		if (*rc > 0)
 			return (int)i;
@@ -237,14 +321,27 @@ static int is_one_of(const char *s, const char *const *list)
 	return 0;
 }
 
-static const char *const mobile_oses[] = {"iOS", "Android", "Windows Phone", "Windows Mobile", "BlackBerry OS",
-					  "BlackBerry Tablet OS", "KaiOS", "Symbian OS", "Symbian^3", "Firefox OS",
-					  "Sailfish", "Ubuntu Touch", "webOS", "Bada", "Tizen", "HarmonyOS",
+static const char *const mobile_oses[] = {"iOS",
+					  "Android",
+					  "Windows Phone",
+					  "Windows Mobile",
+					  "BlackBerry OS",
+					  "BlackBerry Tablet OS",
+					  "KaiOS",
+					  "Symbian OS",
+					  "Symbian^3",
+					  "Firefox OS",
+					  "Sailfish",
+					  "Ubuntu Touch",
+					  "webOS",
+					  "Bada",
+					  "Tizen",
+					  "HarmonyOS",
 					  NULL};
-static const char *const desktop_oses[] = {"Mac OS X", "macOS", "Linux", "Ubuntu", "Kubuntu", "Debian",
-					   "Fedora", "Red Hat", "CentOS", "SUSE", "openSUSE", "Mint", "Gentoo",
-					   "Arch Linux", "Slackware", "Mandriva", "Chrome OS", "FreeBSD", "OpenBSD",
-					   "NetBSD", "Solaris", "Haiku", "BeOS", NULL};
+static const char *const desktop_oses[] = {
+	"Mac OS X",  "macOS",	"Linux",    "Ubuntu", "Kubuntu", "Debian",     "Fedora",    "Red Hat",
+	"CentOS",    "SUSE",	"openSUSE", "Mint",   "Gentoo",	 "Arch Linux", "Slackware", "Mandriva",
+	"Chrome OS", "FreeBSD", "OpenBSD",  "NetBSD", "Solaris", "Haiku",      "BeOS",	    NULL};
 
 /*
 ** The device type, derived from what uap reports plus two tokens of the UA
@@ -271,34 +368,52 @@ static const char *device_type(const char *ua, size_t len, const char *os, const
 		return "tablet";
 	if (strcmp(os, "Android") == 0 && !has(ua, len, "Mobile"))
 		return "tablet";
-	if (strcmp(fam, "iPhone") == 0 || strcmp(fam, "iPod") == 0 || strncmp(fam, "Generic Smartphone", 18) == 0 ||
-	    strcmp(fam, "Generic Feature Phone") == 0 || is_one_of(os, mobile_oses) || has(ua, len, "Mobi"))
+	if (strcmp(fam, "iPhone") == 0 || strcmp(fam, "iPod") == 0 ||
+	    strncmp(fam, "Generic Smartphone", 18) == 0 || strcmp(fam, "Generic Feature Phone") == 0 ||
+	    is_one_of(os, mobile_oses) || has(ua, len, "Mobi"))
 		return "mobile";
-	if ((strncmp(os, "Windows", 7) == 0 && strcmp(os, "Windows CE") != 0) || is_one_of(os, desktop_oses) ||
-	    strcmp(fam, "Mac") == 0)
+	if ((strncmp(os, "Windows", 7) == 0 && strcmp(os, "Windows CE") != 0) ||
+	    is_one_of(os, desktop_oses) || strcmp(fam, "Mac") == 0)
 		return "desktop";
 	return "other";
 }
 
-/* Runs every rule list on s; bot_pat gets the isbot pattern's answer. */
-static void classify(const char *s, size_t len, em_ua *out, int *bot_pat)
+/* Runs every rule list on s (len <= EM_UA_MAX_LEN); bot_pat gets the isbot
+** pattern's answer. */
+static void classify(const char *s, size_t len, int prefilter, em_ua *out, int *bot_pat)
 {
 	pcre2_match_data *md = pcre2_match_data_create(g.ovec_pairs, g.gctx);
 	int rc, i;
 	char brand[32] = "", model[64] = "";
+	char lowbuf[EM_UA_MAX_LEN];
+	const char *low = NULL;
+	bigrams bg; /* only the bits set here are read, and cleared again below */
+
+	if (prefilter) {
+		for (size_t k = 0; k < len; k++) {
+			char c = s[k];
+			lowbuf[k] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+		}
+		low = lowbuf;
+		memset(&bg, 0, sizeof bg);
+		for (size_t k = 0; k + 1 < len; k++) {
+			uint16_t v = bigram(lowbuf + k);
+			bg.bits[v >> 6] |= (uint64_t)1 << (v & 63);
+		}
+	}
 
 	memset(out, 0, sizeof(*out));
-	if ((i = first_match(&g.agents, s, len, md, &rc)) >= 0) {
+	if ((i = first_match(&g.agents, s, low, &bg, len, md, &rc)) >= 0) {
 		const char *const *row = g.agents.rows + (size_t)i * STRIDE;
 		expand(out->browser, sizeof(out->browser), row[2], 1, s, md, rc);
 		expand(out->browser_version, sizeof(out->browser_version), row[3], 2, s, md, rc);
 	}
-	if ((i = first_match(&g.oses, s, len, md, &rc)) >= 0) {
+	if ((i = first_match(&g.oses, s, low, &bg, len, md, &rc)) >= 0) {
 		const char *const *row = g.oses.rows + (size_t)i * STRIDE;
 		expand(out->os, sizeof(out->os), row[2], 1, s, md, rc);
 		expand(out->os_version, sizeof(out->os_version), row[3], 2, s, md, rc);
 	}
-	if ((i = first_match(&g.devices, s, len, md, &rc)) >= 0) {
+	if ((i = first_match(&g.devices, s, low, &bg, len, md, &rc)) >= 0) {
 		const char *const *row = g.devices.rows + (size_t)i * STRIDE;
 		expand(out->device_family, sizeof(out->device_family), row[2], 1, s, md, rc);
 		if (row[3])
@@ -447,7 +562,8 @@ int em_ua_init_sized(size_t cache_max, char *err, size_t errlen)
 	if (__atomic_load_n(&g.ready, __ATOMIC_ACQUIRE))
 		goto out;
 	if (em__ua_stride != STRIDE) {
-		snprintf(err, errlen, "useragent: generated data has stride %u, this code expects %d (rebuild)",
+		snprintf(err, errlen,
+			 "useragent: generated data has stride %u, this code expects %d (rebuild)",
 			 em__ua_stride, STRIDE);
 		rc = EM_EINVAL;
 		goto out;
@@ -540,7 +656,7 @@ int em_ua_classify(const char *ua, size_t len, em_ua *out)
 	/* The rules run without the lock: they are read-only, and another
 	** thread's lookups must not wait for them. */
 	int bot_pat;
-	classify(ua, len, out, &bot_pat);
+	classify(ua, len, 1, out, &bot_pat);
 
 	pthread_mutex_lock(&g.mu);
 	cache_put(h, ua, len, out, bot_pat);
@@ -581,12 +697,25 @@ void em_ua_cache_stats(em_ua_stats *out)
 	out->key_bytes = 0;
 	for (uint32_t i = 0; g.e && i < g.used; i++)
 		out->key_bytes += g.e[i].keycap;
-	out->mem_bytes = (size_t)g.max * sizeof(entry) + (g.buckets ? ((size_t)g.mask + 1) * sizeof(uint32_t) : 0) +
-			 out->key_bytes;
+	out->mem_bytes = (size_t)g.max * sizeof(entry) +
+			 (g.buckets ? ((size_t)g.mask + 1) * sizeof(uint32_t) : 0) + out->key_bytes;
 	out->hits = g.hits;
 	out->misses = g.misses;
 	out->evictions = g.evictions;
 	pthread_mutex_unlock(&g.mu);
+}
+
+int em__ua_classify_uncached(const char *ua, size_t len, int prefilter, em_ua *out)
+{
+	if (!ua || len == 0 || !__atomic_load_n(&g.ready, __ATOMIC_ACQUIRE)) {
+		set_other(out);
+		return EM_EINVAL;
+	}
+	if (len > EM_UA_MAX_LEN)
+		len = EM_UA_MAX_LEN;
+	int bot_pat;
+	classify(ua, len, prefilter, out, &bot_pat);
+	return 0;
 }
 
 const char *em_ua_data_version(void)

@@ -35,12 +35,12 @@ typedef struct em_ua {
 } em_ua;
 
 typedef struct em_ua_stats {
-	size_t entries;	   /* UA strings cached now */
-	size_t max;	   /* the cache's bound */
-	size_t key_bytes;  /* bytes held for the cached UA strings */
-	size_t mem_bytes;  /* all memory the cache holds: tables, entries and keys */
-	uint64_t hits;	   /* em_ua_classify calls answered from the cache */
-	uint64_t misses;   /* em_ua_classify calls that ran the rules */
+	size_t entries;	  /* UA strings cached now */
+	size_t max;	  /* the cache's bound */
+	size_t key_bytes; /* bytes held for the cached UA strings */
+	size_t mem_bytes; /* all memory the cache holds: tables, entries and keys */
+	uint64_t hits;	  /* em_ua_classify calls answered from the cache */
+	uint64_t misses;  /* em_ua_classify calls that ran the rules */
 	uint64_t evictions;
 } em_ua_stats;
 
@@ -79,5 +79,9 @@ void em_ua_cache_stats(em_ua_stats *out);
 
 /* Versions of the embedded data, e.g. "uap-core 0.18.0, isbot 5.2.3". */
 const char *em_ua_data_version(void);
+
+/* For tests: classifies without the cache, with or without the literal
+** prefilter (docs/user-agents.md), which must never change an answer. */
+int em__ua_classify_uncached(const char *ua, size_t len, int prefilter, em_ua *out);
 
 #endif

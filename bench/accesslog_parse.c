@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 		p = le + 1;
 	}
 	double dt = now_s() - t0;
-	printf("%llu lines in %.3f s: %.0f lines/s, %.0f MB/s; %llu ok, %llu page views, last ts %lld\n", lines, dt,
-	       (double)lines / dt, (double)size / dt / 1e6, ok, views, (long long)last_ts);
+	printf("%llu lines in %.3f s: %.0f lines/s, %.0f MB/s; %llu ok, %llu page views, last ts %lld\n",
+	       lines, dt, (double)lines / dt, (double)size / dt / 1e6, ok, views, (long long)last_ts);
 	for (int i = 1; i < EM_LOGSKIP__COUNT; i++)
 		if (skipped[i])
 			printf("  skipped %s: %llu\n", em_logfmt_skip_key(i), skipped[i]);

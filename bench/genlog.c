@@ -51,33 +51,51 @@ static int pct(unsigned p)
 }
 
 static const char *const browsers[] = {
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36 Edg/121.0.0.0",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 "
+	"Safari/537.36",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 "
+	"Safari/537.36 Edg/121.0.0.0",
 	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:123.0) Gecko/20100101 Firefox/123.0",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3.1 Safari/605.1.15",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+	"Version/17.3.1 Safari/605.1.15",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+	"Chrome/122.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 "
+	"Safari/537.36",
 	"Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_3_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.6261.64 Mobile Safari/537.36",
-	"Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.178 Mobile Safari/537.36",
-	"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 319.0.2.24.106 (iPhone14,5; iOS 17_3; de_DE; de; scale=3.00; 1170x2532; 568504015)",
-	"Mozilla/5.0 (Linux; Android 13; SM-A536B Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/121.0.6167.178 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/450.0.0.38.108;]",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_3_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+	"Version/17.3 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+	"Version/16.6 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 "
+	"Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+	"Chrome/122.0.6261.64 Mobile Safari/537.36",
+	"Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+	"Chrome/121.0.6167.178 Mobile Safari/537.36",
+	"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 "
+	"Chrome/115.0.0.0 Mobile Safari/537.36",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+	"Mobile/15E148 Instagram 319.0.2.24.106 (iPhone14,5; iOS 17_3; de_DE; de; scale=3.00; 1170x2532; "
+	"568504015)",
+	"Mozilla/5.0 (Linux; Android 13; SM-A536B Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like "
+	"Gecko) Version/4.0 Chrome/121.0.6167.178 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/450.0.0.38.108;]",
 	"Mozilla/5.0 (Windows NT 6.1; Win64; x64; Trident/7.0; rv:11.0) like Gecko",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36 OPR/107.0.0.0",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 "
+	"Safari/537.36 OPR/107.0.0.0",
 };
 
 static const char *const bots[] = {
 	"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-	"Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.6261.94 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+	"Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) "
+	"Chrome/122.0.6261.94 Mobile Safari/537.36 (compatible; Googlebot/2.1; "
+	"+http://www.google.com/bot.html)",
 	"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
 	"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
 	"Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
 	"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
-	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.0; +https://openai.com/gptbot)",
+	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.0; "
+	"+https://openai.com/gptbot)",
 	"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
 	"curl/8.5.0",
 	"python-requests/2.31.0",
@@ -85,21 +103,33 @@ static const char *const bots[] = {
 	"Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
 };
 
-static const char *const categories[] = {"shoes", "jackets", "shirts", "trousers", "bags", "accessories",
-					 "sale", "new-in", "outdoor", "kids"};
-static const char *const words[] = {"blue", "leather", "classic", "merino", "rain", "trail", "city",
-				    "linen", "wool", "slim", "canvas", "suede", "light", "warm", "urban"};
-static const char *const searches[] = {"jacke", "schuhe+gr%C3%B6%C3%9Fe+42", "rucksack", "wool+socks",
-				       "gift+card", "sale", "regenjacke+damen", "sneaker+wei%C3%9F"};
+static const char *const categories[] = {"shoes",	"jackets", "shirts", "trousers", "bags",
+					 "accessories", "sale",	   "new-in", "outdoor",	 "kids"};
+static const char *const words[] = {"blue", "leather", "classic", "merino", "rain",  "trail", "city", "linen",
+				    "wool", "slim",    "canvas",  "suede",  "light", "warm",  "urban"};
+static const char *const searches[] = {
+	"jacke", "schuhe+gr%C3%B6%C3%9Fe+42", "rucksack",	  "wool+socks", "gift+card",
+	"sale",	 "regenjacke+damen",	      "sneaker+wei%C3%9F"};
 static const char *const entry_refs[] = {
-	"https://www.google.com/",	   "https://www.google.de/",  "https://www.bing.com/",
-	"https://duckduckgo.com/",	   "https://l.facebook.com/", "https://l.instagram.com/",
-	"https://t.co/",		   "https://www.ecosia.org/", "android-app://com.google.android.gm/",
+	"https://www.google.com/",
+	"https://www.google.de/",
+	"https://www.bing.com/",
+	"https://duckduckgo.com/",
+	"https://l.facebook.com/",
+	"https://l.instagram.com/",
+	"https://t.co/",
+	"https://www.ecosia.org/",
+	"android-app://com.google.android.gm/",
 	"https://news.ycombinator.com/",
 };
-static const char *const scans[] = {"/wp-login.php", "/.env", "/.git/config", "/phpmyadmin/index.php",
-				    "/wp-content/plugins/revslider/temp.php", "/admin/config.php",
-				    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", "/cgi-bin/luci"};
+static const char *const scans[] = {"/wp-login.php",
+				    "/.env",
+				    "/.git/config",
+				    "/phpmyadmin/index.php",
+				    "/wp-content/plugins/revslider/temp.php",
+				    "/admin/config.php",
+				    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+				    "/cgi-bin/luci"};
 
 #define HOST "shop.example.com"
 #define NVISITORS 4096
@@ -108,10 +138,10 @@ typedef struct visitor {
 	char ip[48];
 	const char *ua;
 	int bot;
-	int pages_left;  /* page views before the visit ends */
+	int pages_left;	 /* page views before the visit ends */
 	int assets_left; /* assets of the current page still to fetch */
 	int first_page;
-	char page[160];	 /* current page, for referrers */
+	char page[160]; /* current page, for referrers */
 } visitor;
 
 static visitor pool[NVISITORS];
@@ -119,7 +149,8 @@ static visitor pool[NVISITORS];
 static void make_ip(char *dst, size_t n)
 {
 	if (pct(12)) {
-		snprintf(dst, n, "2a02:%x:%x:%x::%x", 0x800 + rn(0x400), rn(0x10000), rn(0x10000), 1 + rn(0xfff));
+		snprintf(dst, n, "2a02:%x:%x:%x::%x", 0x800 + rn(0x400), rn(0x10000), rn(0x10000),
+			 1 + rn(0xfff));
 	} else {
 		/* Skip private and reserved first octets; the rest is uniform. */
 		unsigned a;
@@ -183,7 +214,8 @@ static void random_asset(char *dst, size_t n, unsigned *bytes)
 		snprintf(dst, n, "/static/js/vendor.%x.js", rn(4));
 		*bytes = 90000 + rn(10000);
 	} else if (r < 80) {
-		snprintf(dst, n, "/images/products/%u-%u.%s", 1000 + rn(5000), rn(5), pct(60) ? "webp" : "jpg");
+		snprintf(dst, n, "/images/products/%u-%u.%s", 1000 + rn(5000), rn(5),
+			 pct(60) ? "webp" : "jpg");
 		*bytes = 8000 + rn(120000);
 	} else if (r < 88) {
 		snprintf(dst, n, "/fonts/inter-var.woff2");
@@ -223,8 +255,9 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v || a[0] != '-' || a[1] == '\0' || a[2] != '\0') {
-			fprintf(stderr, "usage: genlog [-n LINES] [-f combined|common|custom] [-s SEED] [-t EPOCH] "
-					"[-z +HHMM] [-r RATE] [-b PERMILLE] [-o FILE]\n");
+			fprintf(stderr,
+				"usage: genlog [-n LINES] [-f combined|common|custom] [-s SEED] [-t EPOCH] "
+				"[-z +HHMM] [-r RATE] [-b PERMILLE] [-o FILE]\n");
 			return 2;
 		}
 		i++;
@@ -293,11 +326,12 @@ int main(int argc, char **argv)
 
 		if (broken_permille && (int)rn(1000) < broken_permille) {
 			switch (rn(4)) {
-			case 0:
-				fprintf(out, "%s - - [%s] \"-\" 400 0 \"-\" \"-\"\n", v->ip, when);
-				break;
+			case 0: fprintf(out, "%s - - [%s] \"-\" 400 0 \"-\" \"-\"\n", v->ip, when); break;
 			case 1:
-				fprintf(out, "%s - - [%s] \"\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xFC\\x03\\x03\" 400 157 \"-\" \"-\"\n",
+				fprintf(out,
+					"%s - - [%s] "
+					"\"\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xFC\\x03\\x03\" 400 157 "
+					"\"-\" \"-\"\n",
 					v->ip, when);
 				break;
 			case 2:
@@ -369,11 +403,11 @@ int main(int argc, char **argv)
 
 		const char *proto = pct(70) ? "HTTP/2.0" : "HTTP/1.1";
 		if (style == 1) {
-			fprintf(out, "%s - - [%s] \"%s %s %s\" %u %u\n", v->ip, when, method, path, proto, status,
-				bytes);
+			fprintf(out, "%s - - [%s] \"%s %s %s\" %u %u\n", v->ip, when, method, path, proto,
+				status, bytes);
 		} else {
-			fprintf(out, "%s - - [%s] \"%s %s %s\" %u %u \"%s\" \"%s\"", v->ip, when, method, path, proto,
-				status, bytes, ref, v->ua);
+			fprintf(out, "%s - - [%s] \"%s %s %s\" %u %u \"%s\" \"%s\"", v->ip, when, method,
+				path, proto, status, bytes, ref, v->ua);
 			if (style == 2)
 				fprintf(out, " \"" HOST "\" %u.%03u", rn(2), rn(1000));
 			fputc('\n', out);

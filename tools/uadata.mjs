@@ -15,8 +15,8 @@
 //   as isbot itself does. Its sources are JavaScript regexes; the few spots
 //   where JavaScript and PCRE2 disagree are rewritten by jsToPcre() below.
 //
-// Output: flat tables of strings, one row of EM_UA_STRIDE entries per rule:
-//   regex, flags ("i" or NULL), replacement 1..4
+// Output: flat tables of strings, one row of STRIDE entries per rule:
+//   regex, flags ("i" or NULL), replacement 1..4, prefilter (see below)
 // where the replacements are, per list:
 //   agents:  family, v1, v2, v3
 //   oses:    os, os_v1, os_v2, os_v3
@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const STRIDE = 6;
+const STRIDE = 7;
 
 function die(msg) {
 	process.stderr.write(`uadata: ${msg}\n`);
@@ -210,6 +210,267 @@ function jsToPcre(src) {
 	return out;
 }
 
+// ---- literal prefilter ---------------------------------------------------------
+
+// Most of uap's ~1200 regexes fail for any one UA, and trying each costs a
+// PCRE2 call. So for every regex we work out, at build time, a set of
+// literal strings one of which every match must contain ("required
+// literals"); at run time a rule whose literals are all absent from the
+// (lower-cased) UA is skipped without running its regex. The analysis is
+// conservative: whatever it does not understand yields "no prefilter", which
+// only costs speed. Literals are lower-cased and the run-time check is
+// case-insensitive, so it is valid for the case-sensitive rules too.
+
+class Unsupported extends Error {}
+
+// ASCII only, as the C side lowers the UA (PCRE2 without UTF folds no more).
+const asciiLower = (s) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+// Parses a regex into a small AST:
+//   {t:'alt', branches:[seq]}  seq = {t:'seq', items:[{atom, min, max}]}
+//   atoms: {t:'lit', c}, {t:'any'}, {t:'class', src}, {t:'esc', c} (class
+//   escape or assertion), {t:'anchor'}, {t:'group', kind, alt}
+function parseRegex(src) {
+	let i = 0;
+	function alt() {
+		const branches = [seq()];
+		while (src[i] === '|') {
+			i++;
+			branches.push(seq());
+		}
+		return { t: 'alt', branches };
+	}
+	function seq() {
+		const items = [];
+		while (i < src.length && src[i] !== '|' && src[i] !== ')') {
+			const a = atom();
+			const [min, max] = quant();
+			items.push({ atom: a, min, max });
+		}
+		return { t: 'seq', items };
+	}
+	function quant() {
+		let q = null;
+		const c = src[i];
+		if (c === '*') q = [0, Infinity];
+		else if (c === '+') q = [1, Infinity];
+		else if (c === '?') q = [0, 1];
+		if (q) {
+			i++;
+		} else if (c === '{') {
+			const m = /^\{(\d+)(,(\d*))?\}/.exec(src.slice(i));
+			if (!m)
+				return [1, 1]; /* a literal "{", read by atom() next time */
+			i += m[0].length;
+			q = [parseInt(m[1], 10), m[2] === undefined ? parseInt(m[1], 10) : m[3] === '' ? Infinity : parseInt(m[3], 10)];
+		} else {
+			return [1, 1];
+		}
+		if (src[i] === '?' || src[i] === '+')
+			i++; /* lazy or possessive: the same strings match */
+		return q;
+	}
+	function atom() {
+		const c = src[i++];
+		if (c === '(') {
+			let kind = 'cap';
+			if (src[i] === '?') {
+				if (src.startsWith('?:', i)) {
+					kind = 'nocap';
+					i += 2;
+				} else if (src.startsWith('?=', i) || src.startsWith('?!', i)) {
+					kind = 'look';
+					i += 2;
+				} else if (src.startsWith('?<=', i) || src.startsWith('?<!', i)) {
+					kind = 'look';
+					i += 3;
+				} else {
+					throw new Unsupported(`group (${src.slice(i, i + 3)}`);
+				}
+			}
+			const inner = alt();
+			if (src[i] !== ')')
+				throw new Unsupported('unbalanced parenthesis');
+			i++;
+			return { t: 'group', kind, alt: inner };
+		}
+		if (c === '[') {
+			const start = i - 1;
+			if (src[i] === '^')
+				i++;
+			if (src[i] === ']')
+				i++;
+			while (i < src.length && src[i] !== ']') {
+				if (src[i] === '\\')
+					i++;
+				i++;
+			}
+			if (src[i] !== ']')
+				throw new Unsupported('unterminated class');
+			i++;
+			const cls = src.slice(start, i);
+			// [Ss] is the letter s for a case-insensitive literal check.
+			const m = /^\[([A-Za-z])([A-Za-z])\]$/.exec(cls);
+			if (m && m[1] !== m[2] && m[1].toLowerCase() === m[2].toLowerCase())
+				return { t: 'lit', c: m[1] };
+			return { t: 'class', src: cls };
+		}
+		if (c === '.')
+			return { t: 'any' };
+		if (c === '^' || c === '$')
+			return { t: 'anchor' };
+		if (c === '\\') {
+			const e = src[i++];
+			if (e === undefined)
+				throw new Unsupported('trailing backslash');
+			if (/[dDwWsSbB]/.test(e))
+				return { t: 'esc', c: e };
+			if (/[A-Za-z0-9]/.test(e))
+				throw new Unsupported(`escape \\${e}`);
+			return { t: 'lit', c: e };
+		}
+		if (c === '*' || c === '+' || c === '?')
+			throw new Unsupported('quantifier without atom');
+		return { t: 'lit', c };
+	}
+	const ast = alt();
+	if (i !== src.length)
+		throw new Unsupported('unbalanced parenthesis');
+	return ast;
+}
+
+const score = (set) => (set ? Math.min(...set.map((s) => s.length)) : 0);
+const better = (a, b) => (score(b) > score(a) || (score(b) === score(a) && b && a && b.length < a.length) ? b : a);
+
+// A set of strings one of which every match of node contains, or null.
+function required(node) {
+	if (node.t === 'alt') {
+		const sets = node.branches.map(required);
+		if (sets.some((s) => !s))
+			return null;
+		const all = [...new Set(sets.flat())];
+		return all.length <= 512 ? all : null;
+	}
+	// A sequence: runs of adjacent mandatory literals, and the requirements
+	// of mandatory groups; the most selective of them wins.
+	let best = null;
+	let run = '';
+	const endRun = () => {
+		if (run)
+			best = better(best, [run]);
+		run = '';
+	};
+	for (const { atom, min, max } of node.items) {
+		if (atom.t === 'lit') {
+			if (min === 1 && max === 1) {
+				run += atom.c;
+			} else if (min >= 1) {
+				run += atom.c; /* "ab+c" contains "ab" and "bc" */
+				endRun();
+				run = atom.c;
+			} else {
+				endRun();
+			}
+			continue;
+		}
+		endRun();
+		if (atom.t === 'group' && atom.kind !== 'look' && min >= 1)
+			best = better(best, required(atom.alt));
+	}
+	endRun();
+	return best;
+}
+
+// A random string that the regex node may match (used only to test the
+// prefilter: samples that the real regex rejects are discarded).
+function sample(node, rnd) {
+	if (node.t === 'alt')
+		return sample(node.branches[Math.floor(rnd() * node.branches.length)], rnd);
+	let out = '';
+	for (const { atom, min, max } of node.items) {
+		const n = min + Math.floor(rnd() * (Math.min(max, min + 3) - min + 1));
+		for (let k = 0; k < n; k++)
+			out += sampleAtom(atom, rnd);
+	}
+	return out;
+}
+
+const PRINTABLE = Array.from({ length: 95 }, (_, k) => String.fromCharCode(32 + k));
+function sampleAtom(a, rnd) {
+	const pick = (chars) => (chars.length ? chars[Math.floor(rnd() * chars.length)] : '');
+	switch (a.t) {
+	case 'lit': return a.c;
+	case 'any': return pick(PRINTABLE);
+	case 'class': {
+		let re;
+		try {
+			re = new RegExp(`^${a.src}$`);
+		} catch {
+			return '';
+		}
+		return pick(PRINTABLE.filter((ch) => re.test(ch)));
+	}
+	case 'esc': return { d: '7', D: 'x', w: 'k', W: ' ', s: ' ', S: 'q' }[a.c] || '';
+	case 'group': return a.kind === 'look' ? '' : sample(a.alt, rnd);
+	default: return '';
+	}
+}
+
+function mulberry32(seed) {
+	return () => {
+		seed = (seed + 0x6d2b79f5) | 0;
+		let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+}
+
+// The prefilter of one rule as the generated table carries it: the lower-cased
+// literals separated by "\n" (no literal contains one), or undefined.
+// Each one is tested against random strings the regex matches; one that
+// rejects such a string is a bug here and is dropped with a warning.
+const stats = { rules: 0, filtered: 0, dropped: 0 };
+function prefilter(rule, where) {
+	stats.rules++;
+	let ast, set;
+	try {
+		ast = parseRegex(rule.regex);
+		set = required(ast);
+	} catch (e) {
+		if (e instanceof Unsupported)
+			return undefined;
+		throw e;
+	}
+	if (!set || score(set) < 2)
+		return undefined;
+	const lits = set.map(asciiLower);
+	let re;
+	try {
+		re = new RegExp(rule.regex, rule.regex_flag === 'i' ? 'i' : '');
+	} catch {
+		return undefined; /* cannot be checked here, so not used */
+	}
+	const rnd = mulberry32(stats.rules);
+	let checked = 0;
+	for (let k = 0; k < 60; k++) {
+		const s = sample(ast, rnd);
+		if (!re.test(s))
+			continue;
+		checked++;
+		const low = asciiLower(s);
+		if (!lits.some((l) => low.includes(l))) {
+			process.stderr.write(`uadata: warning: ${where}: prefilter ${JSON.stringify(lits)} rejects ` +
+				`${JSON.stringify(s)}, which the regex matches; rule left unfiltered\n`);
+			stats.dropped++;
+			return undefined;
+		}
+	}
+	if (checked === 0)
+		return undefined;
+	stats.filtered++;
+	return lits.join('\n');
+}
+
 // ---- C output ------------------------------------------------------------------
 
 // A C string literal. Printable ASCII stays readable; everything else becomes
@@ -231,14 +492,15 @@ function cstr(s) {
 	return out + '"';
 }
 
-function table(name, rules, fields) {
+function table(name, rules, fields, file) {
 	let out = `const char *const ${name}[] = {\n`;
 	for (const r of rules) {
 		const row = [r.regex, r.regex_flag];
 		for (const f of fields)
 			row.push(f ? r[f] : undefined);
-		while (row.length < STRIDE)
+		while (row.length < STRIDE - 1)
 			row.push(undefined);
+		row.push(prefilter(r, `${file}:${r.line}`));
 		out += '\t' + row.map(cstr).join(', ') + ',\n';
 	}
 	out += '};\n';
@@ -275,11 +537,12 @@ async function main() {
 	out += `const unsigned em__ua_stride = ${STRIDE};\n`;
 	out += `const char em__ua_data_version[] = ${cstr(`uap-core ${uapPkg.version}, isbot ${isbotPkg.version}`)};\n\n`;
 	out += table('em__ua_agents', lists.user_agent_parsers,
-		['family_replacement', 'v1_replacement', 'v2_replacement', 'v3_replacement']);
+		['family_replacement', 'v1_replacement', 'v2_replacement', 'v3_replacement'], yamlPath);
 	out += table('em__ua_oses', lists.os_parsers,
-		['os_replacement', 'os_v1_replacement', 'os_v2_replacement', 'os_v3_replacement']);
+		['os_replacement', 'os_v1_replacement', 'os_v2_replacement', 'os_v3_replacement'], yamlPath);
 	out += table('em__ua_devices', lists.device_parsers,
-		['device_replacement', 'brand_replacement', 'model_replacement']);
+		['device_replacement', 'brand_replacement', 'model_replacement', undefined], yamlPath);
+	out += `/* Prefilters: ${stats.filtered} of ${stats.rules} rules (${stats.dropped} dropped by the self-check). */\n\n`;
 	out += `/* isbot: ${isbot.list.length} patterns in one case-insensitive alternation. */\n`;
 	out += `const char em__ua_bot_pattern[] = ${cstr(botPattern)};\n`;
 	process.stdout.write(out);

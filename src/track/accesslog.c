@@ -3,7 +3,7 @@
 **
 ** A format compiles to a leading literal followed by fields, each with the
 ** literal that comes after it. Parsing a line walks that list once: literals
-** are compared with memcmp, fields end at the first byte of the following
+** are compared byte by byte, fields end at the first byte of the following
 ** literal (found with memchr) or, for quoted fields, at the first unescaped
 ** quote that is followed by the rest of that literal. Values are converted
 ** in place by small hand-written routines; nothing is allocated per line and
@@ -149,11 +149,11 @@ static int kind_prio(int kind)
 
 struct field {
 	unsigned char kind;
-	unsigned char quoted; /* between two '"' of the surrounding literals */
-	unsigned char list;   /* may hold "a, b" or "a : b" lists (X-Forwarded-For, upstream_*) */
-	unsigned char last;   /* no field after this one */
-	char delim;	      /* first byte of the literal after, 0 when there is none */
-	unsigned writes;      /* BIT(slot) this field fills */
+	unsigned char quoted;	     /* between two '"' of the surrounding literals */
+	unsigned char list;	     /* may hold "a, b" or "a : b" lists (X-Forwarded-For, upstream_*) */
+	unsigned char last;	     /* no field after this one */
+	char delim;		     /* first byte of the literal after, 0 when there is none */
+	unsigned writes;	     /* BIT(slot) this field fills */
 	unsigned after_off, after_n; /* the literal after the field, in lits */
 	unsigned name_off, name_n;   /* the variable's name, for messages */
 };
@@ -172,7 +172,8 @@ static const char *const builtin_names[][2] = {
 	   so it is one here too: a real ident value must not break the line. */
 	{"combined", "$remote_addr $remote_ident $remote_user [$time_local] \"$request\" $status "
 		     "$body_bytes_sent \"$http_referer\" \"$http_user_agent\""},
-	{"common", "$remote_addr $remote_ident $remote_user [$time_local] \"$request\" $status $body_bytes_sent"},
+	{"common",
+	 "$remote_addr $remote_ident $remote_user [$time_local] \"$request\" $status $body_bytes_sent"},
 	/* Debian's other_vhosts_access.log: "%v:%p %h %l %u %t \"%r\" %>s %O ..." */
 	{"vhost_combined", "$server_name:$server_port $remote_addr $remote_ident $remote_user [$time_local] "
 			   "\"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\""},
@@ -388,8 +389,8 @@ static char *unwrap_config(const char *s, size_t n, char *err, size_t errlen)
 			const char *open = p++;
 			for (;;) {
 				if (p == e) {
-					set_err(err, errlen, "column %zu: unterminated %c string", (size_t)(open - s) + 1,
-						q);
+					set_err(err, errlen, "column %zu: unterminated %c string",
+						(size_t)(open - s) + 1, q);
 					goto bad;
 				}
 				if (*p == q) {
@@ -572,7 +573,8 @@ int em_logfmt_compile(const char *spec, em_logfmt **out, char *err, size_t errle
 	}
 
 	char *unwrapped = NULL;
-	if (spec[0] == '\'' || (n > 10 && memcmp(spec, "log_format", 10) == 0 && is_space((unsigned char)spec[10]))) {
+	if (spec[0] == '\'' ||
+	    (n > 10 && memcmp(spec, "log_format", 10) == 0 && is_space((unsigned char)spec[10]))) {
 		unwrapped = unwrap_config(spec, n, err, errlen);
 		if (!unwrapped)
 			return EM_EINVAL;
@@ -667,8 +669,8 @@ static inline int64_t to_ms(int y, int mo, int d, int h, int mi, int s, int ms, 
 static int month_number(const char *p)
 {
 	/* Case-folded three letters as one integer, compared with a switch. */
-	unsigned k = ((unsigned)((unsigned char)p[0] | 0x20) << 16) | ((unsigned)((unsigned char)p[1] | 0x20) << 8) |
-		     (unsigned)((unsigned char)p[2] | 0x20);
+	unsigned k = ((unsigned)((unsigned char)p[0] | 0x20) << 16) |
+		     ((unsigned)((unsigned char)p[1] | 0x20) << 8) | (unsigned)((unsigned char)p[2] | 0x20);
 #define M3(a, b, c) (((unsigned)(a) << 16) | ((unsigned)(b) << 8) | (unsigned)(c))
 	switch (k) {
 	case M3('j', 'a', 'n'): return 1;
@@ -694,7 +696,8 @@ static int tz_offset(const char *p, int colon, int *off_min)
 	int hh, mm;
 	if (p[0] != '+' && p[0] != '-')
 		return -1;
-	if (digits(p + 1, 2, &hh) || (colon && p[3] != ':') || digits(p + 3 + colon, 2, &mm) || hh > 18 || mm > 59)
+	if (digits(p + 1, 2, &hh) || (colon && p[3] != ':') || digits(p + 3 + colon, 2, &mm) || hh > 18 ||
+	    mm > 59)
 		return -1;
 	*off_min = (hh * 60 + mm) * (p[0] == '-' ? -1 : 1);
 	return 0;
@@ -708,8 +711,9 @@ static int parse_time_local(const char *p, int64_t *ms)
 	int d, y, h, mi, s, off;
 	int mo = month_number(p + 3);
 	if (digits(p, 2, &d) || p[2] != '/' || !mo || p[6] != '/' || digits(p + 7, 4, &y) || p[11] != ':' ||
-	    digits(p + 12, 2, &h) || p[14] != ':' || digits(p + 15, 2, &mi) || p[17] != ':' || digits(p + 18, 2, &s) ||
-	    p[20] != ' ' || tz_offset(p + 21, 0, &off) || !valid_date(y, mo, d, h, mi, s))
+	    digits(p + 12, 2, &h) || p[14] != ':' || digits(p + 15, 2, &mi) || p[17] != ':' ||
+	    digits(p + 18, 2, &s) || p[20] != ' ' || tz_offset(p + 21, 0, &off) ||
+	    !valid_date(y, mo, d, h, mi, s))
 		return -1;
 	*ms = to_ms(y, mo, d, h, mi, s, 0, off);
 	return 0;
@@ -722,7 +726,8 @@ static int parse_time_iso(const char *p, const char *e, int64_t *ms)
 	int y, mo, d, h, mi, s, frac = 0, off = 0;
 	if (e - p < 20 || digits(p, 4, &y) || p[4] != '-' || digits(p + 5, 2, &mo) || p[7] != '-' ||
 	    digits(p + 8, 2, &d) || (p[10] != 'T' && p[10] != ' ') || digits(p + 11, 2, &h) || p[13] != ':' ||
-	    digits(p + 14, 2, &mi) || p[16] != ':' || digits(p + 17, 2, &s) || !valid_date(y, mo, d, h, mi, s))
+	    digits(p + 14, 2, &mi) || p[16] != ':' || digits(p + 17, 2, &s) ||
+	    !valid_date(y, mo, d, h, mi, s))
 		return -1;
 	p += 19;
 	if (*p == '.') {
@@ -1029,12 +1034,12 @@ static int report(struct pctx *c, int why, const char *at, const struct field *f
 	   stray banner) is not a cut-off log line. */
 	if (why != EM_LOGSKIP_TRUNCATED && ve == c->end && fd != &c->f->fields[0] &&
 	    (!(fd->last && fd->after_n == 0) || vs == ve)) {
-		return fail(c->out, EM_LOGSKIP_TRUNCATED, c->err, c->errlen, "column %zu: line ends inside $%.*s", col,
-			    (int)fd->name_n, field_name(c->f, fd));
+		return fail(c->out, EM_LOGSKIP_TRUNCATED, c->err, c->errlen,
+			    "column %zu: line ends inside $%.*s", col, (int)fd->name_n, field_name(c->f, fd));
 	}
 	quote_snippet(snip, sizeof snip, vs, (size_t)(ve - vs), 24);
-	return fail(c->out, why, c->err, c->errlen, "column %zu: %s in $%.*s '%s'", col, what, (int)fd->name_n,
-		    field_name(c->f, fd), snip);
+	return fail(c->out, why, c->err, c->errlen, "column %zu: %s in $%.*s '%s'", col, what,
+		    (int)fd->name_n, field_name(c->f, fd), snip);
 }
 
 /* A literal of the format did not match at p. */
@@ -1050,10 +1055,11 @@ static int report_literal(struct pctx *c, const char *p, const char *lit, size_t
 		return fail(c->out, why, c->err, c->errlen, "column %zu: line ends before $%.*s", col,
 			    (int)f->fields[next].name_n, field_name(f, &f->fields[next]));
 	if (why == EM_LOGSKIP_TRUNCATED)
-		return fail(c->out, why, c->err, c->errlen, "column %zu: line ends before the closing '%s'", col, want);
+		return fail(c->out, why, c->err, c->errlen, "column %zu: line ends before the closing '%s'",
+			    col, want);
 	if (next < (int)f->nfields)
-		return fail(c->out, why, c->err, c->errlen, "column %zu: expected '%s' before $%.*s", col, want,
-			    (int)f->fields[next].name_n, field_name(f, &f->fields[next]));
+		return fail(c->out, why, c->err, c->errlen, "column %zu: expected '%s' before $%.*s", col,
+			    want, (int)f->fields[next].name_n, field_name(f, &f->fields[next]));
 	return fail(c->out, why, c->err, c->errlen, "column %zu: expected '%s' after $%.*s", col, want,
 		    (int)f->fields[next - 1].name_n, field_name(f, &f->fields[next - 1]));
 }
@@ -1203,8 +1209,9 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 		len--;
 	const char *ctl = first_ctl(line, len);
 	if (ctl)
-		return fail(out, EM_LOGSKIP_BINARY, err, errlen, "column %zu: control byte 0x%02x in the line",
-			    (size_t)(ctl - line) + 1, (unsigned char)*ctl);
+		return fail(out, EM_LOGSKIP_BINARY, err, errlen,
+			    "column %zu: control byte 0x%02x in the line", (size_t)(ctl - line) + 1,
+			    (unsigned char)*ctl);
 	if (all_blank(line, len))
 		return fail(out, EM_LOGSKIP_EMPTY, err, errlen, "empty line");
 
@@ -1238,7 +1245,7 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 			}
 			if (!ve) {
 				return fail(out, EM_LOGSKIP_TRUNCATED, err, errlen,
-					    "column %zu: no closing quote after $%.*s", (size_t)(p - line) + 1,
+					    "column %zu: no closing quote for $%.*s", (size_t)(p - line) + 1,
 					    (int)fd->name_n, field_name(f, fd));
 			}
 		} else if (fd->delim) {
@@ -1261,15 +1268,18 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 	if (p < e && !is_space((unsigned char)*p)) {
 		char snip[64];
 		quote_snippet(snip, sizeof snip, p, (size_t)(e - p), 16);
-		return fail(out, EM_LOGSKIP_TRAILING, err, errlen, "column %zu: unexpected '%s' after the last field",
-			    (size_t)(p - line) + 1, snip);
+		return fail(out, EM_LOGSKIP_TRAILING, err, errlen,
+			    "column %zu: unexpected '%s' after the last field", (size_t)(p - line) + 1, snip);
 	}
 	return 0;
 }
 
 /* ---- page views ---- */
 
-#define LIT(s) {s, sizeof(s) - 1}
+#define LIT(s) \
+	{ \
+		s, sizeof(s) - 1 \
+	}
 
 /* Extensions of files that are parts of a page or downloads, not pages. */
 static int is_asset_ext(const char *x, size_t n)
@@ -1278,15 +1288,16 @@ static int is_asset_ext(const char *x, size_t n)
 		const char *s;
 		size_t n;
 	} exts[] = {
-		LIT("css"),  LIT("js"),	  LIT("mjs"),  LIT("cjs"),  LIT("map"),	 LIT("json"), LIT("xml"),
-		LIT("txt"),  LIT("png"),  LIT("jpg"),  LIT("jpeg"), LIT("gif"),	 LIT("svg"),  LIT("ico"),
-		LIT("webp"), LIT("avif"), LIT("bmp"),  LIT("tif"),  LIT("tiff"), LIT("woff"), LIT("woff2"),
-		LIT("ttf"),  LIT("otf"),  LIT("eot"),  LIT("mp4"),  LIT("webm"), LIT("mp3"),  LIT("ogg"),
-		LIT("oga"),  LIT("ogv"),  LIT("wav"),  LIT("m4a"),  LIT("m4v"),	 LIT("mov"),  LIT("avi"),
-		LIT("flac"), LIT("pdf"),  LIT("zip"),  LIT("gz"),   LIT("tgz"),	 LIT("tar"),  LIT("rar"),
-		LIT("7z"),   LIT("bz2"),  LIT("xz"),   LIT("exe"),  LIT("dmg"),	 LIT("apk"),  LIT("msi"),
-		LIT("iso"),  LIT("wasm"), LIT("swf"),  LIT("csv"),  LIT("rss"),	 LIT("atom"), LIT("heic"),
-		LIT("gpx"),  LIT("kml"),  LIT("appcache"), LIT("webmanifest"),
+		LIT("css"),  LIT("js"),	  LIT("mjs"),	LIT("cjs"),  LIT("map"),      LIT("json"),
+		LIT("xml"),  LIT("txt"),  LIT("png"),	LIT("jpg"),  LIT("jpeg"),     LIT("gif"),
+		LIT("svg"),  LIT("ico"),  LIT("webp"),	LIT("avif"), LIT("bmp"),      LIT("tif"),
+		LIT("tiff"), LIT("woff"), LIT("woff2"), LIT("ttf"),  LIT("otf"),      LIT("eot"),
+		LIT("mp4"),  LIT("webm"), LIT("mp3"),	LIT("ogg"),  LIT("oga"),      LIT("ogv"),
+		LIT("wav"),  LIT("m4a"),  LIT("m4v"),	LIT("mov"),  LIT("avi"),      LIT("flac"),
+		LIT("pdf"),  LIT("zip"),  LIT("gz"),	LIT("tgz"),  LIT("tar"),      LIT("rar"),
+		LIT("7z"),   LIT("bz2"),  LIT("xz"),	LIT("exe"),  LIT("dmg"),      LIT("apk"),
+		LIT("msi"),  LIT("iso"),  LIT("wasm"),	LIT("swf"),  LIT("csv"),      LIT("rss"),
+		LIT("atom"), LIT("heic"), LIT("gpx"),	LIT("kml"),  LIT("appcache"), LIT("webmanifest"),
 	};
 	char low[12];
 	if (n == 0 || n >= sizeof low)
@@ -1309,10 +1320,21 @@ static int is_noise_path(const char *p, size_t n)
 		const char *s;
 		size_t n;
 	} noise[] = {
-		LIT("/.well-known/"), LIT("/robots.txt"), LIT("/favicon.ico"), LIT("/wp-cron.php"),
-		LIT("/xmlrpc.php"),   LIT("/wp-json/"),	  LIT("/wp-admin/admin-ajax.php"),
-		LIT("/server-status"), LIT("/nginx_status"), LIT("/cdn-cgi/"), LIT("/_next/"), LIT("/api/"),
-		LIT("/graphql"),      LIT("/healthz"),	  LIT("/health"),
+		LIT("/.well-known/"),
+		LIT("/robots.txt"),
+		LIT("/favicon.ico"),
+		LIT("/wp-cron.php"),
+		LIT("/xmlrpc.php"),
+		LIT("/wp-json/"),
+		LIT("/wp-admin/admin-ajax.php"),
+		LIT("/server-status"),
+		LIT("/nginx_status"),
+		LIT("/cdn-cgi/"),
+		LIT("/_next/"),
+		LIT("/api/"),
+		LIT("/graphql"),
+		LIT("/healthz"),
+		LIT("/health"),
 	};
 	for (size_t i = 0; i < sizeof noise / sizeof noise[0]; i++) {
 		size_t ln = noise[i].n;
@@ -1336,8 +1358,8 @@ int em_logfmt_is_pageview(const em_logline *l)
 	/* 304 is a person coming back to a page the browser has cached; other
 	   3xx are redirects whose target is logged as its own hit. 204 and 206
 	   answer beacons and media range requests, not page loads. */
-	if (l->status && !(l->status == 304 || (l->status >= 200 && l->status <= 299 && l->status != 204 &&
-						 l->status != 206)))
+	if (l->status && !(l->status == 304 ||
+			   (l->status >= 200 && l->status <= 299 && l->status != 204 && l->status != 206)))
 		return 0;
 	if (l->target.n == 0)
 		return 0;
@@ -1383,15 +1405,58 @@ size_t em_logfmt_unescape(em_slice s, char *dst, size_t dstlen)
 		char c = s.p[i];
 		if (c == '\\' && i + 1 < s.n) {
 			char nx = s.p[i + 1];
-			if (nx == 'x' && i + 3 < s.n) {
-				int hi = hexval((unsigned char)s.p[i + 2]), lo = hexval((unsigned char)s.p[i + 3]);
-				if (hi >= 0 && lo >= 0) {
+			int hi, lo;
+			switch (nx) {
+			case 'x':
+				/* nginx's default escaping: \xHH. */
+				if (i + 3 < s.n && (hi = hexval((unsigned char)s.p[i + 2])) >= 0 &&
+				    (lo = hexval((unsigned char)s.p[i + 3])) >= 0) {
 					c = (char)(hi << 4 | lo);
 					i += 3;
 				}
-			} else if (nx == '"' || nx == '\\') {
+				break;
+			case 'u':
+				/* nginx's escape=json writes control bytes as \u00HH. */
+				if (i + 5 < s.n && s.p[i + 2] == '0' && s.p[i + 3] == '0' &&
+				    (hi = hexval((unsigned char)s.p[i + 4])) >= 0 &&
+				    (lo = hexval((unsigned char)s.p[i + 5])) >= 0) {
+					c = (char)(hi << 4 | lo);
+					i += 5;
+				}
+				break;
+			/* Apache, and nginx's escape=json: \" \\ and C-style letters.
+			   nginx's default mode writes a backslash as \x5C, so a
+			   backslash-letter pair is always an escape. */
+			case '"':
+			case '\\':
 				c = nx;
 				i++;
+				break;
+			case 'n':
+				c = '\n';
+				i++;
+				break;
+			case 'r':
+				c = '\r';
+				i++;
+				break;
+			case 't':
+				c = '\t';
+				i++;
+				break;
+			case 'b':
+				c = '\b';
+				i++;
+				break;
+			case 'f':
+				c = '\f';
+				i++;
+				break;
+			case 'v':
+				c = '\v';
+				i++;
+				break;
+			default: break;
 			}
 		}
 		if (o + 1 < dstlen)

@@ -65,31 +65,31 @@ typedef struct em_slice {
 ** em_logfmt_skip_key are stable: they appear in summaries and metrics.
 */
 enum em_logskip {
-	EM_LOGSKIP_NONE = 0,   /* "ok": the line parsed */
-	EM_LOGSKIP_EMPTY,      /* "empty": nothing but white space */
-	EM_LOGSKIP_TRUNCATED,  /* "truncated": the line ends before the format does */
-	EM_LOGSKIP_MISMATCH,   /* "format_mismatch": a literal of the format is not there */
-	EM_LOGSKIP_TRAILING,   /* "trailing_garbage": bytes glued to the end of the last field */
-	EM_LOGSKIP_BINARY,     /* "binary": control bytes or NULs where text belongs */
-	EM_LOGSKIP_BAD_IP,     /* "bad_ip" */
-	EM_LOGSKIP_BAD_TIME,   /* "bad_time" */
-	EM_LOGSKIP_BAD_REQUEST,/* "bad_request": "-", junk or a request line that does not split */
-	EM_LOGSKIP_BAD_STATUS, /* "bad_status" */
-	EM_LOGSKIP_BAD_BYTES,  /* "bad_bytes" */
-	EM_LOGSKIP_BAD_NUMBER, /* "bad_number": $request_time and the like */
+	EM_LOGSKIP_NONE = 0,	/* "ok": the line parsed */
+	EM_LOGSKIP_EMPTY,	/* "empty": nothing but white space */
+	EM_LOGSKIP_TRUNCATED,	/* "truncated": the line ends before the format does */
+	EM_LOGSKIP_MISMATCH,	/* "format_mismatch": a literal of the format is not there */
+	EM_LOGSKIP_TRAILING,	/* "trailing_garbage": bytes glued to the end of the last field */
+	EM_LOGSKIP_BINARY,	/* "binary": control bytes or NULs where text belongs */
+	EM_LOGSKIP_BAD_IP,	/* "bad_ip" */
+	EM_LOGSKIP_BAD_TIME,	/* "bad_time" */
+	EM_LOGSKIP_BAD_REQUEST, /* "bad_request": "-", junk or a request line that does not split */
+	EM_LOGSKIP_BAD_STATUS,	/* "bad_status" */
+	EM_LOGSKIP_BAD_BYTES,	/* "bad_bytes" */
+	EM_LOGSKIP_BAD_NUMBER,	/* "bad_number": $request_time and the like */
 	EM_LOGSKIP__COUNT
 };
 const char *em_logfmt_skip_key(int why);
 
 typedef struct em_logline {
 	em_slice ip, user, method, target, proto, referrer, user_agent, host;
-	em_slice query;         /* $args / $query_string when the format logs $uri apart */
+	em_slice query;		/* $args / $query_string when the format logs $uri apart */
 	em_slice forwarded_for; /* $http_x_forwarded_for as logged ("a, b, c") */
-	int status;             /* 0 when absent */
-	int64_t bytes;          /* -1 when "-" or absent */
-	int64_t ts_ms;          /* UTC ms from $time_local (with its offset), $time_iso8601 or $msec; 0 when absent */
-	double request_time;    /* $request_time in seconds, -1 when absent */
-	int skip;               /* enum em_logskip: EM_LOGSKIP_NONE on success, the reason otherwise */
+	int status;		/* 0 when absent */
+	int64_t bytes;		/* -1 when "-" or absent */
+	int64_t ts_ms; /* UTC ms from $time_local (with its offset), $time_iso8601 or $msec; 0 when absent */
+	double request_time; /* $request_time in seconds, -1 when absent */
+	int skip;	     /* enum em_logskip: EM_LOGSKIP_NONE on success, the reason otherwise */
 } em_logline;
 
 /*
@@ -107,13 +107,16 @@ int em_logfmt_parse(const em_logfmt *f, const char *line, size_t len, em_logline
 ** Whether a parsed hit is a page view worth a visitor event: GET or HEAD;
 ** status 2xx except 204 and 206, or 304; a path that is not a static asset
 ** by extension (.css .js .png ...) nor well-known noise (/robots.txt,
-** /.well-known/..., /wp-cron.php, ...). docs/access-logs.md says why.
+** /.well-known/..., /wp-cron.php, ...). A format without a method or a
+** status is judged on the rest; no target means no page view.
+** docs/access-logs.md says why.
 ** Bots are not judged here: that is the user-agent classifier's job.
 */
 int em_logfmt_is_pageview(const em_logline *l);
 
 /*
-** Undoes the log's escaping of a slice (nginx "\x22", Apache "\"" and "\\")
+** Undoes the log's escaping of a slice (nginx "\x22", escape=json "\u0001",
+** Apache and JSON "\"", "\\", "\t", ...)
 ** into dst, always NUL-terminated when dstlen > 0. Returns the decoded length,
 ** which may exceed dstlen - 1 when dst was too small (then dst is cut).
 */

@@ -156,11 +156,13 @@ static int teardown(void **state)
 
 static void check_case(const ua_case *c, const em_ua *u)
 {
-	if (strcmp(u->browser, c->browser) || strcmp(u->browser_version, c->version) || strcmp(u->os, c->os) ||
-	    strcmp(u->os_version, c->os_version) || strcmp(u->device, c->device) || u->is_bot != c->is_bot)
-		print_error("UA: %s\n got: %s %s | %s %s | %s (%s) bot=%d\nwant: %s %s | %s %s | %s bot=%d\n", c->ua,
-			    u->browser, u->browser_version, u->os, u->os_version, u->device, u->device_family,
-			    u->is_bot, c->browser, c->version, c->os, c->os_version, c->device, c->is_bot);
+	if (strcmp(u->browser, c->browser) || strcmp(u->browser_version, c->version) ||
+	    strcmp(u->os, c->os) || strcmp(u->os_version, c->os_version) || strcmp(u->device, c->device) ||
+	    u->is_bot != c->is_bot)
+		print_error("UA: %s\n got: %s %s | %s %s | %s (%s) bot=%d\nwant: %s %s | %s %s | %s bot=%d\n",
+			    c->ua, u->browser, u->browser_version, u->os, u->os_version, u->device,
+			    u->device_family, u->is_bot, c->browser, c->version, c->os, c->os_version,
+			    c->device, c->is_bot);
 	assert_string_equal(u->browser, c->browser);
 	assert_string_equal(u->browser_version, c->version);
 	assert_string_equal(u->os, c->os);
@@ -184,14 +186,48 @@ static void test_device_families(void **state)
 	static const struct {
 		const char *needle, *family;
 	} want[] = {
-		{"iPhone OS 17_4_1", "iPhone"}, {"iPad; CPU OS 17_4", "iPad"},    {"compatible; Googlebot", "Spider"},
-		{"Windows NT 10.0; Win64; x64; rv", "Other"}, {"Intel Mac OS X 14.4", "Mac"}, {"KFTRWI", "Kindle"},
+		{"iPhone OS 17_4_1", "iPhone"},
+		{"iPad; CPU OS 17_4", "iPad"},
+		{"compatible; Googlebot", "Spider"},
+		{"Windows NT 10.0; Win64; x64; rv", "Other"},
+		{"Intel Mac OS X 14.4", "Mac"},
+		{"KFTRWI", "Kindle"},
 		{"curl/", "Other"},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		const ua_case *c = find(want[i].needle);
 		em_ua_classify(c->ua, strlen(c->ua), &u);
 		assert_string_equal(u.device_family, want[i].family);
+	}
+}
+
+/* The build-time literal prefilter only skips rules that cannot match: with
+** and without it every answer is the same, also for the UA in upper and in
+** lower case (uap has case-insensitive rules) and with odd tails. */
+static void test_prefilter_changes_nothing(void **state)
+{
+	static const char *const tails[] = {"", " (compatible; MSIE 9.0)", " Mobile", " Build/XYZ", ";"};
+	char buf[600];
+	for (size_t i = 0; i < NCASES; i++) {
+		for (int variant = 0; variant < 3; variant++) {
+			for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+				int n = snprintf(buf, sizeof buf, "%s%s", cases[i].ua, tails[t]);
+				assert_true(n > 0 && (size_t)n < sizeof buf);
+				for (int k = 0; k < n && variant; k++) {
+					char c = buf[k];
+					if (variant == 1 && c >= 'a' && c <= 'z')
+						buf[k] = (char)(c - 'a' + 'A');
+					if (variant == 2 && c >= 'A' && c <= 'Z')
+						buf[k] = (char)(c - 'A' + 'a');
+				}
+				em_ua with, without;
+				assert_int_equal(em__ua_classify_uncached(buf, (size_t)n, 1, &with), 0);
+				assert_int_equal(em__ua_classify_uncached(buf, (size_t)n, 0, &without), 0);
+				if (memcmp(&with, &without, sizeof with))
+					print_error("prefilter changes the answer for: %s\n", buf);
+				assert_memory_equal(&with, &without, sizeof with);
+			}
+		}
 	}
 }
 
@@ -208,7 +244,8 @@ static void test_is_bot(void **state)
 	}
 	const char *ua = "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)";
 	assert_int_equal(em_ua_is_bot(ua, strlen(ua)), 1);
-	ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
+	ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+	     "Chrome/124.0.0.0 "
 	     "Safari/537.36";
 	assert_int_equal(em_ua_is_bot(ua, strlen(ua)), 0);
 }
@@ -270,9 +307,10 @@ static void test_odd_input(void **state)
 	assert_memory_equal(&a, &b, sizeof a);
 
 	/* A replacement longer than a field is cut, still NUL-terminated. */
-	const char *longname = "Mozilla/5.0 (Linux; Android 14; "
-			       "AVeryLongDeviceModelNameThatKeepsGoingAndGoingAndGoing Build/UP1A) AppleWebKit/537.36 "
-			       "(KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36";
+	const char *longname =
+		"Mozilla/5.0 (Linux; Android 14; "
+		"AVeryLongDeviceModelNameThatKeepsGoingAndGoingAndGoing Build/UP1A) AppleWebKit/537.36 "
+		"(KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36";
 	assert_int_equal(em_ua_classify(longname, strlen(longname), &a), 0);
 	assert_true(strlen(a.device_family) < sizeof a.device_family);
 	assert_string_equal(a.device, "mobile");
@@ -307,8 +345,8 @@ static void test_cache_bounded(void **state)
 	em_ua_stats s;
 	size_t longest = 0;
 	for (int i = 0; i < N; i++) {
-		int n = snprintf(buf, sizeof buf, "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/%d.%d", i % 200,
-				 i);
+		int n = snprintf(buf, sizeof buf,
+				 "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/%d.%d", i % 200, i);
 		if ((size_t)n > longest)
 			longest = (size_t)n;
 		assert_int_equal(em_ua_classify(buf, (size_t)n, &u), 0);
@@ -432,6 +470,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_families, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefilter_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_is_bot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_null, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_input, setup, teardown),

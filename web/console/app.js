@@ -13,12 +13,19 @@ import { renderOperators } from '/console/views/operators.js';
 import { renderTokens } from '/console/views/tokens.js';
 import { renderAudit } from '/console/views/audit.js';
 import { notFound, adminOnly } from '/console/views/notfound.js';
+import { renderLive, attachVisitors } from '/console/views/live.js';
+import { renderVisitor } from '/console/views/visitor.js';
+import { renderStats } from '/console/views/stats.js';
 
 const root = document.getElementById('app');
 
-// Navigation: [hash path, label key, view, group, admin only].
+// Navigation: [hash path, label key, view, group, admin only]. A route with
+// `prefix` also serves the paths below it (the view gets them as params);
+// `navPath` names the navigation entry to highlight for a route not in it.
 const ROUTES = [
-  { path: '/live', label: 'nav.live', view: placeholder('live'), group: 'work' },
+  { path: '/live', label: 'nav.live', view: renderLive, group: 'work' },
+  { path: '/stats', label: 'nav.stats', view: renderStats, group: 'work' },
+  { path: '/visitors/', prefix: true, label: 'visitor.title', view: renderVisitor, navPath: '/live' },
   { path: '/chats', label: 'nav.chats', view: placeholder('chats'), group: 'work' },
   { path: '/contacts', label: 'nav.contacts', view: placeholder('contacts'), group: 'work' },
   { path: '/callbacks', label: 'nav.callbacks', view: placeholder('callbacks'), group: 'work' },
@@ -47,6 +54,8 @@ const live = createLive({
     return !!state.me;
   },
 });
+// The live-visitor list follows the socket from the start, whatever page is open.
+attachVisitors(live);
 
 // The document title names the page; it follows the language.
 let titleKey = 'signin.title';
@@ -176,21 +185,21 @@ function currentPath() {
 function route() {
   const shell = state.shell;
   if (!shell) return;
-  const path = currentPath();
+  const [path, query = ''] = currentPath().split('?', 2);
   if (!location.hash) history.replaceState(null, '', `#${DEFAULT_ROUTE}`);
-  const r = ROUTES.find((x) => x.path === path);
+  const r = ROUTES.find((x) => x.path === path || (x.prefix && path.startsWith(x.path) && path.length > x.path.length));
   state.viewAbort?.abort();
   const ctrl = new AbortController();
   state.viewAbort = ctrl;
 
   for (const a of shell.nav.querySelectorAll('a[data-path]')) {
-    if (a.dataset.path === path) a.setAttribute('aria-current', 'page');
+    if (a.dataset.path === (r?.navPath || path)) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   let page;
   if (!r) page = notFound();
   else if (r.admin && state.me.role !== 'admin') page = adminOnly();
-  else page = r.view({ api, me: state.me, live, signal: ctrl.signal });
+  else page = r.view({ api, me: state.me, live, signal: ctrl.signal, params: { path, query: new URLSearchParams(query) } });
   clear(shell.main).append(page);
   setTitle(r ? r.label : 'notfound.title');
   // Move focus to the page heading so screen readers hear the new page,

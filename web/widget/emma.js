@@ -1,21 +1,26 @@
-/* Emma tracker: reports pageviews, active time and shop events to the Emma server that
-   served this file (see README.md). A classic script, not a module: only classic scripts
-   see document.currentScript, which carries the site key and tells us the server. */
+/* Emma tracker; see docs/tracking.md. A classic script: modules get no currentScript. */
 (function (w, d, nav) {
   'use strict';
-  if (w.emma && w.emma._v) return; // included twice
+  if (w.emma && w.emma._v) return;
   const s = d.currentScript || d.querySelector('script[data-site]') || { dataset: {} };
   const cfg = s.dataset;
   const site = cfg.site;
-  const base = (s.src || '').replace(/[^/?#]*([?#].*)?$/, ''); // directory of emma.js
+  const base = (s.src || '').replace(/[^/?#]*([?#].*)?$/, '');
   const T = base + 't';
-  const P = (+cfg.ping || 15) * 1e3; // a ping per P ms of active time
+  const P = (+cfg.ping || 15) * 1e3; // ms of active time per ping
   const need = cfg.consent == 'required';
   const off = !site || nav.doNotTrack == '1' || w.doNotTrack == '1' || !!nav.globalPrivacyControl;
-  const MAXB = 6e4; // bytes of events per request: the server takes 64 KiB, keepalive 64 KiB in all
-  const MAXQ = 200; // unsent events kept
+  const MAXB = 6e4; // bytes per request: server and keepalive take 64 KiB
+  const MAXQ = 200;
+  const enc = new TextEncoder();
   const now = () => Date.now();
   const warn = (m) => console.warn('emma: ' + m);
+  const size = (e) => enc.encode(JSON.stringify(e)).length;
+  // The first n UTF-8 bytes of x
+  const cut = (x, n) => x && new TextDecoder().decode(enc.encode(x).slice(0, n)).replace(/\uFFFD$/, '');
+  const str = (x) => (x == null ? undefined : String(x));
+  const num = (x) => (x == null || isNaN(x) ? undefined : +x);
+  const okVid = (v) => typeof v == 'string' && /^[\w-]{1,63}$/.test(v);
   const get = (k, ss) => {
     try { return (ss ? sessionStorage : localStorage).getItem(k); } catch (e) { return null; }
   };
@@ -23,16 +28,15 @@
     try {
       const S = ss ? sessionStorage : localStorage;
       v == null ? S.removeItem(k) : S.setItem(k, v);
-    } catch (e) { /* storage blocked: keep going without it */ }
+    } catch (e) { /* blocked */ }
   };
-  const str = (x) => (x == null ? undefined : String(x));
-  const num = (x) => (x == null || isNaN(x) ? undefined : +x);
 
-  // ok: ids and the queue may be stored. Without it nothing is written to the browser.
+  // ok: may store ids and the queue
   let ok = need ? get('emma_consent') == '1' : get('emma_consent') != '0';
-  let vid = (ok && get('emma_vid')) || '';
-  let Q = []; // events not yet sent
-  const F = []; // batches in flight
+  let vid = ok && get('emma_vid');
+  if (!okVid(vid)) vid = '';
+  let Q = []; // unsent
+  const F = []; // in flight
   let fails = 0, tm = 0, warned = 0, url = '', xi = 0;
   let act = 0, last = now(), input = last, on = d.visibilityState != 'hidden';
   const loads = {};
@@ -41,15 +45,13 @@
   if (ok && !off) {
     try {
       const q = JSON.parse(get('emma_q', 1));
-      if (Array.isArray(q)) Q = q; // left over from the previous page
-    } catch (e) { /* ignore a damaged copy */ }
+      if (Array.isArray(q)) Q = q;
+    } catch (e) { /* damaged */ }
   }
 
-  const size = (e) => new Blob([JSON.stringify(e)]).size;
   const trim = () => Q.length > MAXQ && Q.splice(0, Q.length - MAXQ);
 
-  // Persist what is unsent. When the page goes away while the server is healthy the batches
-  // in flight are left out: keepalive delivers them, and a copy would be sent twice.
+  // When hiding, batches in flight are left out: keepalive delivers them.
   function save(hiding) {
     if (!ok) return;
     const a = (hiding ? Q : F.flat().concat(Q)).slice(-MAXQ);
@@ -62,7 +64,7 @@
     try {
       if (size(e) > MAXB) throw 0;
     } catch (x) {
-      return warn(e.type + ' event dropped: too large or not JSON');
+      return warn(e.type + ' dropped: too large or not JSON');
     }
     Q.push(e);
     trim();
@@ -71,7 +73,6 @@
     else if (!tm) tm = setTimeout(flush, 1e3);
   }
 
-  // The next batch: at most 100 events and MAXB bytes.
   function take() {
     const b = [];
     let n = 0;
@@ -98,24 +99,32 @@
 
   function send(b, beacon) {
     const body = JSON.stringify({ site, vid: (ok && vid) || undefined, events: b });
-    if (beacon && nav.sendBeacon && nav.sendBeacon(T, new Blob([body], { type: 'text/plain' }))) return;
+    if (beacon && nav.sendBeacon && nav.sendBeacon(T, body)) return; // text/plain
     F.push(b);
     fetch(T, {
       method: 'POST', body, keepalive: true, credentials: 'omit',
       headers: { 'Content-Type': 'text/plain' },
     }).then((r) => {
       if (r.status == 429 || r.status > 499) throw r;
-      done(b); // stored, or refused for good: a 4xx is never retried
+      done(b);
       fails = 0;
       return r.json().catch(() => ({})).then((j) => {
         if (r.ok) {
-          if (ok && j.vid && j.vid != vid) put('emma_vid', (vid = String(j.vid)));
-        } else if (!warned++) {
-          warn('batch refused: ' + r.status + ' ' + ((j.error && j.error.message) || ''));
+          if (ok && okVid(j.vid)) put('emma_vid', (vid = j.vid));
+          return;
+        }
+        // 4xx: not retried; nothing was stored, so resend without the event at fault.
+        const e = j.error || {};
+        const m = /^events\[(\d+)\]/.exec(e.field);
+        if (!warned++) warn(`batch refused (${r.status}): ${e.message || ''} ${e.field || ''}`);
+        if (m && b.length > 1) {
+          b.splice(m[1], 1);
+          Q = b.concat(Q);
+          flush();
         }
       });
     }).catch(() => {
-      // Network error, 5xx or 429: back off 2, 4, 8 ... 60 s with jitter, then resend.
+      // Network error, 5xx, 429: retry after 2, 4 .. 60 s
       done(b);
       Q = b.concat(Q);
       trim();
@@ -125,7 +134,7 @@
     });
   }
 
-  // Active time: visible, with input in the last 60 s.
+  // Active: visible, input in the last 60 s
   function tick() {
     const t = now();
     if (on) act += Math.max(0, Math.min(t, input + 6e4) - last);
@@ -141,11 +150,10 @@
     }
   }
 
-  // Page goes away or out of sight: send everything now, by beacon.
   function hide() {
     tick();
     ping();
-    if (fails) return save(); // server unreachable: keep all for the next page
+    if (fails) return save(); // for the next page
     clearTimeout(tm);
     tm = 0;
     while (Q.length) send(take(), 1);
@@ -156,14 +164,14 @@
     const u = location.href;
     if (u == url) return;
     tick();
-    ping(); // the time so far belongs to the previous page
-    add({ type: 'pageview', url: u, title: d.title, ref: url || d.referrer });
+    ping(); // for the previous page
+    add({ type: 'pageview', url: cut(u, 2048), title: cut(d.title, 512), ref: cut(url || d.referrer, 2048) });
     url = u;
     xi = 0;
   }
 
   function start() {
-    const soon = () => setTimeout(pv); // after the app has switched the route
+    const soon = () => setTimeout(pv); // after the app set the title
     for (const k of ['pushState', 'replaceState']) {
       const f = history[k];
       history[k] = function () {
@@ -175,7 +183,7 @@
     w.addEventListener('popstate', soon);
     w.addEventListener('hashchange', soon);
     w.addEventListener('pageshow', (e) => {
-      if (e.persisted) { url = ''; pv(); } // back from the bfcache
+      if (e.persisted) { url = ''; pv(); } // bfcache
     });
     w.addEventListener('pagehide', hide);
     d.addEventListener('visibilitychange', () => {
@@ -184,11 +192,13 @@
       if (on) input = now();
       else hide();
     });
-    const poke = () => { input = now(); };
+    const poke = () => {
+      if (now() - input > 6e4) tick(); // idle until now: count none of it
+      input = now();
+    };
     for (const e of ['pointermove', 'pointerdown', 'keydown', 'scroll', 'wheel']) {
       w.addEventListener(e, poke, { capture: true, passive: true });
     }
-    // Exit intent: the mouse leaves through the top edge (desktop pointers only).
     d.addEventListener('mouseout', (e) => {
       if (!xi && !e.relatedTarget && e.clientY <= 0 && w.matchMedia('(pointer:fine)').matches) {
         xi = 1;
@@ -205,7 +215,7 @@
       add({ type: 'event', name: String(name), props: props && typeof props == 'object' ? props : undefined });
     },
     search(query, results) {
-      add({ type: 'search', query: String(query), results: num(results) });
+      add({ type: 'search', query: cut(String(query), 256), results: num(results) });
     },
     cart(action, o) {
       o = o || {};
@@ -224,7 +234,7 @@
       add({ type: 'identify', email: str(o.email), external_id: str(o.external_id), name: str(o.name) });
     },
     consent(g) {
-      if (off || !g == !ok) return; // no change
+      if (off || !g == !ok) return;
       ok = !!g;
       if (ok) {
         put('emma_consent', need ? '1' : null);
@@ -233,11 +243,11 @@
         vid = '';
         put('emma_vid');
         put('emma_q', null, 1);
-        put('emma_consent', need ? null : '0'); // without the mode, remember the refusal
+        put('emma_consent', need ? null : '0');
       }
       add({ type: 'consent', granted: ok });
     },
-    // Loads {server}/widget/NAME.js as a module, once; resolves when it has run.
+    // Runs {server}/widget/NAME.js once
     _load(name) {
       if (!/^[\w-]+$/.test(name)) return Promise.reject(Error('emma: bad widget name'));
       return (loads[name] = loads[name] || new Promise((res, rej) => {
@@ -251,11 +261,12 @@
     },
   };
 
-  // emma('track', ...) and emma.track(...) both work; calls queued before load run now.
   const E = (m, ...a) => (api[m] ? api[m](...a) : warn('unknown command ' + m));
   Object.assign(E, api, { _v: 1 });
   const q = (w.emma && w.emma.q) || [];
   w.emma = E;
   if (!off) start();
-  for (const a of q) E(...a);
+  for (const a of q) {
+    try { E(...a); } catch (x) { warn(x); }
+  }
 })(window, document, navigator);

@@ -119,6 +119,8 @@ char *em_buf_steal(em_buf *b, size_t *len)
 
 int em_buf_html(em_buf *b, const char *s)
 {
+	/* All or nothing, like every other append. */
+	size_t start = b->len;
 	int rc = 0;
 	for (; *s && rc == 0; s++) {
 		switch (*s) {
@@ -129,6 +131,11 @@ int em_buf_html(em_buf *b, const char *s)
 		case '\'': rc = em_buf_puts(b, "&#39;"); break;
 		default: rc = em_buf_putc(b, *s);
 		}
+	}
+	if (rc) {
+		b->len = start;
+		if (b->data)
+			b->data[start] = '\0';
 	}
 	return rc;
 }

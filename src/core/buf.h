@@ -25,7 +25,7 @@ int em_buf_append(em_buf *b, const void *p, size_t n);
 int em_buf_puts(em_buf *b, const char *s);
 int em_buf_putc(em_buf *b, char c);
 int em_buf_printf(em_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int em_buf_vprintf(em_buf *b, const char *fmt, va_list ap);
+int em_buf_vprintf(em_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Removes the first n bytes. */
 void em_buf_consume(em_buf *b, size_t n);
 /* Hands the data to the caller (who frees it with em_free) and resets b. */

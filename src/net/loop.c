@@ -99,11 +99,14 @@ static void close_walk(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+static void close_signals(void);
+
 void em_loop_close(void)
 {
 	if (!loop)
 		return;
 	drain(&wake);
+	close_signals();
 	uv_walk(loop, close_walk, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
 	uv_loop_close(loop);
@@ -220,6 +223,10 @@ static void on_sig_close(uv_handle_t *h)
 	em_free(h->data);
 }
 
+#define MAX_SIGNALS 8
+static struct sig *signals[MAX_SIGNALS];
+static int nsignals;
+
 int em_loop_on_signal(int signum, void (*fn)(int, void *), void *arg)
 {
 	struct sig *s = em_calloc(1, sizeof *s);
@@ -229,14 +236,24 @@ int em_loop_on_signal(int signum, void (*fn)(int, void *), void *arg)
 	s->h.data = s;
 	/* Signal handles must not keep the loop alive on their own at shutdown. */
 	uv_unref((uv_handle_t *)&s->h);
-	if (uv_signal_start(&s->h, on_signal, signum)) {
+	if (nsignals == MAX_SIGNALS || uv_signal_start(&s->h, on_signal, signum)) {
 		uv_close((uv_handle_t *)&s->h, on_sig_close);
 		return EM_EIO;
 	}
+	signals[nsignals++] = s;
 	return 0;
 }
 
 uint64_t em_loop_now(void)
 {
 	return uv_now(loop);
+}
+
+/* Signal handles are ours to free: close them with their callback before the
+** generic walk closes everything else. */
+static void close_signals(void)
+{
+	for (int i = 0; i < nsignals; i++)
+		uv_close((uv_handle_t *)&signals[i]->h, on_sig_close);
+	nsignals = 0;
 }

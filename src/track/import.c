@@ -23,6 +23,11 @@ typedef struct inflight {
 	int status;
 } inflight;
 
+static int write_inflight(em_db *db, void *arg)
+{
+	return em_logchunk_write(db, ((inflight *)arg)->chunk);
+}
+
 static void on_chunk_done(int status, void *arg)
 {
 	inflight *f = arg;
@@ -59,7 +64,7 @@ static int flush(importer *im)
 	f->done = 0;
 	f->status = 0;
 	int rc;
-	while ((rc = em_store_write(im->s, em_logchunk_write, on_chunk_done, f)) == EM_EAGAIN)
+	while ((rc = em_store_write(im->s, write_inflight, on_chunk_done, f)) == EM_EAGAIN)
 		em_loop_run_once();
 	if (rc)
 		return rc;

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_BUILD="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev node-llhttp libwslay-dev
-libjansson-dev libsqlite3-dev libsodium-dev libinih-dev libcmocka-dev libssl-dev zlib1g-dev"
+libjansson-dev libsqlite3-dev libsodium-dev libinih-dev libcmocka-dev libpcre2-dev libssl-dev zlib1g-dev"
 APT_TEST="nodejs npm chromium wrk nginx-light curl clang-format"
 
 want="$APT_BUILD"

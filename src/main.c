@@ -36,23 +36,22 @@ static const char *prog = "emma";
 
 static void usage_main(FILE *f)
 {
-	fprintf(f,
-		"Usage: emma COMMAND [OPTIONS]\n"
-		"\n"
-		"Emma is a self-hosted, real-time e-CRM server.\n"
-		"\n"
-		"Commands:\n"
-		"  serve            run the server (tracker, chat, console, API)\n"
-		"  import-log FILE  import web-server access logs as visits\n"
-		"  user add EMAIL   create an operator account\n"
-		"  migrate          apply pending database migrations\n"
-		"  backup FILE      copy the database to FILE while serving\n"
-		"  version          print the version\n"
-		"\n"
-		"Options for every command:\n"
-		"  --config FILE    read settings from an INI file\n"
-		"  --data DIR       data directory (default ./data)\n"
-		"  --help           help for a command, e.g. emma serve --help\n");
+	fprintf(f, "Usage: emma COMMAND [OPTIONS]\n"
+		   "\n"
+		   "Emma is a self-hosted, real-time e-CRM server.\n"
+		   "\n"
+		   "Commands:\n"
+		   "  serve            run the server (tracker, chat, console, API)\n"
+		   "  import-log FILE  import web-server access logs as visits\n"
+		   "  user add EMAIL   create an operator account\n"
+		   "  migrate          apply pending database migrations\n"
+		   "  backup FILE      copy the database to FILE while serving\n"
+		   "  version          print the version\n"
+		   "\n"
+		   "Options for every command:\n"
+		   "  --config FILE    read settings from an INI file\n"
+		   "  --data DIR       data directory (default ./data)\n"
+		   "  --help           help for a command, e.g. emma serve --help\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -85,7 +84,17 @@ struct common {
 
 /* Which command-specific options a command accepts. */
 enum { ALLOW_SERVE = 1, ALLOW_USER = 2, ALLOW_IMPORT = 4 };
-enum { OPT_CONFIG = 1000, OPT_DATA, OPT_LISTEN, OPT_ROLE, OPT_PWSTDIN, OPT_HELP, OPT_FORMAT, OPT_SITE, OPT_TAIL };
+enum {
+	OPT_CONFIG = 1000,
+	OPT_DATA,
+	OPT_LISTEN,
+	OPT_ROLE,
+	OPT_PWSTDIN,
+	OPT_HELP,
+	OPT_FORMAT,
+	OPT_SITE,
+	OPT_TAIL
+};
 
 /* Parses options of one command (GNU style: options may follow arguments).
 ** Returns the index of the first positional argument after permutation, or
@@ -108,10 +117,10 @@ static int parse_options(int argc, char **argv, struct common *o, int allow)
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int need = ch == OPT_LISTEN || ch == OPT_TAIL		? ALLOW_SERVE
-			   : ch == OPT_ROLE || ch == OPT_PWSTDIN	? ALLOW_USER
-			   : ch == OPT_FORMAT || ch == OPT_SITE ? ALLOW_IMPORT
-								: 0;
+		int need = ch == OPT_LISTEN || ch == OPT_TAIL	 ? ALLOW_SERVE
+			   : ch == OPT_ROLE || ch == OPT_PWSTDIN ? ALLOW_USER
+			   : ch == OPT_FORMAT || ch == OPT_SITE	 ? ALLOW_IMPORT
+								 : 0;
 		if (need && !(allow & need))
 			return usage_error("option %s is not used by this command", argv[optind - 1]), -1;
 		switch (ch) {
@@ -202,7 +211,8 @@ static int cmd_serve(int argc, char **argv)
 	if (i < 0)
 		return 2;
 	if (o.help) {
-		printf("Usage: emma serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--tail FILE[:FORMAT]]...\n\n"
+		printf("Usage: emma serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--tail "
+		       "FILE[:FORMAT]]...\n\n"
 		       "Serves the tracker, chat widget, operator console and API. Default listen\n"
 		       "127.0.0.1:8080, data in ./data. On first start it creates the site 'default'\n"
 		       "and an admin admin@localhost with a one-time password printed here\n"
@@ -271,8 +281,8 @@ static int cmd_serve(int argc, char **argv)
 	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "[::]"))
 		snprintf(host, sizeof host, "localhost");
 	int port = em_server_port(app.server);
-	em_info("listening", "url=http://%s:%d/ port=%d data=%s version=%s", host, port, port, app.cfg.data_dir,
-		EMMA_VERSION);
+	em_info("listening", "url=http://%s:%d/ port=%d data=%s version=%s", host, port, port,
+		app.cfg.data_dir, EMMA_VERSION);
 	printf("Emma is running at http://%s:%d/\n", host, port);
 	if (created > 0) {
 		if (password[0])
@@ -280,7 +290,8 @@ static int cmd_serve(int argc, char **argv)
 			       "(change it in the console; it is not shown again)\n",
 			       password);
 		else
-			printf("First start: admin@localhost was created with EMMA_INITIAL_ADMIN_PASSWORD.\n");
+			printf("First start: admin@localhost was created with "
+			       "EMMA_INITIAL_ADMIN_PASSWORD.\n");
 	}
 	fflush(stdout);
 
@@ -380,7 +391,8 @@ static int cmd_import(int argc, char **argv)
 	if (i < 0)
 		return 2;
 	if (o.help) {
-		printf("Usage: emma import-log [--format combined|common|'<nginx log_format>'] [--site KEY] FILE...\n\n"
+		printf("Usage: emma import-log [--format combined|common|'<nginx log_format>'] [--site KEY] "
+		       "FILE...\n\n"
 		       "Stores the page views of web-server access logs as visitors and visits, like\n"
 		       "tracker hits. FILE may be '-' for standard input. Shows progress on a terminal\n"
 		       "and ends with a summary: lines read, imported, bots, skipped with reasons.\n");
@@ -414,7 +426,8 @@ static int cmd_import(int argc, char **argv)
 	src.site = em_sites_find(key);
 	src.anonymize_bytes = cfg.anonymize_ip_bytes;
 	if (!src.site) {
-		fprintf(stderr, "%s: --site: no site '%s' (start emma serve once to create 'default')\n", prog, key);
+		fprintf(stderr, "%s: --site: no site '%s' (start emma serve once to create 'default')\n",
+			prog, key);
 		em_ingest_shutdown();
 		em_store_close(store);
 		em_logfmt_free(fmt);
@@ -450,7 +463,8 @@ static int cmd_migrate(int argc, char **argv)
 	if (i < 0)
 		return 2;
 	if (o.help) {
-		printf("Usage: emma migrate [--config FILE] [--data DIR]\nApplies pending database migrations.\n");
+		printf("Usage: emma migrate [--config FILE] [--data DIR]\nApplies pending database "
+		       "migrations.\n");
 		return 0;
 	}
 	if (i < argc)

@@ -46,15 +46,17 @@ static int stats_fn(em_db *db, void *arg)
 	/* Buckets end with the current one. */
 	int64_t first = (x->now / bucket - (nb - 1)) * bucket;
 	json_t *today = NULL;
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT COUNT(DISTINCT visitor_id), COUNT(*), COALESCE(SUM(pageviews), 0) FROM visit "
-				    "WHERE site_id = ? AND started_at >= ?",
-				    "ii", x->site_id, midnight);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT COUNT(DISTINCT visitor_id), COUNT(*), COALESCE(SUM(pageviews), 0) FROM visit "
+		"WHERE site_id = ? AND started_at >= ?",
+		"ii", x->site_id, midnight);
 	if (!st)
 		return EM_EIO;
 	if (em_stmt_step(st) == 1)
 		today = json_pack("{s:I, s:I, s:I}", "visitors", (json_int_t)em_stmt_int(st, 0), "visits",
-				  (json_int_t)em_stmt_int(st, 1), "pageviews", (json_int_t)em_stmt_int(st, 2));
+				  (json_int_t)em_stmt_int(st, 1), "pageviews",
+				  (json_int_t)em_stmt_int(st, 2));
 	em_stmt_done(st);
 
 	json_t *series = json_array();
@@ -76,16 +78,18 @@ static int stats_fn(em_db *db, void *arg)
 	if (st)
 		em_stmt_done(st);
 	for (int i = 0; i < nb; i++)
-		json_array_append_new(series, json_pack("{s:o, s:I, s:I}", "t", rfc(first + i * bucket), "visits",
-							(json_int_t)v[i], "pageviews", (json_int_t)p[i]));
+		json_array_append_new(series,
+				      json_pack("{s:o, s:I, s:I}", "t", rfc(first + i * bucket), "visits",
+						(json_int_t)v[i], "pageviews", (json_int_t)p[i]));
 	em_free(v);
 	em_free(p);
 
 	json_t *pages = json_array();
-	st = em_db_prepare(db,
-			   "SELECT url, COUNT(*) FROM event WHERE site_id = ? AND type = 'pageview' AND ts >= ? "
-			   "GROUP BY url ORDER BY 2 DESC, url LIMIT ?",
-			   "iii", x->site_id, first, (int64_t)TOP_N);
+	st = em_db_prepare(
+		db,
+		"SELECT url, COUNT(*) FROM event WHERE site_id = ? AND type = 'pageview' AND ts >= ? "
+		"GROUP BY url ORDER BY 2 DESC, url LIMIT ?",
+		"iii", x->site_id, first, (int64_t)TOP_N);
 	while (st && em_stmt_step(st) == 1)
 		json_array_append_new(pages, json_pack("{s:s?, s:I}", "url", em_stmt_text(st, 0), "pageviews",
 						       (json_int_t)em_stmt_int(st, 1)));
@@ -94,18 +98,19 @@ static int stats_fn(em_db *db, void *arg)
 
 	json_t *refs = json_array();
 	st = em_db_prepare(db,
-			   "SELECT referrer, COUNT(*) FROM visit WHERE site_id = ? AND started_at >= ? AND referrer != '' "
+			   "SELECT referrer, COUNT(*) FROM visit WHERE site_id = ? AND started_at >= ? AND "
+			   "referrer != '' "
 			   "GROUP BY referrer ORDER BY 2 DESC, referrer LIMIT ?",
 			   "iii", x->site_id, first, (int64_t)TOP_N);
 	while (st && em_stmt_step(st) == 1)
-		json_array_append_new(refs, json_pack("{s:s?, s:I}", "referrer", em_stmt_text(st, 0), "visits",
-						      (json_int_t)em_stmt_int(st, 1)));
+		json_array_append_new(refs, json_pack("{s:s?, s:I}", "referrer", em_stmt_text(st, 0),
+						      "visits", (json_int_t)em_stmt_int(st, 1)));
 	if (st)
 		em_stmt_done(st);
 
-	x->out = json_pack("{s:s, s:o*, s:f, s:o, s:o, s:o}", "range", x->days == 1 ? "24h" : "7d", "today", today,
-			   "pages_per_visit", visits ? (double)pageviews / (double)visits : 0.0, "top_pages", pages,
-			   "top_referrers", refs, "series", series);
+	x->out = json_pack("{s:s, s:o*, s:f, s:o, s:o, s:o}", "range", x->days == 1 ? "24h" : "7d", "today",
+			   today, "pages_per_visit", visits ? (double)pageviews / (double)visits : 0.0,
+			   "top_pages", pages, "top_referrers", refs, "series", series);
 	return x->out ? 0 : EM_EIO;
 }
 

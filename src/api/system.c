@@ -59,27 +59,28 @@ static void metrics(em_req *r)
 		      "# TYPE emma_operators_online gauge\nemma_operators_online %d\n"
 		      "# HELP emma_uptime_seconds Seconds since start.\n"
 		      "# TYPE emma_uptime_seconds gauge\nemma_uptime_seconds %lld\n",
-		      (double)st.commit_us_sum / 1e6, (unsigned long long)st.commits, em_hub_operators_online(),
-		      (long long)(em_now_ms() - app->started_ms) / 1000);
+		      (double)st.commit_us_sum / 1e6, (unsigned long long)st.commits,
+		      em_hub_operators_online(), (long long)(em_now_ms() - app->started_ms) / 1000);
 	em_ingest_stats *is = em_ingest_stats_get();
-	em_buf_printf(&b,
-		      "# HELP emma_track_batches_total Tracking batches stored.\n"
-		      "# TYPE emma_track_batches_total counter\nemma_track_batches_total %llu\n"
-		      "# HELP emma_track_events_total Tracking events stored.\n"
-		      "# TYPE emma_track_events_total counter\nemma_track_events_total %llu\n"
-		      "# HELP emma_track_bots_total Tracking requests from bots, not stored.\n"
-		      "# TYPE emma_track_bots_total counter\nemma_track_bots_total %llu\n"
-		      "# HELP emma_track_rejected_total Tracking requests refused (bad input, site, origin).\n"
-		      "# TYPE emma_track_rejected_total counter\nemma_track_rejected_total %llu\n"
-		      "# HELP emma_track_rate_limited_total Tracking requests refused with 429.\n"
-		      "# TYPE emma_track_rate_limited_total counter\nemma_track_rate_limited_total %llu\n"
-		      "# HELP emma_live_visitors Visitors on the sites now.\n"
-		      "# TYPE emma_live_visitors gauge\nemma_live_visitors %zu\n"
-		      "# HELP emma_live_memory_bytes Memory held by live presence.\n"
-		      "# TYPE emma_live_memory_bytes gauge\nemma_live_memory_bytes %zu\n",
-		      (unsigned long long)is->batches, (unsigned long long)is->events, (unsigned long long)is->bots,
-		      (unsigned long long)is->rejected, (unsigned long long)is->rate_limited, em_presence_count(),
-		      em_presence_memory());
+	em_buf_printf(
+		&b,
+		"# HELP emma_track_batches_total Tracking batches stored.\n"
+		"# TYPE emma_track_batches_total counter\nemma_track_batches_total %llu\n"
+		"# HELP emma_track_events_total Tracking events stored.\n"
+		"# TYPE emma_track_events_total counter\nemma_track_events_total %llu\n"
+		"# HELP emma_track_bots_total Tracking requests from bots, not stored.\n"
+		"# TYPE emma_track_bots_total counter\nemma_track_bots_total %llu\n"
+		"# HELP emma_track_rejected_total Tracking requests refused (bad input, site, origin).\n"
+		"# TYPE emma_track_rejected_total counter\nemma_track_rejected_total %llu\n"
+		"# HELP emma_track_rate_limited_total Tracking requests refused with 429.\n"
+		"# TYPE emma_track_rate_limited_total counter\nemma_track_rate_limited_total %llu\n"
+		"# HELP emma_live_visitors Visitors on the sites now.\n"
+		"# TYPE emma_live_visitors gauge\nemma_live_visitors %zu\n"
+		"# HELP emma_live_memory_bytes Memory held by live presence.\n"
+		"# TYPE emma_live_memory_bytes gauge\nemma_live_memory_bytes %zu\n",
+		(unsigned long long)is->batches, (unsigned long long)is->events, (unsigned long long)is->bots,
+		(unsigned long long)is->rejected, (unsigned long long)is->rate_limited, em_presence_count(),
+		em_presence_memory());
 	em_resp_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
 	em_buf_free(&b);
 }

@@ -33,8 +33,9 @@ static void live_list(em_req *r)
 		}
 		site_id = site->id;
 	}
-	em_resp_json(r, 200, json_pack("{s:o, s:I}", "visitors", em_presence_list(site_id), "count",
-				       (json_int_t)em_presence_count()));
+	em_resp_json(r, 200,
+		     json_pack("{s:o, s:I}", "visitors", em_presence_list(site_id), "count",
+			       (json_int_t)em_presence_count()));
 }
 
 typedef struct profile_ctx {
@@ -59,11 +60,12 @@ static json_t *text_or_null(const char *s)
 static int profile_fn(em_db *db, void *arg)
 {
 	profile_ctx *x = arg;
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT id, site_id, vid, first_seen, last_seen, visits, pageviews, email, name, "
-				    "external_id, consent, cart_total, merged_into FROM visitor "
-				    "WHERE vid = ? AND (? = 0 OR site_id = ?) ORDER BY id LIMIT 1",
-				    "tii", x->vid, x->site_id, x->site_id);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT id, site_id, vid, first_seen, last_seen, visits, pageviews, email, name, "
+		"external_id, consent, cart_total, merged_into FROM visitor "
+		"WHERE vid = ? AND (? = 0 OR site_id = ?) ORDER BY id LIMIT 1",
+		"tii", x->vid, x->site_id, x->site_id);
 	if (!st)
 		return EM_EIO;
 	if (em_stmt_step(st) != 1) {
@@ -97,11 +99,12 @@ static int profile_fn(em_db *db, void *arg)
 	}
 
 	json_t *visits = json_array();
-	st = em_db_prepare(db,
-			   "SELECT id, started_at, last_at, entry_url, referrer, utm_source, utm_medium, utm_campaign, "
-			   "pageviews, active_s, device, browser, os, country, source FROM visit "
-			   "WHERE visitor_id = ? ORDER BY started_at DESC, id DESC LIMIT ?",
-			   "ii", id, (int64_t)PROFILE_VISITS_MAX);
+	st = em_db_prepare(
+		db,
+		"SELECT id, started_at, last_at, entry_url, referrer, utm_source, utm_medium, utm_campaign, "
+		"pageviews, active_s, device, browser, os, country, source FROM visit "
+		"WHERE visitor_id = ? ORDER BY started_at DESC, id DESC LIMIT ?",
+		"ii", id, (int64_t)PROFILE_VISITS_MAX);
 	if (!st) {
 		json_decref(v);
 		json_decref(visits);
@@ -114,8 +117,9 @@ static int profile_fn(em_db *db, void *arg)
 		json_object_set_new(vi, "last_at", time_json(em_stmt_int(st, 2)));
 		json_object_set_new(vi, "entry_url", json_string(em_stmt_text(st, 3)));
 		json_object_set_new(vi, "referrer", json_string(em_stmt_text(st, 4)));
-		json_object_set_new(vi, "utm", json_pack("{s:s, s:s, s:s}", "source", em_stmt_text(st, 5), "medium",
-							 em_stmt_text(st, 6), "campaign", em_stmt_text(st, 7)));
+		json_object_set_new(vi, "utm",
+				    json_pack("{s:s, s:s, s:s}", "source", em_stmt_text(st, 5), "medium",
+					      em_stmt_text(st, 6), "campaign", em_stmt_text(st, 7)));
 		json_object_set_new(vi, "pageviews", json_integer(em_stmt_int(st, 8)));
 		json_object_set_new(vi, "active_s", json_integer(em_stmt_int(st, 9)));
 		json_object_set_new(vi, "device", json_string(em_stmt_text(st, 10)));
@@ -136,17 +140,19 @@ static int profile_fn(em_db *db, void *arg)
 		st = em_db_prepare(db,
 				   "SELECT ts, type, url, title, name, data FROM event WHERE visit_id = ? "
 				   "ORDER BY ts, id LIMIT ?",
-				   "ii", (int64_t)json_integer_value(json_object_get(vi, "id")), (int64_t)VISIT_EVENTS_MAX);
+				   "ii", (int64_t)json_integer_value(json_object_get(vi, "id")),
+				   (int64_t)VISIT_EVENTS_MAX);
 		while (st && em_stmt_step(st) == 1) {
 			const char *type = em_stmt_text(st, 1);
 			if (!strcmp(type, "pageview")) {
-				json_array_append_new(pages, json_pack("{s:s?, s:s?, s:o}", "url", em_stmt_text(st, 2),
-								       "title", em_stmt_text(st, 3), "at",
+				json_array_append_new(pages, json_pack("{s:s?, s:s?, s:o}", "url",
+								       em_stmt_text(st, 2), "title",
+								       em_stmt_text(st, 3), "at",
 								       time_json(em_stmt_int(st, 0))));
 			} else if (strcmp(type, "ping")) {
 				json_t *e = json_pack("{s:s, s:o, s:s?, s:s?}", "type", type, "at",
-						      time_json(em_stmt_int(st, 0)), "url", em_stmt_text(st, 2), "name",
-						      em_stmt_text(st, 4));
+						      time_json(em_stmt_int(st, 0)), "url",
+						      em_stmt_text(st, 2), "name", em_stmt_text(st, 4));
 				const char *data = em_stmt_text(st, 5);
 				json_t *d = data ? json_loads(data, 0, NULL) : NULL;
 				if (d)

@@ -65,7 +65,8 @@ static void on_message(em_ws *ws, const char *data, size_t len, int is_text)
 	char msg[200];
 	json_t *v = is_text ? em_json_parse(data, len, msg, sizeof msg) : NULL;
 	if (!json_is_object(v)) {
-		json_t *err = em_json_error("invalid_json", is_text && !v ? msg : "expected a JSON object", NULL);
+		json_t *err =
+			em_json_error("invalid_json", is_text && !v ? msg : "expected a JSON object", NULL);
 		json_object_set_new(err, "type", json_string("error"));
 		send_json(ws, err);
 		json_decref(v);
@@ -88,8 +89,8 @@ static void on_close(em_ws *ws, int code)
 {
 	op_conn *oc = em_ws_user(ws);
 	int left = em_hub_remove(ws);
-	em_debug("operator socket closed", "operator=%lld code=%d sockets_left=%d", (long long)oc->operator_id,
-		 code, left);
+	em_debug("operator socket closed", "operator=%lld code=%d sockets_left=%d",
+		 (long long)oc->operator_id, code, left);
 	em_free(oc);
 }
 

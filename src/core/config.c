@@ -36,16 +36,20 @@ static const struct cdesc table[] = {
 	{"server", "header_timeout_ms", C_INT, F(header_timeout_ms), 10, 3600000, "headers deadline (408)"},
 	{"server", "body_timeout_ms", C_INT, F(body_timeout_ms), 10, 3600000, "body deadline (408)"},
 	{"server", "idle_timeout_ms", C_INT, F(idle_timeout_ms), 10, 3600000, "keep-alive idle close"},
-	{"server", "keepalive_max", C_INT, F(keepalive_max), 0, INT_MAX, "requests per connection, 0 = unlimited"},
-	{"server", "trusted_proxies", C_STR, F(trusted_proxies), 0, 0, "comma-separated proxy IPs whose X-Forwarded-For is used"},
+	{"server", "keepalive_max", C_INT, F(keepalive_max), 0, INT_MAX,
+	 "requests per connection, 0 = unlimited"},
+	{"server", "trusted_proxies", C_STR, F(trusted_proxies), 0, 0,
+	 "comma-separated proxy IPs whose X-Forwarded-For is used"},
 	{"ws", "message_max", C_SIZE, F(ws_message_max), 128, 1LL << 26, "WebSocket message bytes (1009)"},
 	{"ws", "out_soft", C_SIZE, F(ws_out_soft), 1024, 1LL << 30, "output queue soft limit"},
 	{"ws", "out_hard", C_SIZE, F(ws_out_hard), 1024, 1LL << 30, "output queue hard limit"},
-	{"ws", "out_soft_seconds", C_INT, F(ws_out_soft_seconds), 1, 3600, "seconds above soft limit before close"},
+	{"ws", "out_soft_seconds", C_INT, F(ws_out_soft_seconds), 1, 3600,
+	 "seconds above soft limit before close"},
 	{"ws", "ping_interval_s", C_INT, F(ws_ping_interval_s), 1, 3600, "ping interval"},
 	{"ws", "silent_close_s", C_INT, F(ws_silent_close_s), 2, 7200, "close a peer silent this long"},
 	{"store", "data_dir", C_STR, F(data_dir), 0, 0, "directory of the database"},
-	{"store", "synchronous", C_SYNC, F(synchronous_full), 0, 1, "normal (survives kill -9) or full (survives power loss)"},
+	{"store", "synchronous", C_SYNC, F(synchronous_full), 0, 1,
+	 "normal (survives kill -9) or full (survives power loss)"},
 	{"store", "batch_ms", C_INT, F(batch_ms), 0, 1000, "group-commit window"},
 	{"store", "batch_max", C_INT, F(batch_max), 1, 100000, "writes per group commit"},
 	{"store", "queue_max", C_INT, F(queue_max), 1, 10000000, "queued writes before 503"},
@@ -54,13 +58,18 @@ static const struct cdesc table[] = {
 	{"log", "file", C_STR, F(log_file), 0, 0, "log file (empty = stderr)"},
 	{"log", "access_log", C_BOOL, F(access_log), 0, 1, "one line per request"},
 	{"auth", "session_ttl_s", C_INT, F(session_ttl_s), 60, 31536000, "operator session lifetime"},
-	{"auth", "login_attempts_per_min", C_INT, F(login_attempts_per_min), 1, 10000, "per IP and per account"},
-	{"auth", "allowed_origins", C_STR, F(allowed_origins), 0, 0, "extra Origins allowed for the console (comma-separated)"},
-	{"track", "live_timeout_s", C_INT, F(live_timeout_s), 10, 86400, "a visitor leaves the live view after this silence"},
-	{"track", "rate_per_s", C_INT, F(track_rate_per_s), 1, 1000000, "tracking requests per second per client IP (429)"},
+	{"auth", "login_attempts_per_min", C_INT, F(login_attempts_per_min), 1, 10000,
+	 "per IP and per account"},
+	{"auth", "allowed_origins", C_STR, F(allowed_origins), 0, 0,
+	 "extra Origins allowed for the console (comma-separated)"},
+	{"track", "live_timeout_s", C_INT, F(live_timeout_s), 10, 86400,
+	 "a visitor leaves the live view after this silence"},
+	{"track", "rate_per_s", C_INT, F(track_rate_per_s), 1, 1000000,
+	 "tracking requests per second per client IP (429)"},
 	{"track", "rate_burst", C_INT, F(track_rate_burst), 1, 1000000, "burst above rate_per_s"},
 	{"privacy", "consent_required", C_BOOL, F(consent_required), 0, 1, "cookieless ids until consent"},
-	{"privacy", "anonymize_ip_bytes", C_INT, F(anonymize_ip_bytes), 0, 4, "IPv4 bytes zeroed before storing; IPv6 keeps at most its /64 prefix when > 0"},
+	{"privacy", "anonymize_ip_bytes", C_INT, F(anonymize_ip_bytes), 0, 4,
+	 "IPv4 bytes zeroed before storing; IPv6 keeps at most its /64 prefix when > 0"},
 };
 
 void em_config_defaults(em_config *c)
@@ -106,9 +115,18 @@ static int parse_size(const char *v, long long *out)
 	if (errno || end == v || n < 0)
 		return -1;
 	switch (tolower((unsigned char)*end)) {
-	case 'k': n *= 1024; end++; break;
-	case 'm': n *= 1024 * 1024; end++; break;
-	case 'g': n *= 1024LL * 1024 * 1024; end++; break;
+	case 'k':
+		n *= 1024;
+		end++;
+		break;
+	case 'm':
+		n *= 1024 * 1024;
+		end++;
+		break;
+	case 'g':
+		n *= 1024LL * 1024 * 1024;
+		end++;
+		break;
 	}
 	if (*end == 'b' || *end == 'B')
 		end++;
@@ -145,7 +163,8 @@ static int set_one(em_config *c, const struct cdesc *d, const char *v, char *why
 			return EM_EINVAL;
 		}
 		if (n < d->min || n > d->max) {
-			snprintf(why, whylen, "expected a value from %lld to %lld, got %lld", d->min, d->max, n);
+			snprintf(why, whylen, "expected a value from %lld to %lld, got %lld", d->min, d->max,
+				 n);
 			return EM_EINVAL;
 		}
 		if (d->type == C_INT)

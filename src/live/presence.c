@@ -122,12 +122,13 @@ static json_t *to_json(const live *v, int64_t now)
 	em_rfc3339(v->last_seen, last);
 	const em_site *site = em_sites_by_id(v->site_id);
 	int64_t top = (now - v->page_since) / 1000;
-	return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:b, s:f, s:s?, s:i}",
-			 "vid", v->vid, "site", site ? site->key : "", "current_url", v->url, "title", v->title,
-			 "referrer", v->referrer, "country", v->country, "device", v->device, "browser", v->browser,
-			 "since", since, "last_seen", last, "time_on_page_s", (json_int_t)(top < 0 ? 0 : top), "pages",
-			 v->pages, "visits", v->visits, "returning", v->visits > 1, "cart_total", v->cart_total,
-			 "contact", v->contact, "active_s", v->active_s);
+	return json_pack(
+		"{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:b, s:f, s:s?, s:i}",
+		"vid", v->vid, "site", site ? site->key : "", "current_url", v->url, "title", v->title,
+		"referrer", v->referrer, "country", v->country, "device", v->device, "browser", v->browser,
+		"since", since, "last_seen", last, "time_on_page_s", (json_int_t)(top < 0 ? 0 : top), "pages",
+		v->pages, "visits", v->visits, "returning", v->visits > 1, "cart_total", v->cart_total,
+		"contact", v->contact, "active_s", v->active_s);
 }
 
 static void publish(const char *type, const live *v, int64_t now)
@@ -144,7 +145,8 @@ static void publish_leave(const live *v)
 	if (em_hub_sockets() == 0)
 		return;
 	const em_site *site = em_sites_by_id(v->site_id);
-	json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "visitor_leave", "vid", v->vid, "site", site ? site->key : "");
+	json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "visitor_leave", "vid", v->vid, "site",
+				site ? site->key : "");
 	em_hub_publish(msg, 0);
 	json_decref(msg);
 }
@@ -209,7 +211,9 @@ static void fill(live *v, const em_track_batch *b)
 	if (r->new_visit)
 		set_str(&v->referrer, r->entry_referrer ? r->entry_referrer : "");
 	if (r->email || r->person_name)
-		set_str(&v->contact, r->person_name && r->email ? r->email : r->email ? r->email : r->person_name);
+		set_str(&v->contact, r->person_name && r->email ? r->email
+				     : r->email			? r->email
+								: r->person_name);
 	if (b->country && b->country[0])
 		snprintf(v->country, sizeof v->country, "%s", b->country);
 	if (b->device && b->device[0])
@@ -291,11 +295,16 @@ static int rebuild_fn(em_db *db, void *arg)
 	em_stmt *st = em_db_prepare(
 		db,
 		"SELECT v.site_id, v.vid, v.id, v.first_seen, v.last_seen, v.visits, v.cart_total, "
-		"COALESCE(v.email, v.name), s.started_at, s.pageviews, s.active_s, s.referrer, s.country, s.device, "
-		"s.browser, (SELECT url FROM event e WHERE e.visit_id = s.id AND e.type = 'pageview' ORDER BY e.ts DESC, e.id DESC LIMIT 1), "
-		"(SELECT title FROM event e WHERE e.visit_id = s.id AND e.type = 'pageview' ORDER BY e.ts DESC, e.id DESC LIMIT 1), "
-		"(SELECT ts FROM event e WHERE e.visit_id = s.id AND e.type = 'pageview' ORDER BY e.ts DESC, e.id DESC LIMIT 1) "
-		"FROM visitor v JOIN visit s ON s.id = (SELECT id FROM visit WHERE visitor_id = v.id ORDER BY started_at DESC, id DESC LIMIT 1) "
+		"COALESCE(v.email, v.name), s.started_at, s.pageviews, s.active_s, s.referrer, s.country, "
+		"s.device, "
+		"s.browser, (SELECT url FROM event e WHERE e.visit_id = s.id AND e.type = 'pageview' ORDER "
+		"BY e.ts DESC, e.id DESC LIMIT 1), "
+		"(SELECT title FROM event e WHERE e.visit_id = s.id AND e.type = 'pageview' ORDER BY e.ts "
+		"DESC, e.id DESC LIMIT 1), "
+		"(SELECT ts FROM event e WHERE e.visit_id = s.id AND e.type = 'pageview' ORDER BY e.ts DESC, "
+		"e.id DESC LIMIT 1) "
+		"FROM visitor v JOIN visit s ON s.id = (SELECT id FROM visit WHERE visitor_id = v.id ORDER "
+		"BY started_at DESC, id DESC LIMIT 1) "
 		"WHERE v.last_seen >= ? AND v.merged_into IS NULL",
 		"i", x->since);
 	if (!st)
@@ -323,9 +332,11 @@ static int rebuild_fn(em_db *db, void *arg)
 		v->pages = (int)em_stmt_int(st, 9);
 		v->active_s = (int)em_stmt_int(st, 10);
 		set_str(&v->referrer, em_stmt_text(st, 11));
-		snprintf(v->country, sizeof v->country, "%s", em_stmt_text(st, 12) ? em_stmt_text(st, 12) : "");
+		snprintf(v->country, sizeof v->country, "%s",
+			 em_stmt_text(st, 12) ? em_stmt_text(st, 12) : "");
 		snprintf(v->device, sizeof v->device, "%s", em_stmt_text(st, 13) ? em_stmt_text(st, 13) : "");
-		snprintf(v->browser, sizeof v->browser, "%s", em_stmt_text(st, 14) ? em_stmt_text(st, 14) : "");
+		snprintf(v->browser, sizeof v->browser, "%s",
+			 em_stmt_text(st, 14) ? em_stmt_text(st, 14) : "");
 		set_str(&v->url, em_stmt_text(st, 15));
 		set_str(&v->title, em_stmt_text(st, 16));
 		v->page_since = em_stmt_is_null(st, 17) ? v->since : em_stmt_int(st, 17);

@@ -68,11 +68,11 @@ typedef struct em_conn {
 	struct em_conn *prev, *next;
 	llhttp_t parser;
 	int state;
-	int closing;	     /* uv_close issued */
-	int handles_open;    /* tcp + timer still to close */
-	int req_pending;     /* a complete request awaits its response */
-	int req_active;	     /* req holds a request being parsed or handled */
-	int in_process;	     /* inside conn_process(): no re-entry */
+	int closing;	  /* uv_close issued */
+	int handles_open; /* tcp + timer still to close */
+	int req_pending;  /* a complete request awaits its response */
+	int req_active;	  /* req holds a request being parsed or handled */
+	int in_process;	  /* inside conn_process(): no re-entry */
 	int close_after_write;
 	int reading;
 	int requests;

@@ -118,13 +118,9 @@ static void default_fallback(em_req *r)
 	em_resp_error(r, 404, "not_found", "no such resource", NULL);
 }
 
-em_server *em_server_new(const em_config *cfg, void *app)
+/* The parser callbacks, shared by every connection (and the fuzz entry). */
+static void init_parser_settings(void)
 {
-	em_server *s = em_calloc(1, sizeof *s);
-	s->cfg = cfg;
-	s->app = app;
-	s->fallback = default_fallback;
-	parse_proxies(s);
 	llhttp_settings_init(&parser_settings);
 	parser_settings.on_message_begin = on_message_begin;
 	parser_settings.on_url = on_url;
@@ -133,6 +129,16 @@ em_server *em_server_new(const em_config *cfg, void *app)
 	parser_settings.on_headers_complete = on_headers_complete;
 	parser_settings.on_body = on_body;
 	parser_settings.on_message_complete = on_message_complete;
+}
+
+em_server *em_server_new(const em_config *cfg, void *app)
+{
+	em_server *s = em_calloc(1, sizeof *s);
+	s->cfg = cfg;
+	s->app = app;
+	s->fallback = default_fallback;
+	parse_proxies(s);
+	init_parser_settings();
 	return s;
 }
 
@@ -174,20 +180,20 @@ void em_server_get_stats(em_server *s, em_server_stats *out)
 
 void em_server_metrics(em_server *s, em_buf *out)
 {
-	em_buf_printf(out,
-		      "# HELP emma_connections_open Open client connections.\n"
-		      "# TYPE emma_connections_open gauge\nemma_connections_open %llu\n"
-		      "# HELP emma_connections_total Accepted client connections.\n"
-		      "# TYPE emma_connections_total counter\nemma_connections_total %llu\n"
-		      "# HELP emma_websockets_open Open WebSocket connections.\n"
-		      "# TYPE emma_websockets_open gauge\nemma_websockets_open %llu\n"
-		      "# HELP emma_websocket_slow_closed_total WebSockets cut off for not reading.\n"
-		      "# TYPE emma_websocket_slow_closed_total counter\nemma_websocket_slow_closed_total %llu\n"
-		      "# HELP emma_http_requests_total HTTP requests answered, by status code.\n"
-		      "# TYPE emma_http_requests_total counter\n",
-		      (unsigned long long)s->stats.connections_open,
-		      (unsigned long long)s->stats.connections_total, (unsigned long long)s->stats.ws_open,
-		      (unsigned long long)s->stats.ws_slow_closed);
+	em_buf_printf(
+		out,
+		"# HELP emma_connections_open Open client connections.\n"
+		"# TYPE emma_connections_open gauge\nemma_connections_open %llu\n"
+		"# HELP emma_connections_total Accepted client connections.\n"
+		"# TYPE emma_connections_total counter\nemma_connections_total %llu\n"
+		"# HELP emma_websockets_open Open WebSocket connections.\n"
+		"# TYPE emma_websockets_open gauge\nemma_websockets_open %llu\n"
+		"# HELP emma_websocket_slow_closed_total WebSockets cut off for not reading.\n"
+		"# TYPE emma_websocket_slow_closed_total counter\nemma_websocket_slow_closed_total %llu\n"
+		"# HELP emma_http_requests_total HTTP requests answered, by status code.\n"
+		"# TYPE emma_http_requests_total counter\n",
+		(unsigned long long)s->stats.connections_open, (unsigned long long)s->stats.connections_total,
+		(unsigned long long)s->stats.ws_open, (unsigned long long)s->stats.ws_slow_closed);
 	for (int i = 100; i < 600; i++)
 		if (s->status_counts[i])
 			em_buf_printf(out, "emma_http_requests_total{code=\"%d\"} %llu\n", i,
@@ -446,9 +452,11 @@ static void on_connection(uv_stream_t *ls, int status)
 	llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
 	c->parser.data = c;
 	if (s->shutting_down || s->stats.connections_open > (uint64_t)s->cfg->max_connections) {
-		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-					   "Retry-After: 1\r\nConnection: close\r\nContent-Length: 79\r\n\r\n"
-					   "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections, try again\"}}\n";
+		static const char busy[] =
+			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+			"Retry-After: 1\r\nConnection: close\r\nContent-Length: 79\r\n\r\n"
+			"{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections, try "
+			"again\"}}\n";
 		c->close_after_write = 1;
 		s->status_counts[503]++;
 		em__conn_write(c, busy, sizeof busy - 1, 0);
@@ -660,8 +668,10 @@ static void commit_header(em_conn *c)
 {
 	em_req *r = &c->req;
 	if (c->hdr_state == 2 && r->nheaders < EM_MAX_HEADERS) {
-		r->headers[r->nheaders].name = req_strndup(r, c->field.data ? c->field.data : "", c->field.len);
-		r->headers[r->nheaders].value = req_strndup(r, c->value.data ? c->value.data : "", c->value.len);
+		r->headers[r->nheaders].name =
+			req_strndup(r, c->field.data ? c->field.data : "", c->field.len);
+		r->headers[r->nheaders].value =
+			req_strndup(r, c->value.data ? c->value.data : "", c->value.len);
 		r->nheaders++;
 	}
 	em_buf_reset(&c->field);
@@ -938,16 +948,19 @@ static void conn_process(em_conn *c)
 		}
 		if (e != HPE_OK) {
 			int st = c->parse_error ? c->parse_error : 400;
-			const char *code = st == 413	 ? "too_large"
+			const char *code = st == 413   ? "too_large"
 					   : st == 431 ? "headers_too_large"
 					   : st == 414 ? "uri_too_long"
 						       : "bad_request";
 			char msg[160];
 			if (st == 400)
-				snprintf(msg, sizeof msg, "malformed request: %s", llhttp_get_error_reason(&c->parser));
+				snprintf(msg, sizeof msg, "malformed request: %s",
+					 llhttp_get_error_reason(&c->parser));
 			else
 				snprintf(msg, sizeof msg, "%s exceeds the configured limit",
-					 st == 413 ? "request body" : st == 414 ? "request target" : "request headers");
+					 st == 413   ? "request body"
+					 : st == 414 ? "request target"
+						     : "request headers");
 			em_buf_reset(&c->in);
 			answer_error_and_close(c, st, code, msg);
 			break;
@@ -966,8 +979,9 @@ static void conn_after_response(em_conn *c)
 	if (s->cfg->access_log) {
 		char qp[512];
 		em_info("request", "method=%s path=%s status=%d bytes=%zu dur_us=%llu ip=%s",
-			r->method_name ? r->method_name : "-", em_log_quote(r->path, qp, sizeof qp), r->status,
-			r->resp_bytes, (unsigned long long)(em_mono_us() - r->start_us), c->peer_ip);
+			r->method_name ? r->method_name : "-", em_log_quote(r->path, qp, sizeof qp),
+			r->status, r->resp_bytes, (unsigned long long)(em_mono_us() - r->start_us),
+			c->peer_ip);
 	}
 	c->req_pending = 0;
 	c->req_active = 0;
@@ -1153,7 +1167,8 @@ json_t *em_req_json(em_req *r)
 {
 	const char *ct = em_req_header(r, "Content-Type");
 	if (ct && strncasecmp(ct, "application/json", 16) && strncasecmp(ct, "text/plain", 10)) {
-		em_resp_error(r, 415, "unsupported_media_type", "expected Content-Type: application/json", NULL);
+		em_resp_error(r, 415, "unsupported_media_type", "expected Content-Type: application/json",
+			      NULL);
 		return NULL;
 	}
 	char msg[256];
@@ -1257,7 +1272,8 @@ static void send_response(em_req *r, int status, const char *ctype, const void *
 	r->keep_alive = keep || status == 101;
 	em_buf out;
 	em_buf_init(&out, RESP_HEADERS_MAX + len + 512);
-	em_buf_printf(&out, "HTTP/1.1 %d %s\r\nServer: emma\r\nDate: %s\r\n", status, reason(status), http_date());
+	em_buf_printf(&out, "HTTP/1.1 %d %s\r\nServer: emma\r\nDate: %s\r\n", status, reason(status),
+		      http_date());
 	if (status != 101 && status != 204 && status != 304) {
 		if (ctype)
 			em_buf_printf(&out, "Content-Type: %s\r\n", ctype);
@@ -1351,14 +1367,7 @@ int em_http_fuzz_parse(const unsigned char *data, size_t len)
 		cfg.header_max = 8192;
 		cfg.body_max = 65536;
 		srv.cfg = &cfg;
-		llhttp_settings_init(&parser_settings);
-		parser_settings.on_message_begin = on_message_begin;
-		parser_settings.on_url = on_url;
-		parser_settings.on_header_field = on_header_field;
-		parser_settings.on_header_value = on_header_value;
-		parser_settings.on_headers_complete = on_headers_complete;
-		parser_settings.on_body = on_body;
-		parser_settings.on_message_complete = on_message_complete;
+		init_parser_settings();
 		init = 1;
 	}
 	em_conn *c = em_calloc(1, sizeof *c);

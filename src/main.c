@@ -16,6 +16,7 @@
 
 #include "api/routes.h"
 #include "app.h"
+#include "chat/chat.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -26,6 +27,7 @@
 #include "net/http.h"
 #include "net/loop.h"
 #include "store/store.h"
+#include "track/geo.h"
 #include "track/import.h"
 #include "track/ingest.h"
 #include "track/tail.h"
@@ -250,6 +252,12 @@ static int cmd_serve(int argc, char **argv)
 		em_store_close(app.store);
 		return 1;
 	}
+	if (em_chat_init(&app)) {
+		fprintf(stderr, "%s: cannot load the open conversations\n", prog);
+		em_ingest_shutdown();
+		em_store_close(app.store);
+		return 1;
+	}
 	app.server = em_server_new(&app.cfg, &app);
 	em_api_register_all(app.server);
 	if (em_server_listen(app.server, err, sizeof err)) {
@@ -304,6 +312,9 @@ static int cmd_serve(int argc, char **argv)
 	em_ingest_shutdown();
 	em_auth_free(&app);
 	em_store_close(app.store);
+	/* Done callbacks of the last writes hold chat sockets; run them first. */
+	em_loop_drain();
+	em_chat_shutdown();
 	em_loop_close();
 	em_server_free(app.server);
 	em_info("stopped", NULL);
@@ -414,7 +425,8 @@ static int cmd_import(int argc, char **argv)
 	}
 	em_loop_init();
 	em_store *store;
-	if (em_store_open(&store, &cfg, err, sizeof err) || em_ingest_init_offline(store, err, sizeof err)) {
+	if (em_geo_open(cfg.geoip_db, err, sizeof err) || em_store_open(&store, &cfg, err, sizeof err) ||
+	    em_ingest_init_offline(store, err, sizeof err)) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		em_logfmt_free(fmt);
 		return 1;

@@ -17,16 +17,19 @@
 
 #include "api/routes.h"
 #include "app.h"
+#include "chat/chat.h"
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "crm/auth.h"
+#include "crm/operators.h"
 #include "live/hub.h"
 #include "live/presence.h"
 #include "net/ws.h"
 
 typedef struct op_conn {
 	int64_t operator_id;
+	void *chat; /* the chat core's handle of this socket */
 } op_conn;
 
 static int origin_allowed(em_req *r, const em_config *cfg)
@@ -77,6 +80,8 @@ static void on_message(em_ws *ws, const char *data, size_t len, int is_text)
 		send_json(ws, json_pack("{s:s}", "type", "pong"));
 	} else if (!strcmp(type, "echo")) {
 		em_ws_send_text(ws, data, len);
+	} else if (em_chat_operator_message(((op_conn *)em_ws_user(ws))->chat, v) == 0) {
+		/* handled by the chat core */
 	} else {
 		json_t *err = em_json_error("unknown_type", "unknown message type", "type");
 		json_object_set_new(err, "type", json_string("error"));
@@ -89,6 +94,8 @@ static void on_close(em_ws *ws, int code)
 {
 	op_conn *oc = em_ws_user(ws);
 	int left = em_hub_remove(ws);
+	if (oc->chat)
+		em_chat_operator_disconnect(oc->chat);
 	em_debug("operator socket closed", "operator=%lld code=%d sockets_left=%d",
 		 (long long)oc->operator_id, code, left);
 	em_free(oc);
@@ -112,6 +119,7 @@ static void ws_operator(em_req *r)
 	char id[32], email[256];
 	snprintf(id, sizeof id, "%s", p->public_id);
 	snprintf(email, sizeof email, "%s", p->email);
+	int is_admin = p->role == EM_ROLE_ADMIN;
 	op_conn *oc = em_calloc(1, sizeof *oc);
 	oc->operator_id = p->operator_id;
 	em_ws *ws = em_ws_upgrade(r, &handlers, oc);
@@ -124,6 +132,8 @@ static void ws_operator(em_req *r)
 				email, "sockets", n));
 	/* The live list once; from here on the console only receives changes. */
 	send_json(ws, json_pack("{s:s, s:o}", "type", "visitors", "visitors", em_presence_list(0)));
+	/* Then the chats this operator may see and who is online. */
+	oc->chat = em_chat_operator_connect(ws, oc->operator_id, is_admin);
 }
 
 void em_api_ws_operator_routes(em_server *s)

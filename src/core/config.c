@@ -67,9 +67,21 @@ static const struct cdesc table[] = {
 	{"track", "rate_per_s", C_INT, F(track_rate_per_s), 1, 1000000,
 	 "tracking requests per second per client IP (429)"},
 	{"track", "rate_burst", C_INT, F(track_rate_burst), 1, 1000000, "burst above rate_per_s"},
+	{"track", "geoip_db", C_STR, F(geoip_db), 0, 0,
+	 "MaxMind DB file for visitor countries (empty = off)"},
 	{"privacy", "consent_required", C_BOOL, F(consent_required), 0, 1, "cookieless ids until consent"},
 	{"privacy", "anonymize_ip_bytes", C_INT, F(anonymize_ip_bytes), 0, 4,
 	 "IPv4 bytes zeroed before storing; IPv6 keeps at most its /64 prefix when > 0"},
+	{"chat", "routing", C_STR, F(chat_routing), 0, 0, "auto (assign) or broadcast (first to accept)"},
+	{"chat", "queue_max", C_INT, F(chat_queue_max), 0, 100000,
+	 "pending conversations before the widget offers a message instead"},
+	{"chat", "offline_grace_s", C_INT, F(chat_offline_grace_s), 0, 3600,
+	 "an operator whose last console closed stays online this long"},
+	{"chat", "visitor_msgs_per_min", C_INT, F(chat_visitor_msgs_per_min), 1, 100000,
+	 "messages a visitor may send per minute"},
+	{"chat", "invite_daily_cap", C_INT, F(invite_daily_cap), 0, 1000, "invitations per visitor per day"},
+	{"chat", "invite_dismiss_days", C_INT, F(invite_dismiss_days), 0, 3650,
+	 "no invitation for this many days after a dismissal"},
 };
 
 void em_config_defaults(em_config *c)
@@ -104,6 +116,12 @@ void em_config_defaults(em_config *c)
 	c->track_rate_per_s = 50;
 	c->track_rate_burst = 200;
 	c->anonymize_ip_bytes = 2;
+	snprintf(c->chat_routing, sizeof c->chat_routing, "auto");
+	c->chat_queue_max = 20;
+	c->chat_offline_grace_s = 20;
+	c->chat_visitor_msgs_per_min = 60;
+	c->invite_daily_cap = 2;
+	c->invite_dismiss_days = 7;
 }
 
 /* Parses a size with optional k/m/g suffix (binary). */
@@ -145,6 +163,10 @@ static int set_one(em_config *c, const struct cdesc *d, const char *v, char *why
 	case C_STR:
 		if (strlen(v) >= d->len) {
 			snprintf(why, whylen, "value longer than %zu bytes", d->len - 1);
+			return EM_EINVAL;
+		}
+		if (p == c->chat_routing && strcmp(v, "auto") && strcmp(v, "broadcast")) {
+			snprintf(why, whylen, "expected auto or broadcast");
 			return EM_EINVAL;
 		}
 		memcpy(p, v, strlen(v) + 1);

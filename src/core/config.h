@@ -48,9 +48,17 @@ typedef struct em_config {
 	int live_timeout_s;
 	int track_rate_per_s;
 	int track_rate_burst;
+	char geoip_db[512]; /* MaxMind DB file for the country; "" = off */
 	/* [privacy] */
 	int consent_required;
 	int anonymize_ip_bytes;
+	/* [chat] */
+	char chat_routing[16]; /* "auto" | "broadcast" */
+	int chat_queue_max;
+	int chat_offline_grace_s;
+	int chat_visitor_msgs_per_min;
+	int invite_daily_cap;
+	int invite_dismiss_days;
 } em_config;
 
 void em_config_defaults(em_config *c);

@@ -77,6 +77,20 @@ static void chat_fail(em_req *r, int rc)
 		em_api_fail(r, rc, NULL, NULL);
 }
 
+/* Runs fn with the signed-in principal and the request's JSON object, and
+** releases the object afterwards; answers 401/403/400/415 itself. */
+static void with_body(em_req *r, int flags, void (*fn)(em_req *, const em_principal *, json_t *))
+{
+	const em_principal *p = em_auth_require(r, flags);
+	if (!p)
+		return;
+	json_t *body = em_req_json(r);
+	if (!body)
+		return;
+	fn(r, p, body);
+	json_decref(body);
+}
+
 /* ---- Reading ------------------------------------------------------------ */
 
 typedef struct read_ctx {
@@ -254,14 +268,8 @@ static void posted(int status, json_t *result, void *arg)
 	em_resp_json(r, 201, result);
 }
 
-static void h_post_message(em_req *r)
+static void h_post_message_json(em_req *r, const em_principal *p, json_t *body)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
 	const char *text, *client_id;
 	int internal = 0, present;
 	if (em_api_str_field(r, body, "body", 1, EM_CHAT_BODY_MAX_BYTES, &text) ||
@@ -278,6 +286,11 @@ static void h_post_message(em_req *r)
 		chat_fail(r, rc);
 }
 
+static void h_post_message(em_req *r)
+{
+	with_body(r, EM_AUTH_ANY, h_post_message_json);
+}
+
 static void h_accept(em_req *r)
 {
 	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
@@ -288,14 +301,8 @@ static void h_accept(em_req *r)
 		chat_fail(r, rc);
 }
 
-static void h_transfer(em_req *r)
+static void h_transfer_json(em_req *r, const em_principal *p, json_t *body)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
 	const char *to_op, *to_dep;
 	if (em_api_str_field(r, body, "operator", 0, 31, &to_op) ||
 	    em_api_str_field(r, body, "department", 0, 31, &to_dep))
@@ -313,6 +320,11 @@ static void h_transfer(em_req *r)
 		chat_fail(r, rc);
 }
 
+static void h_transfer(em_req *r)
+{
+	with_body(r, EM_AUTH_ANY, h_transfer_json);
+}
+
 static void closed(int status, json_t *result, void *arg)
 {
 	em_req *r = arg;
@@ -324,14 +336,8 @@ static void closed(int status, json_t *result, void *arg)
 	em_resp_json(r, 200, json_pack("{s:o}", "conversation", result));
 }
 
-static void h_close(em_req *r)
+static void h_close_json(em_req *r, const em_principal *p, json_t *body)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
 	const char *outcome;
 	if (em_api_str_field(r, body, "outcome", 0, 15, &outcome))
 		return;
@@ -350,6 +356,11 @@ static void h_close(em_req *r)
 		chat_fail(r, rc);
 }
 
+static void h_close(em_req *r)
+{
+	with_body(r, EM_AUTH_ANY, h_close_json);
+}
+
 static void h_status(em_req *r)
 {
 	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
@@ -363,9 +374,12 @@ static void h_status(em_req *r)
 	if (!body)
 		return;
 	const char *st;
-	if (em_api_str_field(r, body, "status", 1, 15, &st))
+	if (em_api_str_field(r, body, "status", 1, 15, &st)) {
+		json_decref(body);
 		return;
+	}
 	int rc = em_chat_set_status(p->operator_id, st);
+	json_decref(body);
 	if (rc == EM_EINVAL)
 		em_resp_error(r, 422, "invalid", "status must be online or away", "status");
 	else if (rc == EM_ENOTFOUND)
@@ -605,14 +619,8 @@ static int dept_input(em_req *r, json_t *body, db_ctx *c, int create)
 	return 0;
 }
 
-static void h_dept_create(em_req *r)
+static void h_dept_create_json(em_req *r, const em_principal *p, json_t *body)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
 	db_ctx *c = ctx_new(r, p, 201);
 	if (dept_input(r, body, c, 1)) {
 		em_free(c);
@@ -625,14 +633,13 @@ static void h_dept_create(em_req *r)
 	run(c, dept_create_fn, 1);
 }
 
-static void h_dept_update(em_req *r)
+static void h_dept_create(em_req *r)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
+	with_body(r, EM_AUTH_ADMIN, h_dept_create_json);
+}
+
+static void h_dept_update_json(em_req *r, const em_principal *p, json_t *body)
+{
 	db_ctx *c = ctx_new(r, p, 200);
 	if (dept_input(r, body, c, 0)) {
 		em_free(c);
@@ -642,6 +649,11 @@ static void h_dept_update(em_req *r)
 	c->audit = "department.update";
 	c->reload = 1;
 	run(c, dept_update_fn, 1);
+}
+
+static void h_dept_update(em_req *r)
+{
+	with_body(r, EM_AUTH_ADMIN, h_dept_update_json);
 }
 
 static void h_dept_delete(em_req *r)
@@ -790,14 +802,8 @@ static int canned_delete_fn(em_db *db, void *arg)
 	return em_db_exec(db, "DELETE FROM canned_response WHERE id = ?", "i", id) ? EM_EIO : 0;
 }
 
-static void h_canned_create(em_req *r)
+static void h_canned_create_json(em_req *r, const em_principal *p, json_t *body)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
 	db_ctx *c = ctx_new(r, p, 201);
 	int personal;
 	if (canned_input(r, body, c, 1, &personal)) {
@@ -817,14 +823,13 @@ static void h_canned_create(em_req *r)
 	run(c, canned_create_fn, 1);
 }
 
-static void h_canned_update(em_req *r)
+static void h_canned_create(em_req *r)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
+	with_body(r, EM_AUTH_ANY, h_canned_create_json);
+}
+
+static void h_canned_update_json(em_req *r, const em_principal *p, json_t *body)
+{
 	db_ctx *c = ctx_new(r, p, 200);
 	int personal;
 	if (canned_input(r, body, c, 0, &personal)) {
@@ -834,6 +839,11 @@ static void h_canned_update(em_req *r)
 	snprintf(c->id, sizeof c->id, "%s", em_req_param(r, "id"));
 	c->audit = "canned.update";
 	run(c, canned_update_fn, 1);
+}
+
+static void h_canned_update(em_req *r)
+{
+	with_body(r, EM_AUTH_ANY, h_canned_update_json);
 }
 
 static void h_canned_delete(em_req *r)
@@ -893,16 +903,10 @@ static void settings_done(int status, void *arg)
 	ctx_done(status, c);
 }
 
-static void h_settings_put(em_req *r)
+static void h_settings_put_json(em_req *r, const em_principal *p, json_t *body)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
-	if (!p)
-		return;
 	const em_site *s = site_param(r);
 	if (!s)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
 		return;
 	json_t *cur = em_chat_settings_json(s->id);
 	static const char *modes[] = {"name", "email", "consent"};
@@ -951,6 +955,11 @@ static void h_settings_put(em_req *r)
 		json_decref(c->in);
 		em_free(c);
 	}
+}
+
+static void h_settings_put(em_req *r)
+{
+	with_body(r, EM_AUTH_ADMIN, h_settings_put_json);
 }
 
 void em_api_conversations_routes(em_server *s)

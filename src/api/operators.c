@@ -6,6 +6,7 @@
 #include "api/api.h"
 
 #include "app.h"
+#include "chat/chat.h"
 #include "core/err.h"
 #include "crm/auth.h"
 #include "crm/operators.h"
@@ -45,11 +46,21 @@ static void answer_one(em_req *r, int status_ok, const em_operator_result *res)
 
 static void created(const em_operator_result *res, void *arg)
 {
+	if (!res->status)
+		em_chat_reload_operators();
 	answer_one(arg, 201, res);
 }
 
 static void answered(const em_operator_result *res, void *arg)
 {
+	answer_one(arg, 200, res);
+}
+
+/* A change of name, max_chats or disabled also changes chat routing. */
+static void updated(const em_operator_result *res, void *arg)
+{
+	if (!res->status)
+		em_chat_reload_operators();
 	answer_one(arg, 200, res);
 }
 
@@ -112,7 +123,7 @@ static void h_update(em_req *r)
 	else if (read_input(r, body, &in) == 0 &&
 		 em_api_str_field(r, body, "current_password", 0, EM_PASSWORD_MAX, &in.current_password) == 0)
 		em_operators_update(em_req_app(r), p, em_req_client_ip(r), em_req_param(r, "id"), &in,
-				    answered, r);
+				    updated, r);
 	json_decref(body);
 }
 

@@ -5,6 +5,7 @@
 
 #include "api/routes.h"
 #include "app.h"
+#include "chat/chat.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "crm/auth.h"
@@ -81,6 +82,14 @@ static void metrics(em_req *r)
 		(unsigned long long)is->batches, (unsigned long long)is->events, (unsigned long long)is->bots,
 		(unsigned long long)is->rejected, (unsigned long long)is->rate_limited, em_presence_count(),
 		em_presence_memory());
+	em_buf_printf(&b,
+		      "# HELP emma_chat_visitor_sockets Chat widgets connected.\n"
+		      "# TYPE emma_chat_visitor_sockets gauge\nemma_chat_visitor_sockets %d\n"
+		      "# HELP emma_chat_conversations Conversations not closed.\n"
+		      "# TYPE emma_chat_conversations gauge\nemma_chat_conversations %d\n"
+		      "# HELP emma_chat_pending Chats waiting in the queue.\n"
+		      "# TYPE emma_chat_pending gauge\nemma_chat_pending %d\n",
+		      em_chat_visitor_sockets(), em_chat_open_conversations(), em_chat_pending_conversations());
 	em_resp_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
 	em_buf_free(&b);
 }
@@ -113,6 +122,14 @@ static void asset(em_req *r)
 	em_resp_asset(r, e, "no-cache");
 }
 
+/* /widget/<name>.js: the chat UI, which emma.js loads as a module into the
+** shop's pages, another origin: module scripts are fetched with CORS. */
+static void widget_asset(em_req *r)
+{
+	em_resp_header(r, "Access-Control-Allow-Origin", "*");
+	asset(r);
+}
+
 void em_api_system_routes(em_server *s)
 {
 	em_server_route(s, EM_GET, "/healthz", healthz);
@@ -120,4 +137,5 @@ void em_api_system_routes(em_server *s)
 	em_server_route(s, EM_GET, "/", console_index);
 	em_server_route(s, EM_GET, "/console/{*path}", asset);
 	em_server_route(s, EM_GET, "/shared/{*path}", asset);
+	em_server_route(s, EM_GET, "/widget/{*path}", widget_asset);
 }

@@ -66,6 +66,7 @@ struct vchat {
 	conv *conv; /* the visitor's chat that is not closed */
 	int64_t last_operator_id;
 	int64_t last_chat_at;
+	int64_t gone_at; /* when the last socket closed (0 while connected) */
 	int last_loaded;
 	char lang[8];
 	char last_closed[32];
@@ -1042,6 +1043,7 @@ void *em_chat_visitor_connect(em_ws *ws, int64_t site_id, const char *vid, const
 		v->socks->prev = cs;
 	v->socks = cs;
 	v->nsocks++;
+	v->gone_at = 0;
 	nvsocks++;
 	int64_t resume_from = v->conv ? v->conv->last_seq : 0;
 	cs->live_from = cs->sent_seq = resume_from;
@@ -1085,6 +1087,8 @@ void em_chat_visitor_disconnect(void *handle)
 	if (cs->next)
 		cs->next->prev = cs->prev;
 	v->nsocks--;
+	if (!v->nsocks)
+		v->gone_at = em_now_ms();
 	nvsocks--;
 	cs->ws = NULL;
 	cs->vc = NULL;
@@ -1902,10 +1906,28 @@ static void apply_operators(json_t *data)
 
 /* ---- Sweep, start and stop ---------------------------------------------- */
 
+/* A visitor who left while still waiting in the queue is not kept waiting
+** for: their chat closes as "abandoned" after chat.abandon_s. */
+static void close_abandoned(void)
+{
+	if (!app->cfg.chat_abandon_s)
+		return;
+	int64_t limit = em_now_ms() - (int64_t)app->cfg.chat_abandon_s * 1000;
+	for (conv *c = conv_head, *next; c; c = next) {
+		next = c->next;
+		if (c->status != EM_CONV_PENDING || c->channel != EM_CHAN_CHAT || !c->stored)
+			continue;
+		vchat *v = vchat_find(c->site_id, c->vid);
+		if (!v || (!v->nsocks && v->gone_at && v->gone_at < limit))
+			close_conv(c, "abandoned");
+	}
+}
+
 static void sweep(void *arg)
 {
 	(void)arg;
 	int changed = 0;
+	close_abandoned();
 	for (opst *o = ops; o; o = o->next) {
 		if (op_status(o) != o->last_status) {
 			announce_op(o);
@@ -1956,6 +1978,7 @@ int em_chat_init(em_app *a)
 		if (c->channel == EM_CHAN_CHAT) {
 			vchat *v = vchat_get(c->site_id, c->vid);
 			v->conv = c;
+			v->gone_at = em_now_ms();
 			if (c->operator_id)
 				v->last_operator_id = c->operator_id;
 		}

@@ -79,6 +79,8 @@ static const struct cdesc table[] = {
 	 "an operator whose last console closed stays online this long"},
 	{"chat", "visitor_msgs_per_min", C_INT, F(chat_visitor_msgs_per_min), 1, 100000,
 	 "messages a visitor may send per minute"},
+	{"chat", "abandon_s", C_INT, F(chat_abandon_s), 0, 86400,
+	 "a waiting chat whose visitor left closes after this long (0 = never)"},
 	{"chat", "invite_daily_cap", C_INT, F(invite_daily_cap), 0, 1000, "invitations per visitor per day"},
 	{"chat", "invite_dismiss_days", C_INT, F(invite_dismiss_days), 0, 3650,
 	 "no invitation for this many days after a dismissal"},
@@ -120,6 +122,7 @@ void em_config_defaults(em_config *c)
 	c->chat_queue_max = 20;
 	c->chat_offline_grace_s = 20;
 	c->chat_visitor_msgs_per_min = 60;
+	c->chat_abandon_s = 600;
 	c->invite_daily_cap = 2;
 	c->invite_dismiss_days = 7;
 }

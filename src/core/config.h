@@ -57,6 +57,7 @@ typedef struct em_config {
 	int chat_queue_max;
 	int chat_offline_grace_s;
 	int chat_visitor_msgs_per_min;
+	int chat_abandon_s;
 	int invite_daily_cap;
 	int invite_dismiss_days;
 } em_config;

@@ -383,3 +383,22 @@ test('canned responses and chat settings', async () => {
 	await api(emma.url, 'POST', `/api/v1/conversations/${started.conversation.id}/close`, { cookie: admin.cookie, csrf: admin.csrf, body: {} });
 	closeAll(v);
 });
+
+test('a visitor who leaves the queue is not waited for; /metrics counts chats', async (t) => {
+	const e5 = await startEmma({ t, env: { EMMA_CHAT_ROUTING: 'broadcast', EMMA_CHAT_ABANDON_S: '1' } });
+	const adm = await login(e5.url, 'admin@localhost', e5.adminPassword);
+	const op = await operator(e5, adm);
+	const v = await visitor(e5, { vid: 'leaver-1' });
+	v.sendJson({ type: 'msg', client_id: 'l1', body: 'Hallo?' });
+	const conv = (await v.next((m) => m.type === 'ack')).conversation;
+	const metrics = async () => (await api(e5.url, 'GET', '/metrics', { cookie: adm.cookie })).text;
+	assert.match(await metrics(), /^emma_chat_pending 1$/m);
+	assert.match(await metrics(), /^emma_chat_visitor_sockets 1$/m);
+	v.terminate();
+	const ev = await op.next((m) => m.type === 'conversation' && m.conversation.id === conv && m.conversation.status === 'closed', 6000);
+	assert.equal(ev.conversation.outcome, 'abandoned');
+	assert.match(await metrics(), /^emma_chat_pending 0$/m);
+	const row = await api(e5.url, 'GET', `/api/v1/conversations/${conv}`, { cookie: adm.cookie });
+	assert.equal(row.json.conversation.outcome, 'abandoned');
+	closeAll(op);
+});

@@ -84,7 +84,7 @@ typedef struct em_conn {
 	size_t out_bytes;    /* bytes handed to uv_write and not yet written */
 	char peer_ip[64];
 	struct em_ws *ws;
-	em_req req;
+	em_req *req; /* NULL once the connection speaks WebSocket */
 } em_conn;
 
 /* Writes bytes on the connection. When owned is set, data was allocated with

@@ -202,6 +202,17 @@ void em_server_metrics(em_server *s, em_buf *out)
 
 /* ---- Connections ---------------------------------------------------- */
 
+static void req_free(em_conn *c)
+{
+	if (!c->req)
+		return;
+	req_reset(c->req);
+	em_buf_free(&c->req->body);
+	em_buf_free(&c->req->resp_headers);
+	em_free(c->req);
+	c->req = NULL;
+}
+
 static void conn_free(em_conn *c)
 {
 	em_server *s = c->srv;
@@ -212,9 +223,7 @@ static void conn_free(em_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->stats.connections_open--;
-	req_reset(&c->req);
-	em_buf_free(&c->req.body);
-	em_buf_free(&c->req.resp_headers);
+	req_free(c);
 	em_buf_free(&c->in);
 	em_buf_free(&c->field);
 	em_buf_free(&c->value);
@@ -430,9 +439,10 @@ static void on_connection(uv_stream_t *ls, int status)
 	em_buf_init(&c->in, s->cfg->header_max + s->cfg->body_max + CONN_IN_MAX_EXTRA);
 	em_buf_init(&c->field, s->cfg->header_max);
 	em_buf_init(&c->value, s->cfg->header_max);
-	em_buf_init(&c->req.body, s->cfg->body_max);
-	em_buf_init(&c->req.resp_headers, RESP_HEADERS_MAX);
-	c->req.arena_used = 0;
+	c->req = em_calloc(1, sizeof *c->req);
+	em_buf_init(&c->req->body, s->cfg->body_max);
+	em_buf_init(&c->req->resp_headers, RESP_HEADERS_MAX);
+	c->req->arena_used = 0;
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp)) {
 		em__conn_close(c);
 		return;
@@ -537,7 +547,7 @@ void em_server_shutdown(em_server *s, void (*done)(void *), void *arg)
 		if (c->state == CONN_HTTP && !c->req_active)
 			em__conn_close(c);
 		else if (c->state == CONN_HTTP)
-			c->req.keep_alive = 0;
+			c->req->keep_alive = 0;
 	}
 	if (!s->conns) {
 		s->shutdown_done = NULL;
@@ -628,7 +638,7 @@ static void req_reset(em_req *r)
 static int on_message_begin(llhttp_t *p)
 {
 	em_conn *c = p->data;
-	em_req *r = &c->req;
+	em_req *r = c->req;
 	req_reset(r);
 	r->conn = c;
 	r->srv = c->srv;
@@ -666,7 +676,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 
 static void commit_header(em_conn *c)
 {
-	em_req *r = &c->req;
+	em_req *r = c->req;
 	if (c->hdr_state == 2 && r->nheaders < EM_MAX_HEADERS) {
 		r->headers[r->nheaders].name =
 			req_strndup(r, c->field.data ? c->field.data : "", c->field.len);
@@ -681,7 +691,7 @@ static void commit_header(em_conn *c)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	em_conn *c = p->data;
-	em_req *r = &c->req;
+	em_req *r = c->req;
 	if (c->hdr_state == 0) {
 		/* The URL is complete. */
 		r->target = req_strndup(r, c->field.data ? c->field.data : "", c->field.len);
@@ -767,7 +777,7 @@ static char *pct_decode(em_req *r, const char *s, size_t n, int plus_space)
 static int on_headers_complete(llhttp_t *p)
 {
 	em_conn *c = p->data;
-	em_req *r = &c->req;
+	em_req *r = c->req;
 	if (c->hdr_state == 0) {
 		r->target = req_strndup(r, c->field.data ? c->field.data : "", c->field.len);
 		em_buf_reset(&c->field);
@@ -805,7 +815,7 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	em_conn *c = p->data;
-	if (em_buf_append(&c->req.body, at, len)) {
+	if (em_buf_append(&c->req->body, at, len)) {
 		c->parse_error = 413;
 		return -1;
 	}
@@ -866,7 +876,7 @@ static void bind_params(const route *rt, em_req *r, const char **segs, const siz
 
 static void dispatch(em_conn *c)
 {
-	em_req *r = &c->req;
+	em_req *r = c->req;
 	em_server *s = c->srv;
 	s->stats.requests_total++;
 	c->requests++;
@@ -911,7 +921,7 @@ static void dispatch(em_conn *c)
 
 static void answer_error_and_close(em_conn *c, int status, const char *code, const char *message)
 {
-	em_req *r = &c->req;
+	em_req *r = c->req;
 	if (r->responded || c->closing)
 		return;
 	if (!c->req_active) {
@@ -974,7 +984,7 @@ static void conn_process(em_conn *c)
 /* Called once the response of the current request is queued. */
 static void conn_after_response(em_conn *c)
 {
-	em_req *r = &c->req;
+	em_req *r = c->req;
 	em_server *s = c->srv;
 	if (s->cfg->access_log) {
 		char qp[512];
@@ -992,7 +1002,11 @@ static void conn_after_response(em_conn *c)
 		return;
 	}
 	if (c->state == CONN_WS) {
-		req_reset(r);
+		/* The request's memory (headers, arena) is not needed by a
+		** WebSocket: an idle socket keeps only what it uses. */
+		req_free(c);
+		em_buf_free(&c->field);
+		em_buf_free(&c->value);
 		if (c->in.len) {
 			/* Frames that arrived right behind the upgrade request. */
 			em__ws_on_data(c->ws, c->in.data, c->in.len);
@@ -1373,10 +1387,11 @@ int em_http_fuzz_parse(const unsigned char *data, size_t len)
 	em_conn *c = em_calloc(1, sizeof *c);
 	c->srv = &srv;
 	c->closing = 1; /* no timers or sockets behind this connection */
+	c->req = em_calloc(1, sizeof *c->req);
 	em_buf_init(&c->field, cfg.header_max);
 	em_buf_init(&c->value, cfg.header_max);
-	em_buf_init(&c->req.body, cfg.body_max);
-	em_buf_init(&c->req.resp_headers, RESP_HEADERS_MAX);
+	em_buf_init(&c->req->body, cfg.body_max);
+	em_buf_init(&c->req->resp_headers, RESP_HEADERS_MAX);
 	llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
 	c->parser.data = c;
 	const char *p = (const char *)data;
@@ -1390,7 +1405,7 @@ int em_http_fuzz_parse(const unsigned char *data, size_t len)
 			left -= used;
 			requests++;
 			/* Exercise the accessors a handler would use. */
-			em_req *r = &c->req;
+			em_req *r = c->req;
 			(void)em_req_header(r, "Host");
 			(void)em_req_cookie(r, "emma_session");
 			(void)em_req_query_param(r, "q");
@@ -1402,9 +1417,7 @@ int em_http_fuzz_parse(const unsigned char *data, size_t len)
 		}
 		break;
 	}
-	req_reset(&c->req);
-	em_buf_free(&c->req.body);
-	em_buf_free(&c->req.resp_headers);
+	req_free(c);
 	em_buf_free(&c->field);
 	em_buf_free(&c->value);
 	em_free(c);

@@ -5,7 +5,7 @@
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS    := libuv jansson sqlite3 libsodium inih libcrypto zlib libpcre2-8
+PKGS    := libuv jansson sqlite3 libsodium inih libcrypto zlib libpcre2-8 libmaxminddb libcurl
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 

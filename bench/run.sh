@@ -136,3 +136,11 @@ ratio=$(awk -v e="$emma_rps" -v n="$nginx_rps" 'BEGIN { if (n > 0) printf "%.2f"
 printf '%-28s %12s req/s   p99 %s\n' "nginx  GET / (return 204)" "$nginx_rps" "$nginx_p99"
 printf '%-28s %12s req/s   p99 %s\n' "emma   GET /healthz" "$emma_rps" "$emma_p99"
 printf '%-28s %12s\n' "ratio emma/nginx" "$ratio"
+
+# ---- chat ----------------------------------------------------------------
+# 10,000 idle visitor WebSockets + 500 conversations, emma against a Node `ws` relay
+# (bench/chat/run.sh, its own settings there). BENCH_CHAT=0 skips it.
+if [ "${BENCH_CHAT:-1}" != 0 ]; then
+	echo
+	EMMA_BIN="$EMMA_BIN" bench/chat/run.sh
+fi

@@ -9,11 +9,16 @@ void em_api_register_all(em_server *s)
 {
 	em_api_system_routes(s);
 	em_api_ws_operator_routes(s);
+	em_api_ws_visitor_routes(s);
+	em_api_conversations_routes(s);
 	em_api_track_routes(s);
 	em_api_visitors_routes(s);
 	em_api_stats_routes(s);
+	em_api_sites_routes(s);
 	em_api_auth_routes(s);
 	em_api_operators_routes(s);
 	em_api_tokens_routes(s);
 	em_api_audit_routes(s);
+	em_api_rules_routes(s);
+	em_api_transcript_routes(s);
 }

@@ -13,11 +13,21 @@ void em_api_register_all(em_server *s);
 void em_api_system_routes(em_server *s);
 /* The operator WebSocket /ws/operator (src/api/ws_operator.c). */
 void em_api_ws_operator_routes(em_server *s);
+/* The chat widget's WebSocket /ws/visitor (src/api/ws_visitor.c). */
+void em_api_ws_visitor_routes(em_server *s);
+/* Conversations, departments, canned responses, chat settings (src/api/conversations.c). */
+void em_api_conversations_routes(em_server *s);
 /* Tracking: /t, /t.gif, /emma.js (src/api/track.c). */
 void em_api_track_routes(em_server *s);
 /* Visitors: live list and profiles (src/api/visitors.c). */
 void em_api_visitors_routes(em_server *s);
 /* Site statistics for the console (src/api/stats.c). */
 void em_api_stats_routes(em_server *s);
+/* Sites: list, create, read, change, delete (src/api/sites.c). */
+void em_api_sites_routes(em_server *s);
+/* Invitation rules, stats, manual invitations, the invitation list (src/api/rules.c). */
+void em_api_rules_routes(em_server *s);
+/* Transcripts by e-mail: POST /api/v1/conversations/{id}/transcript (src/api/transcript.c). */
+void em_api_transcript_routes(em_server *s);
 
 #endif

@@ -120,7 +120,8 @@ static void stats_done(int status, void *arg)
 	if (status || !x->out) {
 		em_resp_error(x->req, 500, "internal", "could not compute statistics", NULL);
 	} else {
-		json_object_set_new(x->out, "live", json_integer((json_int_t)em_presence_count()));
+		json_object_set_new(x->out, "live",
+				    json_integer((json_int_t)em_presence_count_site(x->site_id)));
 		em_resp_json(x->req, 200, x->out);
 		x->out = NULL;
 	}

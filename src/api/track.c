@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "live/invite.h"
 #include "net/embedded.h"
 #include "track/beacon.h"
 #include "track/ingest.h"
@@ -32,11 +33,17 @@ static const char *page_origin(em_req *r)
 	return em_req_header(r, "Referer");
 }
 
+/* Added first thing in every tracking handler, so that every answer (the
+** 200 and each 4xx/5xx error alike) lets the shop's page read it: the tracker
+** shows the server's message and honours Retry-After. Bodies past
+** server.body_max are refused by the HTTP layer before routing, without these
+** headers; the tracker never sends one (it stays under 64 KiB). */
 static void cors(em_req *r)
 {
 	const char *o = em_req_header(r, "Origin");
 	if (o) {
 		em_resp_header(r, "Access-Control-Allow-Origin", o);
+		em_resp_header(r, "Access-Control-Expose-Headers", "Retry-After");
 		em_resp_header(r, "Vary", "Origin");
 	}
 }
@@ -74,10 +81,14 @@ static void beacon_done(em_track_batch *b)
 		em_resp_error(r, b->status == EM_EAGAIN ? 503 : 500, "store_failed",
 			      "the events could not be stored; retry", NULL);
 	} else {
-		cors(r);
 		em_resp_header(r, "Cache-Control", "no-store");
 		/* A cookieless id is never handed to the browser to keep. */
-		em_resp_json(r, 200, json_pack("{s:s?}", "vid", b->cookieless ? NULL : b->vid));
+		json_t *ans = json_pack("{s:s?}", "vid", b->cookieless ? NULL : b->vid);
+		/* A pending invitation rides on the answer: the tracker loads the chat widget. */
+		json_t *inv = b->cookieless ? NULL : em_invite_pending(b->site_id, b->vid);
+		if (inv)
+			json_object_set_new(ans, "invite", inv);
+		em_resp_json(r, 200, ans);
 	}
 	em_track_batch_free(b);
 }
@@ -94,6 +105,7 @@ static void submit(em_req *r, em_app *app, em_track_batch *b, void (*done)(em_tr
 
 static void post_t(em_req *r)
 {
+	cors(r);
 	em_app *app = em_req_app(r);
 	size_t len;
 	const char *body = em_req_body(r, &len);
@@ -102,7 +114,6 @@ static void post_t(em_req *r)
 	if (em_beacon_parse(body, len, em_now_ms(), b, &err)) {
 		em_ingest_stats_get()->rejected++;
 		em_track_batch_free(b);
-		cors(r);
 		em_resp_error(r, err.status, err.code, err.message, err.field[0] ? err.field : NULL);
 		return;
 	}
@@ -113,11 +124,14 @@ static void post_t(em_req *r)
 	}
 	if (em_ingest_prepare(app, b, site, em_req_client_ip(r), em_req_header(r, "User-Agent"))) {
 		/* Bots are answered like everyone else and not recorded. */
-		cors(r);
 		em_resp_json(r, 200, json_pack("{s:n}", "vid"));
 		em_track_batch_free(b);
 		return;
 	}
+	char lang[8];
+	em_rule_accept_language(em_req_header(r, "Accept-Language"), lang);
+	if (lang[0])
+		b->lang = em_arena_strdup(&b->mem, lang);
 	submit(r, app, b, beacon_done);
 }
 
@@ -145,6 +159,7 @@ static void gif_done(em_track_batch *b)
 /* The noscript pixel: one pageview (or another simple event) per request. */
 static void get_gif(em_req *r)
 {
+	cors(r);
 	em_app *app = em_req_app(r);
 	const char *site_key = em_req_query_param(r, "site");
 	if (!site_key || !*site_key) {

@@ -19,12 +19,14 @@
 
 #include "app.h"
 #include "chat/convstore.h"
+#include "chat/transcript.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "crm/mail.h"
 #include "net/loop.h"
 #include "net/ws.h"
 #include "track/sites.h"
@@ -1373,6 +1375,48 @@ static void visitor_rate(csock *cs, json_t *msg)
 	}
 }
 
+/* The transcript request: answered "ok" once the mail relay accepted it. */
+static void transcript_done(int status, void *arg)
+{
+	csock *cs = arg;
+	if (!status)
+		send_new(cs, json_pack("{s:s, s:s}", "type", "ok", "for", "transcript"));
+	else if (status == EM_ECLOSED)
+		send_error(cs, "unavailable", "sending e-mail is not configured on this server", NULL, NULL);
+	else if (status == EM_EINVAL)
+		send_error(cs, "invalid", "email must be an address like name@example.org", "email", NULL);
+	else if (status == EM_ENOTFOUND)
+		send_error(cs, "not_found", "no conversation to send", "conversation", NULL);
+	else
+		send_error(cs, "unavailable", "the transcript could not be sent, try again later", NULL, NULL);
+	csock_unref(cs);
+}
+
+static void visitor_transcript(csock *cs, json_t *msg)
+{
+	vchat *v = cs->vc;
+	const char *email = em_json_str(msg, "email", NULL);
+	if (!email || !em_mail_address_ok(email)) {
+		send_error(cs, "invalid", "email must be an address like name@example.org", "email", NULL);
+		return;
+	}
+	if (!em_mail_enabled(app)) {
+		send_error(cs, "unavailable", "sending e-mail is not configured on this server", NULL, NULL);
+		return;
+	}
+	const char *cid = v->conv ? v->conv->pid : v->last_closed;
+	if (!cid[0]) {
+		send_error(cs, "not_found", "no conversation to send", "conversation", NULL);
+		return;
+	}
+	if (!em_chat_transcript_allow(v->site_id, v->vid)) {
+		send_error(cs, "rate_limited", "at most 3 transcripts per hour", NULL, NULL);
+		return;
+	}
+	cs->refs++;
+	em_chat_transcript(app, cid, email, transcript_done, cs);
+}
+
 static void close_conv(conv *c, const char *outcome);
 
 void em_chat_visitor_message(void *handle, json_t *msg)
@@ -1402,7 +1446,7 @@ void em_chat_visitor_message(void *handle, json_t *msg)
 			close_conv(v->conv, "");
 		send_new(cs, json_pack("{s:s, s:s}", "type", "ok", "for", "close"));
 	} else if (!strcmp(type, "transcript")) {
-		send_error(cs, "unavailable", "sending e-mail is not configured on this server", NULL, NULL);
+		visitor_transcript(cs, msg);
 	} else if (!strcmp(type, "invite_shown") || !strcmp(type, "invite_accept") ||
 		   !strcmp(type, "invite_dismiss")) {
 		int bad = 0;

@@ -84,6 +84,16 @@ static const struct cdesc table[] = {
 	{"chat", "invite_daily_cap", C_INT, F(invite_daily_cap), 0, 1000, "invitations per visitor per day"},
 	{"chat", "invite_dismiss_days", C_INT, F(invite_dismiss_days), 0, 3650,
 	 "no invitation for this many days after a dismissal"},
+	{"mail", "smtp_url", C_STR, F(mail_smtp_url), 0, 0,
+	 "smtp://HOST:PORT or smtps://HOST:PORT of the relay (empty = no mail)"},
+	{"mail", "from", C_STR, F(mail_from), 0, 0, "sender: addr@domain or Name <addr@domain>"},
+	{"mail", "user", C_STR, F(mail_user), 0, 0, "SMTP user name (empty = no AUTH)"},
+	{"mail", "password", C_STR, F(mail_password), 0, 0, "SMTP password"},
+	{"mail", "starttls", C_BOOL, F(mail_starttls), 0, 1, "require STARTTLS on smtp:// URLs"},
+	{"mail", "retry_s", C_INT, F(mail_retry_s), 0, 3600,
+	 "wait before the 2nd try (4 times as long before the 3rd)"},
+	{"mail", "timeout_s", C_INT, F(mail_timeout_s), 1, 600, "time limit of one delivery attempt"},
+	{"mail", "queue_max", C_INT, F(mail_queue_max), 1, 1000000, "mails waiting to be sent"},
 };
 
 void em_config_defaults(em_config *c)
@@ -125,6 +135,11 @@ void em_config_defaults(em_config *c)
 	c->chat_abandon_s = 600;
 	c->invite_daily_cap = 2;
 	c->invite_dismiss_days = 7;
+	snprintf(c->mail_from, sizeof c->mail_from, "emma@localhost");
+	c->mail_starttls = 0;
+	c->mail_retry_s = 30;
+	c->mail_timeout_s = 30;
+	c->mail_queue_max = 1000;
 }
 
 /* Parses a size with optional k/m/g suffix (binary). */

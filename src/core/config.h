@@ -60,6 +60,15 @@ typedef struct em_config {
 	int chat_abandon_s;
 	int invite_daily_cap;
 	int invite_dismiss_days;
+	/* [mail] */
+	char mail_smtp_url[512]; /* "" = no outgoing mail */
+	char mail_from[256];
+	char mail_user[256];
+	char mail_password[256];
+	int mail_starttls;
+	int mail_retry_s;
+	int mail_timeout_s;
+	int mail_queue_max;
 } em_config;
 
 void em_config_defaults(em_config *c);

@@ -17,6 +17,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "live/hub.h"
+#include "live/invite.h"
 #include "net/loop.h"
 #include "track/sites.h"
 
@@ -38,6 +39,7 @@ typedef struct live {
 	char device[12];
 	char browser[24];
 	char *url, *title, *referrer, *contact;
+	em_rule_state rules; /* what the invitation rules need beside the above */
 } live;
 
 static live **buckets;
@@ -163,6 +165,7 @@ static void sweep(void *arg)
 				*pp = v->next;
 				count--;
 				publish_leave(v);
+				em_invite_on_leave(v->site_id, v->vid);
 				live_free(v);
 			} else {
 				pp = &v->next;
@@ -220,6 +223,13 @@ static void fill(live *v, const em_track_batch *b)
 		snprintf(v->device, sizeof v->device, "%s", b->device);
 	if (b->browser && b->browser[0])
 		snprintf(v->browser, sizeof v->browser, "%s", b->browser);
+	em_rule_state_observe(&v->rules, b);
+}
+
+static void view_of(live *v, em_presence_view *o)
+{
+	*o = (em_presence_view){v->site_id, v->vid,   v->since, v->page_since, v->last_seen, v->pages,
+				v->visits,  v->cart_total, v->url,   v->title,	   v->referrer,	 &v->rules};
 }
 
 void em_presence_apply(const em_track_batch *b)
@@ -248,6 +258,53 @@ void em_presence_apply(const em_track_batch *b)
 	}
 	fill(v, b);
 	publish(entered ? "visitor_enter" : "visitor_update", v, now);
+	em_presence_view pv;
+	view_of(v, &pv);
+	em_invite_on_batch(&pv);
+}
+
+void em_presence_each(int64_t site_id, void (*fn)(em_presence_view *v, void *arg), void *arg)
+{
+	em_presence_view pv;
+	for (size_t i = 0; i < nbuckets; i++)
+		for (live *v = buckets[i]; v; v = v->next)
+			if (!site_id || v->site_id == site_id) {
+				view_of(v, &pv);
+				fn(&pv, arg);
+			}
+}
+
+size_t em_presence_each_slice(size_t cursor, size_t parts, void (*fn)(em_presence_view *v, void *arg), void *arg)
+{
+	size_t n = parts ? nbuckets / parts + 1 : nbuckets, end = cursor + n;
+	if (cursor >= nbuckets)
+		return 0;
+	if (end > nbuckets)
+		end = nbuckets;
+	em_presence_view pv;
+	for (size_t i = cursor; i < end; i++)
+		for (live *v = buckets[i]; v; v = v->next) {
+			view_of(v, &pv);
+			fn(&pv, arg);
+		}
+	return end < nbuckets ? end : 0;
+}
+
+int em_presence_get(int64_t site_id, const char *vid, em_presence_view *out)
+{
+	live *v = NULL;
+	if (site_id) {
+		v = find(site_id, vid, hash_of(site_id, vid));
+	} else {
+		for (size_t i = 0; i < nbuckets && !v; i++)
+			for (live *x = buckets[i]; x && !v; x = x->next)
+				if (!strcmp(x->vid, vid))
+					v = x;
+	}
+	if (!v)
+		return EM_ENOTFOUND;
+	view_of(v, out);
+	return 0;
 }
 
 json_t *em_presence_list(int64_t site_id)
@@ -266,6 +323,17 @@ size_t em_presence_count(void)
 	return count;
 }
 
+size_t em_presence_count_site(int64_t site_id)
+{
+	if (!site_id)
+		return count;
+	size_t n = 0;
+	for (size_t i = 0; i < nbuckets; i++)
+		for (live *v = buckets[i]; v; v = v->next)
+			n += v->site_id == site_id;
+	return n;
+}
+
 size_t em_presence_memory(void)
 {
 	return count * sizeof(live) + nbuckets * sizeof(live *) + string_bytes;
@@ -279,6 +347,7 @@ void em_presence_forget(int64_t site_id, const char *vid)
 		return;
 	unlink_live(v);
 	publish_leave(v);
+	em_invite_on_leave(v->site_id, v->vid);
 	live_free(v);
 }
 

@@ -54,6 +54,9 @@
 #define BACKUP_BUSY_MAX 1000 /* consecutive BUSY steps (5 ms apart) before a backup gives up */
 #define STMT_BUCKETS 128
 #define MAX_MIGRATION_VERSION 999999
+#define WRITER_CACHE_KIB 65536 /* see open_writer */
+#define EM__STR2(x) #x
+#define EM__STR(x) EM__STR2(x)
 
 /* Control statements. They go through the statement cache like any other SQL,
 ** so they are prepared once per connection; the cache key is their address. */
@@ -189,8 +192,18 @@ static void quote_sql(const char *sql, char *out, unsigned outlen)
 
 /* ---- Connections ------------------------------------------------------ */
 
+/* Process-wide SQLite settings, before its first use. Memory statistics
+** off: with them on every SQLite allocation takes a global mutex, which
+** the writer and the readers would contend on; Emma never reads them. */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int db_open(em_db **out, const char *path, int readonly, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_setup);
 	int flags =
 		SQLITE_OPEN_NOMUTEX; /* one thread at a time per connection; handed over under our locks */
 	flags |= readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -336,8 +349,13 @@ static em_stmt *stmt_get(em_db *db, const char *sql)
 	return e;
 }
 
-static int stmt_bind(em_stmt *e, const char *types, va_list ap)
+/* Binds the parameters. Text and blobs are copied (SQLITE_TRANSIENT): the
+** caller may free its strings before stepping. em_db_exec passes copy = 0:
+** it steps and resets the statement before it returns, while the caller's
+** strings are still alive, so SQLite may use them in place. */
+static int stmt_bind(em_stmt *e, const char *types, va_list ap, int copy)
 {
+	sqlite3_destructor_type how = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
 	em_db *db = e->db;
 	int n = types ? (int)strlen(types) : 0;
 	int want = sqlite3_bind_parameter_count(e->st);
@@ -351,15 +369,14 @@ static int stmt_bind(em_stmt *e, const char *types, va_list ap)
 		case 'd': rc = sqlite3_bind_double(e->st, idx, va_arg(ap, double)); break;
 		case 't': {
 			const char *t = va_arg(ap, const char *);
-			/* TRANSIENT: the caller may free its string before stepping. */
-			rc = t ? sqlite3_bind_text(e->st, idx, t, -1, SQLITE_TRANSIENT)
+			rc = t ? sqlite3_bind_text(e->st, idx, t, -1, how)
 			       : sqlite3_bind_null(e->st, idx);
 			break;
 		}
 		case 'b': {
 			const void *p = va_arg(ap, const void *);
 			size_t len = va_arg(ap, size_t);
-			rc = p ? sqlite3_bind_blob64(e->st, idx, p, (sqlite3_uint64)len, SQLITE_TRANSIENT)
+			rc = p ? sqlite3_bind_blob64(e->st, idx, p, (sqlite3_uint64)len, how)
 			       : sqlite3_bind_null(e->st, idx);
 			break;
 		}
@@ -374,7 +391,7 @@ static int stmt_bind(em_stmt *e, const char *types, va_list ap)
 	return 0;
 }
 
-static em_stmt *db_vprepare(em_db *db, const char *sql, const char *types, va_list ap)
+static em_stmt *db_vprepare(em_db *db, const char *sql, const char *types, va_list ap, int copy)
 {
 	db->errmsg[0] = '\0';
 	db->last_err = 0;
@@ -391,7 +408,7 @@ static em_stmt *db_vprepare(em_db *db, const char *sql, const char *types, va_li
 	if (db->open)
 		db->open->prev = e;
 	db->open = e;
-	if (stmt_bind(e, types, ap)) {
+	if (stmt_bind(e, types, ap, copy)) {
 		int code = db->last_err;
 		em_stmt_done(e);
 		db->last_err = code;
@@ -404,7 +421,7 @@ em_stmt *em_db_prepare(em_db *db, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	va_start(ap, types);
-	em_stmt *e = db_vprepare(db, sql, types, ap);
+	em_stmt *e = db_vprepare(db, sql, types, ap, 1);
 	va_end(ap);
 	return e;
 }
@@ -468,7 +485,7 @@ int em_db_exec(em_db *db, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	va_start(ap, types);
-	em_stmt *st = db_vprepare(db, sql, types, ap);
+	em_stmt *st = db_vprepare(db, sql, types, ap, 0);
 	va_end(ap);
 	if (!st)
 		return db->last_err;
@@ -579,6 +596,10 @@ static int open_writer(const char *path, const em_config *cfg, em_db **out, char
 	static const char sql_sync_normal[] = "PRAGMA synchronous=NORMAL";
 	static const char sql_sync_full[] = "PRAGMA synchronous=FULL";
 	static const char sql_fk[] = "PRAGMA foreign_keys=ON";
+	/* The writer's page cache, in KiB (negative = KiB in SQLite). The
+	** default 2 MiB makes every import or busy minute re-read index pages
+	** from the OS; pages are only allocated when used. */
+	static const char sql_cache[] = "PRAGMA cache_size=-" EM__STR(WRITER_CACHE_KIB);
 	em_db *db;
 	char mode[16];
 	if (!sqlite3_threadsafe()) {
@@ -595,6 +616,8 @@ static int open_writer(const char *path, const em_config *cfg, em_db **out, char
 		rc = em_db_exec(db, cfg->synchronous_full ? sql_sync_full : sql_sync_normal, NULL);
 	if (!rc)
 		rc = em_db_exec(db, sql_fk, NULL);
+	if (!rc)
+		rc = em_db_exec(db, sql_cache, NULL);
 	if (rc) {
 		snprintf(err, errlen, "%s: %s", path, em_db_errmsg(db));
 		db_close(db);

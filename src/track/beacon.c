@@ -271,7 +271,7 @@ int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch
 		fail(err, 400, "invalid_json", NULL, "expected a JSON object%s", "");
 		goto out;
 	}
-	if (get_str(root, "site", 63, 1, &site, b, "batch", err))
+	if (get_str(root, "site", 64, 1, &site, b, "batch", err))
 		goto out;
 	snprintf(err->field, sizeof err->field, "%s", "");
 	snprintf(b->site_key, sizeof b->site_key, "%s", site);

@@ -75,13 +75,14 @@ typedef struct em_track_result {
 typedef struct em_track_batch {
 	em_arena mem;
 	int64_t site_id;
-	char site_key[64];
+	char site_key[65]; /* [a-z0-9_-]{1,64} */
 	char vid[64];
 	int cookieless;	  /* vid is the daily keyed hash (consent required, not given) */
 	int source;	  /* EM_SRC_BEACON or EM_SRC_LOG */
 	const char *ip;	  /* anonymised */
 	const char *ua;
 	const char *device, *browser, *os, *country;
+	const char *lang; /* primary Accept-Language tag of the request (arena), or NULL */
 	em_track_event *events;
 	int nevents;
 	int cap;

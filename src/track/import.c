@@ -13,7 +13,11 @@
 #include "core/err.h"
 #include "net/loop.h"
 
-#define CHUNK_LINES 4096
+/* Page views per chunk, i.e. per transaction. Large chunks mean fewer
+** commits and fewer updates of the visit and visitor rows, which are
+** written once per chunk for each visitor seen in it; a chunk keeps its
+** lines in about 1 KB each, so two chunks in flight hold some 50 MB. */
+#define CHUNK_VIEWS 32768
 #define READ_BLOCK (1 << 20)
 #define LINE_MAX_BYTES (64 * 1024) /* longer lines are counted as truncated */
 
@@ -100,11 +104,10 @@ static void draw(importer *im, int final)
 
 static int handle_line(importer *im, const char *line, size_t len)
 {
-	em_track_batch *b = em_logimport_line(im->src, line, len);
-	if (!b)
+	em_logchunk *c = im->slot[im->cur].chunk;
+	if (!em_logchunk_add_line(c, im->src, line, len))
 		return 0;
-	em_logchunk_add(im->slot[im->cur].chunk, b);
-	if (im->slot[im->cur].chunk->n >= CHUNK_LINES)
+	if (c->n >= c->cap)
 		return flush(im);
 	return 0;
 }
@@ -165,7 +168,7 @@ int em_import_files(em_store *s, em_logsource *src, char **files, int nfiles, in
 	im.progress = progress;
 	im.start_us = em_mono_us();
 	for (int i = 0; i < 2; i++) {
-		im.slot[i].chunk = em_logchunk_new(CHUNK_LINES);
+		im.slot[i].chunk = em_logchunk_new(CHUNK_VIEWS);
 		im.slot[i].done = 1;
 	}
 	for (int i = 0; i < nfiles; i++) {

@@ -20,8 +20,10 @@
 #include "core/err.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "live/invite.h"
 #include "live/presence.h"
 #include "store/store.h"
+#include "track/geo.h"
 #include "track/sessionizer.h"
 #include "track/useragent.h"
 
@@ -109,7 +111,8 @@ int em_ingest_init_offline(em_store *store, char *err, size_t errlen)
 int em_ingest_init(em_app *app, char *err, size_t errlen)
 {
 	int rc;
-	if ((rc = em_ingest_init_offline(app->store, err, errlen)))
+	if ((rc = em_geo_open(app->cfg.geoip_db, err, errlen)) ||
+	    (rc = em_ingest_init_offline(app->store, err, errlen)))
 		return rc;
 	buckets = em_calloc(RL_SLOTS, sizeof *buckets);
 	em_presence_init(app->cfg.live_timeout_s);
@@ -117,12 +120,14 @@ int em_ingest_init(em_app *app, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot restore live visitors: %s", em_strerror(rc));
 		return rc;
 	}
-	return 0;
+	return em_invite_init(app, err, errlen);
 }
 
 void em_ingest_shutdown(void)
 {
+	em_invite_shutdown();
 	em_presence_shutdown();
+	em_geo_close();
 	em_ua_shutdown();
 	em_sites_free();
 	em_free(buckets);
@@ -256,6 +261,9 @@ int em_ingest_prepare(em_app *app, em_track_batch *b, const em_site *site, const
 	char anon[64];
 	em_ingest_anonymize_ip(ip, app->cfg.anonymize_ip_bytes, anon, sizeof anon);
 	b->ip = em_arena_strdup(&b->mem, anon);
+	char cc[3];
+	if (em_geo_country(ip, cc)) /* the full address, before anonymisation */
+		b->country = em_arena_strdup(&b->mem, cc);
 	if (!b->vid[0]) {
 		if (app->cfg.consent_required && !batch_grants_consent(b)) {
 			/* The raw IP goes into the hash only; it is never stored. */

@@ -8,13 +8,26 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "track/geo.h"
 #include "track/ingest.h"
 #include "track/sessionizer.h"
 #include "track/useragent.h"
 
 #define FIELD_MAX 2048
 
-em_track_batch *em_logimport_line(em_logsource *src, const char *line, size_t len)
+/* What a page-view line contributes to a batch, in the caller's buffers. */
+typedef struct hit {
+	int64_t ts_ms;
+	em_ua info;
+	char vid[64];
+	char anon[64];
+	char cc[3];
+	char url[FIELD_MAX], ref[FIELD_MAX];
+} hit;
+
+/* Parses one line and counts it in src->st. Returns 1 when it is a page view
+** to store (h filled), 0 otherwise. */
+static int line_to_hit(em_logsource *src, const char *line, size_t len, hit *h)
 {
 	em_logline l;
 	char err[160];
@@ -22,53 +35,155 @@ em_track_batch *em_logimport_line(em_logsource *src, const char *line, size_t le
 	if (em_logfmt_parse(src->fmt, line, len, &l, src->first_error[0] ? NULL : err, sizeof err)) {
 		if (l.skip == EM_LOGSKIP_EMPTY) {
 			src->st.lines--; /* blank lines are not hits */
-			return NULL;
+			return 0;
 		}
 		src->st.skipped[l.skip]++;
 		src->st.skipped_total++;
 		if (!src->first_error[0])
 			snprintf(src->first_error, sizeof src->first_error, "line %llu: %s",
 				 (unsigned long long)src->st.lines, err);
-		return NULL;
+		return 0;
 	}
 	if (!em_logfmt_is_pageview(&l)) {
 		src->st.not_pageview++;
-		return NULL;
+		return 0;
 	}
-	char ua[1024], ip[64], url[FIELD_MAX], ref[FIELD_MAX];
+	char ua[1024], ip[64];
 	em_logfmt_unescape(l.user_agent, ua, sizeof ua);
-	em_ua info;
-	em_ua_classify(ua, strlen(ua), &info);
-	if (info.is_bot) {
+	em_ua_classify(ua, strlen(ua), &h->info);
+	if (h->info.is_bot) {
 		src->st.bots++;
-		return NULL;
+		return 0;
 	}
 	em_logfmt_unescape(l.ip, ip, sizeof ip);
-	size_t un = em_logfmt_unescape(l.target, url, sizeof url);
-	if (l.query.n && un + 1 < sizeof url && !memchr(url, '?', un)) {
-		url[un] = '?';
-		em_logfmt_unescape(l.query, url + un + 1, sizeof url - un - 1);
+	size_t un = em_logfmt_unescape(l.target, h->url, sizeof h->url);
+	if (l.query.n && un + 1 < sizeof h->url && !memchr(h->url, '?', un)) {
+		h->url[un] = '?';
+		em_logfmt_unescape(l.query, h->url + un + 1, sizeof h->url - un - 1);
 	}
-	em_logfmt_unescape(l.referrer, ref, sizeof ref);
+	if (!h->url[0])
+		snprintf(h->url, sizeof h->url, "/");
+	em_logfmt_unescape(l.referrer, h->ref, sizeof h->ref);
+	em_ingest_log_vid(src->site->key, ip, ua, h->vid, sizeof h->vid);
+	em_ingest_anonymize_ip(ip, src->anonymize_bytes, h->anon, sizeof h->anon);
+	/* The country comes from the full address, before anonymisation. */
+	if (!em_geo_country(ip, h->cc))
+		h->cc[0] = '\0';
+	h->ts_ms = l.ts_ms;
+	src->st.imported++;
+	return 1;
+}
 
-	em_track_batch *b = em_track_batch_new_n(1);
+/* Fills b (empty, with room for one event) from h; strings are copied with
+** dup(ctx, string), into wherever the batch keeps them. */
+static void fill_batch(em_track_batch *b, const em_logsource *src, const hit *h,
+		       char *(*dup)(void *ctx, const char *s), void *ctx)
+{
 	b->source = EM_SRC_LOG;
 	b->site_id = src->site->id;
 	snprintf(b->site_key, sizeof b->site_key, "%s", src->site->key);
-	em_ingest_log_vid(src->site->key, ip, ua, b->vid, sizeof b->vid);
-	char anon[64];
-	em_ingest_anonymize_ip(ip, src->anonymize_bytes, anon, sizeof anon);
-	b->ip = em_arena_strdup(&b->mem, anon);
-	b->device = em_arena_strdup(&b->mem, info.device);
-	b->browser = em_arena_strdup(&b->mem, info.browser);
-	b->os = em_arena_strdup(&b->mem, info.os);
+	snprintf(b->vid, sizeof b->vid, "%s", h->vid);
+	b->ip = dup(ctx, h->anon);
+	if (h->cc[0])
+		b->country = dup(ctx, h->cc);
+	b->device = dup(ctx, h->info.device);
+	b->browser = dup(ctx, h->info.browser);
+	b->os = dup(ctx, h->info.os);
 	em_track_event *e = em_track_batch_add(b);
 	e->type = EM_EV_PAGEVIEW;
-	e->ts_ms = l.ts_ms;
-	e->url = em_arena_strdup(&b->mem, url[0] ? url : "/");
-	e->ref = ref[0] ? em_arena_strdup(&b->mem, ref) : NULL;
-	src->st.imported++;
+	e->ts_ms = h->ts_ms;
+	e->url = dup(ctx, h->url);
+	e->ref = h->ref[0] ? dup(ctx, h->ref) : NULL;
+}
+
+static char *arena_dup(void *arena, const char *s)
+{
+	return em_arena_strdup(arena, s);
+}
+
+em_track_batch *em_logimport_line(em_logsource *src, const char *line, size_t len)
+{
+	hit h;
+	if (!line_to_hit(src, line, len, &h))
+		return NULL;
+	em_track_batch *b = em_track_batch_new_n(1);
+	fill_batch(b, src, &h, arena_dup, &b->mem);
 	return b;
+}
+
+/* ---- Chunks -------------------------------------------------------------
+**
+** Batches added with em_logchunk_add_line live in the chunk itself: the
+** batch structs and their one event in arrays of cap entries, the strings
+** in text blocks. em_logchunk_clear keeps all of it for the next lines, so
+** a steady import allocates nothing per line. Batches handed in by
+** em_logchunk_add are the caller's heap batches and are freed as before. */
+
+#define TEXT_BLOCK (1u << 20)
+
+struct em_logtext {
+	struct em_logtext *next;
+	size_t used, cap;
+	char data[];
+};
+
+static char *text_dup(void *chunk, const char *s)
+{
+	em_logchunk *c = chunk;
+	size_t n = strlen(s) + 1;
+	em_logtext *t = c->text_cur;
+	if (!t || t->used + n > t->cap) {
+		/* Next block: one kept from an earlier round, or a new one. */
+		t = t ? t->next : c->text;
+		if (!t || n > t->cap) {
+			size_t cap = n > TEXT_BLOCK ? n : TEXT_BLOCK;
+			em_logtext *fresh = em_malloc(sizeof *fresh + cap);
+			fresh->cap = cap;
+			if (c->text_cur) {
+				fresh->next = c->text_cur->next;
+				c->text_cur->next = fresh;
+			} else {
+				fresh->next = c->text;
+				c->text = fresh;
+			}
+			t = fresh;
+		}
+		t->used = 0;
+		c->text_cur = t;
+	}
+	char *p = t->data + t->used;
+	memcpy(p, s, n);
+	t->used += n;
+	return p;
+}
+
+static int is_inline(const em_logchunk *c, const em_track_batch *b)
+{
+	return c->slots && b >= c->slots && b < c->slots + c->cap;
+}
+
+int em_logchunk_add_line(em_logchunk *c, em_logsource *src, const char *line, size_t len)
+{
+	hit h;
+	if (!line_to_hit(src, line, len, &h))
+		return 0;
+	if (c->n >= c->cap)
+		return 0; /* callers flush at cap; never reached */
+	if (!c->slots) {
+		c->slots = em_malloc(sizeof *c->slots * (size_t)c->cap);
+		c->events = em_malloc(sizeof *c->events * (size_t)c->cap);
+	}
+	int i = c->n;
+	/* As em_track_batch_new_n(1) would make it, with an empty arena. */
+	em_track_batch *b = &c->slots[i];
+	memset(b, 0, sizeof *b);
+	em_arena_init(&b->mem);
+	b->cap = 1;
+	b->events = &c->events[i];
+	b->device = b->browser = b->os = b->country = "";
+	fill_batch(b, src, &h, text_dup, c);
+	c->b[c->n++] = b;
+	return 1;
 }
 
 em_logchunk *em_logchunk_new(int cap)
@@ -90,8 +205,10 @@ void em_logchunk_add(em_logchunk *c, em_track_batch *b)
 void em_logchunk_clear(em_logchunk *c)
 {
 	for (int i = 0; i < c->n; i++)
-		em_track_batch_free(c->b[i]);
+		if (!is_inline(c, c->b[i]))
+			em_track_batch_free(c->b[i]);
 	c->n = 0;
+	c->text_cur = NULL;
 }
 
 void em_logchunk_free(em_logchunk *c)
@@ -99,6 +216,13 @@ void em_logchunk_free(em_logchunk *c)
 	if (!c)
 		return;
 	em_logchunk_clear(c);
+	while (c->text) {
+		em_logtext *next = c->text->next;
+		em_free(c->text);
+		c->text = next;
+	}
+	em_free(c->slots);
+	em_free(c->events);
 	em_free(c->b);
 	em_free(c);
 }

@@ -36,10 +36,17 @@ typedef struct em_logsource {
 ** a page view or does not parse (counted in src->st). */
 em_track_batch *em_logimport_line(em_logsource *src, const char *line, size_t len);
 
+typedef struct em_logtext em_logtext;
+
 /* A chunk of batches written in one store write function. */
 typedef struct em_logchunk {
 	em_track_batch **b;
 	int n, cap;
+	/* Storage of the batches made by em_logchunk_add_line, kept across
+	** em_logchunk_clear: cap batch structs, cap events, text blocks. */
+	em_track_batch *slots;
+	em_track_event *events;
+	em_logtext *text, *text_cur;
 	/* Tail position after the chunk's last line; path NULL for imports. */
 	const char *tail_path;
 	int64_t inode;
@@ -48,8 +55,15 @@ typedef struct em_logchunk {
 } em_logchunk;
 
 em_logchunk *em_logchunk_new(int cap);
+/* Adds b (a heap batch, from em_logimport_line) to the chunk, which frees it. */
 void em_logchunk_add(em_logchunk *c, em_track_batch *b);
-/* Frees the batches (not the chunk) and empties it. */
+/* As em_logimport_line + em_logchunk_add, but the batch lives in the chunk's
+** own storage, reused after em_logchunk_clear: no allocation per line. Its
+** pointers are valid until the chunk is cleared. Returns 1 when a batch was
+** added, 0 when the line is no page view (counted in src->st) or the chunk
+** is full. */
+int em_logchunk_add_line(em_logchunk *c, em_logsource *src, const char *line, size_t len);
+/* Frees the heap batches (not the chunk or its storage) and empties it. */
 void em_logchunk_clear(em_logchunk *c);
 void em_logchunk_free(em_logchunk *c);
 /* em_db_fn: sessionizes every batch of the chunk and saves the tail offset. */

@@ -292,6 +292,20 @@ static int write_rows(em_db *db, entry *e, const char *email, const char *extern
 	if ((rc = em_db_exec(db, "UPDATE visit SET last_at = ?, pageviews = ?, active_s = ? WHERE id = ?", "iiii",
 			     e->last_ts, (int64_t)e->visit_pages, (int64_t)e->visit_active_s, e->visit_id)))
 		return rc;
+	if (!email && !external_id && !person && consent < 0) {
+		/* Plain traffic: only the running totals change. Leaving email,
+		** external_id, consent and first_seen out of the SET list (they are
+		** what the row already holds) spares SQLite rewriting the entries of
+		** the email and external-id indexes on every update. */
+		if ((rc = em_db_exec(db,
+				     "UPDATE visitor SET last_seen = MAX(last_seen, ?), visits = ?, "
+				     "pageviews = pageviews + ?, cart_total = ? WHERE id = ?",
+				     "iiidi", e->last_ts, (int64_t)e->visits, pageviews, e->cart_total, e->visitor_id)))
+			return rc;
+		e->pending_pageviews = 0;
+		e->dirty = 0;
+		return 0;
+	}
 	if ((rc = em_db_exec(db,
 			     "UPDATE visitor SET last_seen = MAX(last_seen, ?), first_seen = MIN(first_seen, ?), "
 			     "visits = ?, pageviews = pageviews + ?, cart_total = ?, "

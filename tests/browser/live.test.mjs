@@ -101,7 +101,7 @@ test('the operator signs in and the live page is the first page, empty', async (
 	await op.locator('.lv-count').getByText('0 visitors now').waitFor();
 	// The tag to paste is shown as text.
 	assert.match(await op.locator('.lv-snippet').innerText(), /<script async src=".*\/emma\.js" data-site="default"><\/script>/);
-	await op.getByRole('navigation').getByRole('link', { name: 'Site' }).waitFor();
+	await op.getByRole('navigation').getByRole('link', { name: 'Site', exact: true }).waitFor();
 	await shot(op, 'live-empty');
 });
 
@@ -196,8 +196,8 @@ test('a row click opens the profile with both pages and the cart', async () => {
 });
 
 test('the site page shows the numbers and a chart', async () => {
-	await op.getByRole('navigation').getByRole('link', { name: 'Site' }).click();
-	await op.getByRole('heading', { name: 'Site', level: 1 }).waitFor();
+	await op.getByRole('navigation').getByRole('link', { name: 'Site', exact: true }).click();
+	await op.getByRole('heading', { name: 'Site', level: 1, exact: true }).waitFor();
 	const kpi = (label) => op.locator('.st-kpi', { hasText: label }).locator('.st-kpi-value');
 	await op.locator('.st-chart canvas').first().waitFor();
 	assert.equal(await kpi('Visitors now').innerText(), '1');
@@ -219,7 +219,7 @@ test('the site page shows the numbers and a chart', async () => {
 	await op.getByRole('heading', { name: 'Website', level: 1 }).waitFor();
 	await op.locator('.st-chart .u-legend').getByText('Seitenaufrufe').waitFor();
 	await op.getByLabel('Sprache').selectOption('en');
-	await op.getByRole('heading', { name: 'Site', level: 1 }).waitFor();
+	await op.getByRole('heading', { name: 'Site', level: 1, exact: true }).waitFor();
 	await shot(op, 'stats-desktop');
 	await mobileShot(op, 'stats-mobile');
 });

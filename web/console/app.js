@@ -16,6 +16,12 @@ import { notFound, adminOnly } from '/console/views/notfound.js';
 import { renderLive, attachVisitors } from '/console/views/live.js';
 import { renderVisitor } from '/console/views/visitor.js';
 import { renderStats } from '/console/views/stats.js';
+import { attachChat, chatStore } from '/console/chat.js';
+import { renderChats } from '/console/views/chats.js';
+import { renderRules } from '/console/views/rules.js';
+import { renderCanned } from '/console/views/canned.js';
+import { renderDepartments } from '/console/views/departments.js';
+import { renderSites } from '/console/views/sites.js';
 
 const root = document.getElementById('app');
 
@@ -26,11 +32,15 @@ const ROUTES = [
   { path: '/live', label: 'nav.live', view: renderLive, group: 'work' },
   { path: '/stats', label: 'nav.stats', view: renderStats, group: 'work' },
   { path: '/visitors/', prefix: true, label: 'visitor.title', view: renderVisitor, navPath: '/live' },
-  { path: '/chats', label: 'nav.chats', view: placeholder('chats'), group: 'work' },
+  { path: '/chats', label: 'nav.chats', view: renderChats, group: 'work' },
+  { path: '/rules', label: 'nav.rules', view: renderRules, group: 'work' },
   { path: '/contacts', label: 'nav.contacts', view: placeholder('contacts'), group: 'work' },
   { path: '/callbacks', label: 'nav.callbacks', view: placeholder('callbacks'), group: 'work' },
   { path: '/help', label: 'nav.help', view: placeholder('help'), group: 'work' },
   { path: '/settings/operators', label: 'nav.operators', view: renderOperators, group: 'settings' },
+  { path: '/settings/canned', label: 'nav.canned', view: renderCanned, group: 'settings' },
+  { path: '/settings/departments', label: 'nav.departments', view: renderDepartments, group: 'settings', admin: true },
+  { path: '/settings/sites', label: 'nav.sites', view: renderSites, group: 'settings' },
   { path: '/settings/tokens', label: 'nav.tokens', view: renderTokens, group: 'settings' },
   { path: '/settings/audit', label: 'nav.audit', view: renderAudit, group: 'settings', admin: true },
 ];
@@ -56,6 +66,12 @@ const live = createLive({
 });
 // The live-visitor list follows the socket from the start, whatever page is open.
 attachVisitors(live);
+// So do the chats: the queue, the alerts and the badge in the navigation.
+attachChat(live, api, () => state.me);
+chatStore.subscribe((kind) => {
+  if (kind === 'list' || kind === 'messages') showChatBadge();
+  if (kind === 'operators') showMyStatus();
+});
 
 // The document title names the page; it follows the language.
 let titleKey = 'signin.title';
@@ -121,7 +137,55 @@ async function signOut(btn) {
 // ---- shell -------------------------------------------------------------------
 
 function navLink(r) {
+  if (r.path === '/chats') {
+    // The number of waiting chats (and unread messages in one's own) beside "Chats".
+    return h('li', null, h('a', { href: `#${r.path}`, 'data-path': r.path },
+      h('span', { t: r.label }), h('span', { class: 'nav-badge', hidden: true })));
+  }
   return h('li', null, h('a', { href: `#${r.path}`, 'data-path': r.path, t: r.label }));
+}
+
+function showChatBadge() {
+  const el = state.shell?.nav.querySelector('a[data-path="/chats"] .nav-badge');
+  if (!el) return;
+  const waiting = chatStore.pendingCount;
+  const unread = chatStore.unreadCount;
+  const n = waiting + unread;
+  el.hidden = n === 0;
+  el.textContent = String(n);
+  el.classList.toggle('nav-badge-waiting', waiting > 0);
+  if (n) i18n.attr(el, 'title', 'chat.badge_hint', { n: waiting, waiting, unread });
+}
+
+// Online / away, set by the operator; offline is what the others see when no console is open.
+function statusSwitch() {
+  const sel = h('select', { class: 'compact status-switch', name: 'my_status', id: 'my-status' },
+    h('option', { value: 'online', t: 'chat.status.online' }),
+    h('option', { value: 'away', t: 'chat.status.away' }));
+  sel.addEventListener('change', async () => {
+    const want = sel.value;
+    sel.disabled = true;
+    try {
+      await chatStore.setStatus(want);
+    } catch (e) {
+      if (e.status !== 401) showToast(errorMessage(e));
+      showMyStatus();
+    } finally {
+      sel.disabled = false;
+    }
+  });
+  return h('div', { class: 'status-wrap' },
+    h('span', { class: 'status-dot', 'aria-hidden': 'true' }),
+    h('label', { for: 'my-status', class: 'sr-only', t: 'chat.my_status' }), sel);
+}
+
+function showMyStatus() {
+  const wrap = state.shell?.statusSwitch;
+  if (!wrap) return;
+  const s = chatStore.myStatus === 'away' ? 'away' : chatStore.myStatus === 'online' ? 'online' : null;
+  const sel = wrap.querySelector('select');
+  if (s && !sel.disabled) sel.value = s;
+  wrap.dataset.status = s || sel.value;
 }
 
 function showShell() {
@@ -134,6 +198,7 @@ function showShell() {
     h('span', { class: 'who-meta' },
       h('span', { class: 'who-email' }, me.email), h('span', { class: 'who-role', t: `role.${me.role}` })));
   const signOutBtn = h('button', { type: 'button', class: 'btn ghost small', t: 'shell.sign_out' });
+  const myStatus = statusSwitch();
   signOutBtn.addEventListener('click', () => signOut(signOutBtn));
   const nav = h('nav', { class: 'sidebar', tAttr: { 'aria-label': 'nav.label' } },
     h('p', { class: 'nav-group', id: 'nav-work', t: 'nav.group_work' }),
@@ -149,11 +214,13 @@ function showShell() {
       h('a', { class: 'brand', href: `#${DEFAULT_ROUTE}` },
         h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), h('span', { t: 'app.name' })),
       status,
-      h('div', { class: 'topbar-end' }, langSwitch((l) => setLang(l, { persist: true })), who, signOutBtn)),
+      h('div', { class: 'topbar-end' }, myStatus, langSwitch((l) => setLang(l, { persist: true })), who, signOutBtn)),
     h('div', { class: 'layout' }, nav, main),
     toast);
-  state.shell = { main, nav, status, toast };
+  state.shell = { main, nav, status, toast, statusSwitch: myStatus };
   showLiveState(live.state);
+  showChatBadge();
+  showMyStatus();
   route();
 }
 

@@ -1,7 +1,8 @@
-// The operator WebSocket (/ws/operator). For now it only drives the
-// "live"/"offline" indicator; later areas subscribe to its message types
-// (visitor_enter, conversation events, ...) with live.on(type, fn).
-// Unknown types are ignored. Reconnects with capped, jittered backoff.
+// The operator WebSocket (/ws/operator). It drives the "live"/"offline"
+// indicator; the areas subscribe to its message types (visitor_enter,
+// conversation events, ...) with live.on(type, fn) and write frames with
+// live.send(obj). Unknown types are ignored. Reconnects with capped,
+// jittered backoff; every connection starts with a fresh "hello".
 
 const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
@@ -100,6 +101,12 @@ export function createLive({ onState, beforeReconnect } = {}) {
       const wrapped = (ev) => fn(ev.detail);
       target.addEventListener(type, wrapped);
       return () => target.removeEventListener(type, wrapped);
+    },
+    /** Sends one frame; false when the socket is not open (the caller keeps it for later). */
+    send(obj) {
+      if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+      try { ws.send(JSON.stringify(obj)); } catch { return false; }
+      return true;
     },
     get state() { return state; },
   };

@@ -40,6 +40,27 @@
   let fails = 0, tm = 0, warned = 0, url = '', xi = 0;
   let act = 0, last = now(), input = last, on = d.visibilityState != 'hidden';
   const loads = {};
+  const chatOn = site && cfg.chat != 'off';
+  let H; // host of the chat's shadow DOM
+
+  // widget/chat.js: on a click, an invitation, or a chat under way (README)
+  function chat(x) {
+    if (chatOn) api._load('chat').then(() => E._c(H, x), warn);
+  }
+
+  function launcher() {
+    H = d.createElement('div');
+    H.id = 'emma-chat';
+    const r = H.attachShadow({ mode: 'open' });
+    r.innerHTML = '<button aria-label="' + (/^de/i.test(cfg.lang || nav.language) ? 'Chat öffnen' : 'Open chat') +
+      '" style="position:fixed;z-index:2147483000;right:20px;bottom:20px;width:56px;height:56px;border:0;' +
+      'border-radius:50%;background:var(--emma-c)"><svg width="28" viewBox="0 0 24 24" fill="#fff">' +
+      '<path d="M4 4h16v12H8l-4 4z"/></svg></button>';
+    r.lastChild.onclick = () => chat(1);
+    H.style.setProperty('--emma-c', cfg.color || '#1f5fbf');
+    d.body.append(H);
+    if (get('emma_chat', 1)) chat();
+  }
 
   if (!site) warn('the script tag has no data-site');
   if (ok && !off) {
@@ -111,6 +132,7 @@
       return r.json().catch(() => ({})).then((j) => {
         if (r.ok) {
           if (ok && okVid(j.vid)) put('emma_vid', (vid = j.vid));
+          if (j.invite) chat(j);
           return;
         }
         // 4xx: not retried; nothing was stored, so resend without the event at fault.
@@ -247,6 +269,9 @@
       }
       add({ type: 'consent', granted: ok });
     },
+    chat: () => chat(1), // opens the chat window
+    _vid: () => vid,
+    _s: cfg,
     // Runs {server}/widget/NAME.js once
     _load(name) {
       if (!/^[\w-]+$/.test(name)) return Promise.reject(Error('emma: bad widget name'));
@@ -266,6 +291,7 @@
   const q = (w.emma && w.emma.q) || [];
   w.emma = E;
   if (!off) start();
+  if (chatOn) d.body ? launcher() : d.addEventListener('DOMContentLoaded', launcher);
   for (const a of q) {
     try { E(...a); } catch (x) { warn(x); }
   }

@@ -10,7 +10,7 @@
 // a thousand live visitors stay smooth.
 import { h } from '/console/dom.js';
 import { i18n } from '/console/i18n.js';
-import { pageHeader } from '/console/ui.js';
+import { errorMessage, pageHeader, setMessage } from '/console/ui.js';
 
 const ACTIVE_MS = 30_000; // the status dot is green this long after activity
 const LEAVE_MS = 700;     // fade-out of a leaving row (matches style.css)
@@ -25,6 +25,7 @@ const FRAME_BUDGET_MS = 8;  // ...or as many as fit in this time
 export const visitorKey = (site, vid) => `${site}\n${vid}`;
 
 const entries = new Map(); // key → {key, v, pageStart, sinceMs, activeAt}
+const invitations = new Map(); // vid → {id, status, message, rule, operator} (the latest per visitor)
 const listeners = new Set();
 let ready = false;
 let socket = null; // the shell's operator socket, for its connection state
@@ -73,6 +74,15 @@ export function attachVisitors(live) {
   };
   live.on('visitor_enter', delta);
   live.on('visitor_update', delta);
+  // Invitations offered to visitors (manual or by a rule) and what became of them.
+  live.on('invitation', (m) => {
+    const inv = m.invitation;
+    if (!inv || typeof inv.vid !== 'string') return;
+    invitations.set(inv.vid, { ...(invitations.get(inv.vid) || {}), ...inv });
+    const keys = new Set();
+    for (const e of entries.values()) if (e.v.vid === inv.vid) keys.add(e.key);
+    if (keys.size) emit(keys);
+  });
   live.on('visitor_leave', (m) => {
     const key = visitorKey(String(m.site ?? ''), String(m.vid ?? ''));
     if (entries.delete(key)) emit(new Set([key]));
@@ -85,6 +95,14 @@ export const visitorStore = {
   keys() { return entries.keys(); },
   values() { return entries.values(); },
   get size() { return entries.size; },
+  /** The latest invitation of a visitor, or undefined. */
+  invitation(vid) { return invitations.get(vid); },
+  noteInvitation(vid, inv) {
+    invitations.set(vid, { ...(invitations.get(vid) || {}), ...inv, vid });
+    const keys = new Set();
+    for (const e of entries.values()) if (e.v.vid === vid) keys.add(e.key);
+    if (keys.size) emit(keys);
+  },
   /** fn(keys): a Set of changed keys, or null after a new snapshot. Returns the unsubscribe. */
   subscribe(fn) { listeners.add(fn); return () => listeners.delete(fn); },
   countFor(site) {
@@ -196,11 +214,13 @@ const COLUMNS = [
   { id: 'device', label: 'visitors.col.device', class: 'lv-dev' },
   { id: 'ref', label: 'visitors.col.referrer', class: 'lv-ref' },
   { id: 'country', label: 'visitors.col.country', class: 'lv-country' },
+  { id: 'invite', label: 'visitors.col.invite', class: 'lv-inv' },
 ];
+const INVITE_STATES = new Set(['offered', 'shown', 'accepted', 'dismissed', 'ignored']);
 
 const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
 
-export function renderLive({ signal }) {
+export function renderLive({ api, signal }) {
   const rows = new Map(); // key → row {tr, cells..., shown: {...}}
   const leaving = new Map(); // key → tr still fading out
   let entered = 0;          // rows created in the current frame
@@ -286,6 +306,11 @@ export function renderLive({ signal }) {
     row.dev = td.device;
     row.ref = td.ref;
     row.country = td.country;
+    // Clicks reach openInvite through the table's one listener (below).
+    row.invBtn = h('button', { type: 'button', class: 'btn small lv-invite', t: 'invite.button' });
+    i18n.attr(row.invBtn, 'aria-label', 'invite.button_named', { id: String(v.vid).slice(0, 8) });
+    row.invState = h('span', { class: 'badge lv-inv-state', hidden: true });
+    td.invite.append(row.invBtn, row.invState);
     updateRow(row, e, Date.now());
     return row;
   }
@@ -359,6 +384,19 @@ export function renderLive({ signal }) {
       setText(row.country, country.toUpperCase());
       if (country) row.country.title = countryName(country);
       else row.country.removeAttribute('title');
+    }
+    const inv = invitations.get(v.vid);
+    const invState = inv && INVITE_STATES.has(inv.status) ? inv.status : '';
+    if (s.inv !== invState || s.lang !== i18n.lang) {
+      s.inv = invState;
+      row.invState.hidden = !invState;
+      if (invState) {
+        i18n.text(row.invState, `invite.status.${invState}`);
+        row.invState.className = `badge lv-inv-state lv-inv-${invState}`;
+        row.invState.title = String(inv.message ?? '');
+      }
+      // One invitation per visit: no second one while the first is open.
+      row.invBtn.disabled = invState === 'offered' || invState === 'shown' || invState === 'accepted';
     }
     s.lang = i18n.lang;
     tick(row, e, now);
@@ -505,7 +543,13 @@ export function renderLive({ signal }) {
 
   // Rows open the profile on click anywhere in them; the link inside is the keyboard way.
   tbody.addEventListener('click', (ev) => {
-    if (ev.target.closest('a')) return;
+    const inv = ev.target.closest('button.lv-invite');
+    if (inv) {
+      const tr = inv.closest('tr.lv-row');
+      if (tr && !tr.classList.contains('leaving')) openInvite(tr.dataset.key, inv);
+      return;
+    }
+    if (ev.target.closest('a, button')) return;
     const tr = ev.target.closest('tr.lv-row');
     if (!tr || tr.classList.contains('leaving')) return;
     const link = tr.querySelector('a.lv-link');
@@ -580,8 +624,58 @@ export function renderLive({ signal }) {
   updateHeader();
   flush();
 
+  // ---- manual invitation: a small dialog with the text ----
+  const invText = h('textarea', { name: 'message', rows: 3, maxlength: 1000, required: true, id: 'lv-invite-text', class: 'lv-invite-text' });
+  const invErr = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const invWho = h('p', { class: 'muted lv-invite-who' });
+  const invSend = h('button', { type: 'submit', class: 'btn primary', t: 'invite.send' });
+  const invCancel = h('button', { type: 'button', class: 'btn', t: 'common.cancel' });
+  const invForm = h('form', { method: 'dialog', class: 'lv-invite-form', novalidate: true },
+    h('h2', { id: 'lv-invite-title', t: 'invite.title' }), invWho,
+    h('div', { class: 'field' }, h('label', { for: 'lv-invite-text', t: 'invite.message' }), invText,
+      h('p', { class: 'hint', t: 'invite.message_hint' })),
+    invErr,
+    h('div', { class: 'form-actions' }, invSend, invCancel));
+  const dialog = h('dialog', { class: 'lv-invite-dialog', 'aria-labelledby': 'lv-invite-title' }, invForm);
+  let invTarget = null; // {key, site, vid, button}
+
+  function openInvite(key, button) {
+    const e = visitorStore.get(key);
+    if (!e) return;
+    invTarget = { key, site: String(e.v.site ?? ''), vid: e.v.vid, button };
+    setMessage(invErr, null);
+    const who = contactText(e.v.contact) || i18n.t('visitors.anonymous');
+    i18n.text(invWho, 'invite.to', { name: who, page: e.v.title || urlPath(e.v.current_url) });
+    if (!invText.value) invText.value = i18n.t('invite.default_text');
+    dialog.showModal();
+    invText.focus();
+    invText.select();
+  }
+  invCancel.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => { invTarget?.button?.isConnected && invTarget.button.focus(); });
+  invForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const t = invTarget;
+    const message = invText.value.trim();
+    if (!t) return;
+    if (!message) { setMessage(invErr, { key: 'form.required' }); invText.focus(); return; }
+    invSend.disabled = true;
+    setMessage(invErr, null);
+    try {
+      const res = await api.post(`/visitors/${encodeURIComponent(t.vid)}/invite`, { message, site: t.site });
+      visitorStore.noteInvitation(t.vid, { status: 'offered', message, ...(res?.invitation || {}) });
+      invText.value = '';
+      dialog.close();
+    } catch (err) {
+      setMessage(invErr, err.status === 409 ? { key: 'invite.not_now' } : errorMessage(err));
+    } finally {
+      invSend.disabled = false;
+    }
+  });
+  signal.addEventListener('abort', () => { if (dialog.open) dialog.close(); }, { once: true });
+
   return h('section', { class: 'page page-wide lv-page' },
     pageHeader('nav.live'),
-    toolbar, stale, waiting, empty, wrap);
+    toolbar, stale, waiting, empty, wrap, dialog);
 }
 

@@ -13,6 +13,7 @@
 #include "net/ws.h"
 
 #include <openssl/evp.h>
+#include <malloc.h>
 #include <string.h>
 #include <wslay/wslay.h>
 
@@ -45,11 +46,95 @@ struct em_ws {
 	int cut_pending;  /* hard limit passed while in_recv; close after recv returns */
 	struct em_ws *prev, *next;
 	char ip[64];
+	/* wslay's context carries two 4 KiB buffers. An idle socket gives it
+	** back ("parks") and gets a fresh one on its next frame; parking is
+	** safe only between frames and outside a fragmented message, which
+	** the few header bytes below track. */
+	size_t max_msg;
+	uint64_t last_send_ms;
+	uint64_t payload_left;
+	uint8_t fh[14];
+	uint8_t fh_have, fh_need;
+	uint8_t in_fragment;
 };
 
 static em_ws *all_ws;
 static em_timer *sweep_timer;
 static size_t ws_count;
+
+#define PARK_IDLE_MS 5000
+
+static const struct wslay_event_callbacks callbacks;
+
+static wslay_event_context_ptr ctx_of(em_ws *ws)
+{
+	if (!ws->ctx) {
+		wslay_event_context_server_init(&ws->ctx, &callbacks, ws);
+		wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_msg);
+	}
+	return ws->ctx;
+}
+
+static void ctx_free(em_ws *ws)
+{
+	if (ws->ctx)
+		wslay_event_context_free(ws->ctx);
+	ws->ctx = NULL;
+}
+
+/* Follows frame boundaries in the bytes a client sends (RFC 6455 5.2). */
+static void track_frames(em_ws *ws, const unsigned char *p, size_t n)
+{
+	while (n) {
+		if (ws->payload_left) {
+			size_t k = n < ws->payload_left ? n : (size_t)ws->payload_left;
+			ws->payload_left -= k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		if (ws->fh_have < sizeof ws->fh)
+			ws->fh[ws->fh_have] = *p;
+		ws->fh_have++;
+		p++;
+		n--;
+		if (ws->fh_have == 2) {
+			unsigned l = ws->fh[1] & 0x7f;
+			ws->fh_need = (uint8_t)(2 + (l == 126 ? 2 : l == 127 ? 8 : 0) + ((ws->fh[1] & 0x80) ? 4 : 0));
+		}
+		if (ws->fh_have < 2 || ws->fh_have != ws->fh_need)
+			continue;
+		unsigned l = ws->fh[1] & 0x7f;
+		uint64_t len = l;
+		if (l == 126)
+			len = (uint64_t)ws->fh[2] << 8 | ws->fh[3];
+		else if (l == 127) {
+			len = 0;
+			for (int i = 2; i < 10; i++)
+				len = len << 8 | ws->fh[i];
+		}
+		if ((ws->fh[0] & 0x0f) < 8) /* data frames; control frames never fragment */
+			ws->in_fragment = !(ws->fh[0] & 0x80);
+		ws->payload_left = len;
+		ws->fh_have = ws->fh_need = 0;
+	}
+}
+
+/* Gives wslay's context back when the socket has been quiet for a while
+** and nothing is half-way in either direction. */
+static int maybe_park(em_ws *ws, uint64_t now)
+{
+	if (!ws->ctx || ws->in_recv || ws->close_sent_ms || ws->close_code || !ws->conn ||
+	    ws->conn->out_bytes || ws->fh_have || ws->payload_left || ws->in_fragment)
+		return 0;
+	if (now - ws->last_recv_ms < PARK_IDLE_MS || now - ws->last_send_ms < PARK_IDLE_MS)
+		return 0;
+	if (wslay_event_get_queued_msg_count(ws->ctx) || wslay_event_want_write(ws->ctx) ||
+	    wslay_event_get_close_received(ws->ctx) || wslay_event_get_close_sent(ws->ctx))
+		return 0;
+	ctx_free(ws);
+	return 1;
+}
 
 static const em_config *cfg_of(em_ws *ws)
 {
@@ -122,6 +207,8 @@ static void ws_flush(em_ws *ws)
 	if (!ws->conn)
 		return;
 	em_conn *c = ws->conn;
+	if (!ws->ctx)
+		return;
 	int rc = wslay_event_send(ws->ctx);
 	if (!ws->conn)
 		return;
@@ -140,6 +227,8 @@ void em__ws_on_data(em_ws *ws, const char *data, size_t len)
 	ws->in = data;
 	ws->inlen = len;
 	ws->last_recv_ms = em_loop_now();
+	track_frames(ws, (const unsigned char *)data, len);
+	ctx_of(ws);
 	/* Handlers called from inside wslay may send (queue only) or cut the
 	** peer off; both take effect once wslay has returned. */
 	ws->in_recv = 1;
@@ -148,7 +237,7 @@ void em__ws_on_data(em_ws *ws, const char *data, size_t len)
 	ws->in = NULL;
 	ws->inlen = 0;
 	if (ws->dead) {
-		wslay_event_context_free(ws->ctx);
+		ctx_free(ws);
 		em_free(ws);
 		return;
 	}
@@ -167,6 +256,8 @@ void em__ws_on_data(em_ws *ws, const char *data, size_t len)
 
 void em__ws_after_write(em_ws *ws)
 {
+	if (!ws->ctx)
+		return;
 	if (ws->conn && wslay_event_want_write(ws->ctx))
 		ws_flush(ws);
 	else if (ws->conn && ws->conn->out_bytes == 0 && !wslay_event_want_read(ws->ctx))
@@ -199,7 +290,7 @@ void em__ws_on_conn_closed(em_ws *ws)
 	if (ws->in_recv) {
 		ws->dead = 1;
 	} else {
-		wslay_event_context_free(ws->ctx);
+		ctx_free(ws);
 		em_free(ws);
 	}
 	if (ws_count == 0 && sweep_timer) {
@@ -212,6 +303,7 @@ static void sweep(void *arg)
 {
 	(void)arg;
 	uint64_t now = em_loop_now();
+	int parked = 0;
 	for (em_ws *ws = all_ws, *next; ws; ws = next) {
 		next = ws->next;
 		if (!ws->conn)
@@ -244,10 +336,14 @@ static void sweep(void *arg)
 		if (now - ws->last_ping_ms >= (uint64_t)cfg->ws_ping_interval_s * 1000) {
 			struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"", 0};
 			ws->last_ping_ms = now;
-			wslay_event_queue_msg(ws->ctx, &ping);
+			wslay_event_queue_msg(ctx_of(ws), &ping);
 			ws_flush(ws);
 		}
+		parked += maybe_park(ws, now);
 	}
+	/* Many small frees leave pages the allocator keeps; hand them back. */
+	if (parked >= 64)
+		malloc_trim(0);
 }
 
 int em_ws_is_upgrade(em_req *r)
@@ -291,8 +387,8 @@ em_ws *em_ws_upgrade(em_req *r, const em_ws_handlers *h, void *user)
 	ws->user = user;
 	ws->last_recv_ms = ws->last_ping_ms = em_loop_now();
 	snprintf(ws->ip, sizeof ws->ip, "%s", em_req_client_ip(r));
-	wslay_event_context_server_init(&ws->ctx, &callbacks, ws);
-	wslay_event_config_set_max_recv_msg_length(ws->ctx, em__server_cfg(c->srv)->ws_message_max);
+	ws->max_msg = em__server_cfg(c->srv)->ws_message_max;
+	ws->last_send_ms = ws->last_recv_ms;
 	ws->next = all_ws;
 	if (all_ws)
 		all_ws->prev = ws;
@@ -315,14 +411,14 @@ size_t em_ws_queued(em_ws *ws)
 {
 	if (!ws->conn)
 		return 0;
-	return ws->conn->out_bytes + wslay_event_get_queued_msg_length(ws->ctx);
+	return ws->conn->out_bytes + (ws->ctx ? wslay_event_get_queued_msg_length(ws->ctx) : 0);
 }
 
 int em_ws_send_text(em_ws *ws, const char *data, size_t len)
 {
 	EM_MAGIC_CHECK(ws, WS_MAGIC);
 	if (!ws->conn || ws->conn->closing || ws->cut_pending || ws->close_sent_ms ||
-	    !wslay_event_get_write_enabled(ws->ctx))
+	    (ws->ctx && !wslay_event_get_write_enabled(ws->ctx)))
 		return EM_ECLOSED;
 	if (em_ws_queued(ws) + len > cfg_of(ws)->ws_out_hard) {
 		em_warn("websocket output queue over hard limit, closing", "ip=%s queued=%zu", ws->ip,
@@ -336,7 +432,8 @@ int em_ws_send_text(em_ws *ws, const char *data, size_t len)
 		return EM_ETOOBIG;
 	}
 	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)data, len};
-	if (wslay_event_queue_msg(ws->ctx, &m))
+	ws->last_send_ms = em_loop_now();
+	if (wslay_event_queue_msg(ctx_of(ws), &m))
 		return EM_ECLOSED;
 	if (!ws->in_recv)
 		ws_flush(ws);
@@ -350,7 +447,7 @@ void em_ws_close(em_ws *ws, int code, const char *reason)
 	ws->close_sent_ms = em_loop_now();
 	if (!ws->close_code)
 		ws->close_code = code;
-	wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+	wslay_event_queue_close(ctx_of(ws), (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
 	if (!ws->in_recv)
 		ws_flush(ws);
 }

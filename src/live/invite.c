@@ -104,6 +104,7 @@ static struct {
 	site_rules *sites;
 	size_t nsites;
 	int any_time;
+	uint32_t rules_gen; /* bumped on every install; visitors keep static results per generation */
 	uint64_t reload_gen, applied_gen;
 	hist **buckets;
 	size_t nbuckets, nhist;
@@ -152,6 +153,8 @@ static void rules_install(rule *v, size_t n)
 	g.rules = v;
 	g.nrules = n;
 	g.sites = em_calloc(n ? n : 1, sizeof *g.sites);
+	if (++g.rules_gen == 0)
+		g.rules_gen = 1;
 	g.nsites = 0;
 	g.any_time = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -684,9 +687,24 @@ static void consider(em_presence_view *v, int64_t now, int timer)
 			   .st = st};
 	const rule *hit = NULL;
 	g.st.evaluations++;
-	for (size_t i = sr->first; i < sr->first + sr->n && !hit; i++) {
-		const rule *r = &g.rules[i];
-		if (r->enabled && r->cond && em_rule_match(r->cond, &f))
+	/* The static half of the first 32 rules is kept per visitor until the
+	** next batch or rule change; the timer then only checks the clock. */
+	if (!timer || st->static_gen != g.rules_gen) {
+		uint32_t mask = 0;
+		for (size_t i = 0; i < sr->n && i < 32; i++) {
+			const rule *r = &g.rules[sr->first + i];
+			if (r->enabled && r->cond && em_rule_match_static(r->cond, &f))
+				mask |= 1u << i;
+		}
+		st->static_ok = mask;
+		st->static_gen = g.rules_gen;
+	}
+	for (size_t i = 0; i < sr->n && !hit; i++) {
+		const rule *r = &g.rules[sr->first + i];
+		if (!r->enabled || !r->cond)
+			continue;
+		if (i < 32 ? ((st->static_ok >> i) & 1) && em_rule_match_time(r->cond, &f)
+			   : em_rule_match(r->cond, &f))
 			hit = r;
 	}
 	if (!hit)

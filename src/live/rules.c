@@ -152,6 +152,7 @@ void em_rule_state_observe(em_rule_state *s, const em_track_batch *b)
 		}
 	}
 	s->no_widget = b->cookieless || b->source == EM_SRC_LOG;
+	s->static_gen = 0; /* the facts changed: the kept static results are stale */
 	if (b->lang && b->lang[0])
 		snprintf(s->lang, sizeof s->lang, "%s", b->lang);
 }
@@ -502,31 +503,16 @@ static int lang_match(const list *l, const char *lang)
 	return 0;
 }
 
-int em_rule_match(const em_rule_cond *c, const em_rule_facts *f)
+int em_rule_match_time(const em_rule_cond *c, const em_rule_facts *f)
 {
 	const em_rule_state *st = f->st;
 	int64_t page_since = f->page_since ? f->page_since : f->visit_started;
 	int64_t active = st && st->last_active ? st->last_active : f->last_seen;
-	double v[R_N] = {
-		[R_TOP] = (double)((f->now - page_since) / 1000),
-		[R_SITE] = (double)((f->now - f->visit_started) / 1000),
-		[R_IDLE] = (double)((f->now - active) / 1000),
-		[R_PAGES] = f->pages,
-		[R_VISITS] = f->visits,
-		[R_CART] = f->cart_total,
-	};
-	for (int i = 0; i < R_N; i++)
-		if (!in_range(&c->r[i], v[i] < 0 ? 0 : v[i]))
-			return 0;
-	if (c->returning >= 0 && (f->visits > 1) != c->returning)
-		return 0;
-	if (c->exit_intent >= 0 && (st && st->exit_intent) != c->exit_intent)
-		return 0;
-	if (c->utm_source.n && !(st && list_has(&c->utm_source, st->utm_source)))
-		return 0;
-	if (c->utm_campaign.n && !(st && list_has(&c->utm_campaign, st->utm_campaign)))
-		return 0;
-	if (c->language.n && !(st && st->lang[0] && lang_match(&c->language, st->lang)))
+	int64_t top = (f->now - page_since) / 1000, site = (f->now - f->visit_started) / 1000,
+		idle = (f->now - active) / 1000;
+	if (!in_range(&c->r[R_TOP], top < 0 ? 0 : (double)top) ||
+	    !in_range(&c->r[R_SITE], site < 0 ? 0 : (double)site) ||
+	    !in_range(&c->r[R_IDLE], idle < 0 ? 0 : (double)idle))
 		return 0;
 	if (c->ev_on) {
 		int n = 0;
@@ -537,9 +523,33 @@ int em_rule_match(const em_rule_cond *c, const em_rule_facts *f)
 		if (n < c->ev_count)
 			return 0;
 	}
+	return 1;
+}
+
+int em_rule_match_static(const em_rule_cond *c, const em_rule_facts *f)
+{
+	const em_rule_state *st = f->st;
+	if (!in_range(&c->r[R_PAGES], f->pages) || !in_range(&c->r[R_VISITS], f->visits) ||
+	    !in_range(&c->r[R_CART], f->cart_total < 0 ? 0 : f->cart_total))
+		return 0;
+	if (c->returning >= 0 && (f->visits > 1) != c->returning)
+		return 0;
+	if (c->exit_intent >= 0 && (st && st->exit_intent) != c->exit_intent)
+		return 0;
+	if (c->utm_source.n && !(st && list_has(&c->utm_source, st->utm_source)))
+		return 0;
+	if (c->utm_campaign.n && !(st && list_has(&c->utm_campaign, st->utm_campaign)))
+		return 0;
+	if (c->language.n && !(st && st->lang[0] && lang_match(&c->language, st->lang)))
+		return 0;
 	if (!pattern_match(&c->url, f->url) || !pattern_match(&c->referrer, f->referrer))
 		return 0;
 	return 1;
+}
+
+int em_rule_match(const em_rule_cond *c, const em_rule_facts *f)
+{
+	return em_rule_match_time(c, f) && em_rule_match_static(c, f);
 }
 
 /* ---- Messages ---------------------------------------------------------- */

@@ -37,6 +37,8 @@ typedef struct em_rule_state {
 	uint8_t exit_intent;		   /* an exit_intent event on the current page */
 	uint8_t invited;		   /* offered an invitation in this visit */
 	uint8_t no_widget;		   /* cookieless id or access-log hits: nobody to invite */
+	uint32_t static_ok;		   /* the static half held for the site's first 32 rules ... */
+	uint32_t static_gen;		   /* ... of this rule-set generation (live/invite.c) */
 	char lang[8];			   /* primary language of Accept-Language, lower case */
 } em_rule_state;
 
@@ -69,6 +71,12 @@ em_rule_cond *em_rule_compile(const json_t *conditions, char *field, size_t fiel
 void em_rule_cond_free(em_rule_cond *c);
 /* 1 when every condition holds for f. */
 int em_rule_match(const em_rule_cond *c, const em_rule_facts *f);
+/* The two halves of em_rule_match: the conditions that change with the
+** clock (times, idle, the event window) and those that change only with a
+** new batch (pages, URL, campaign, ...). The once-a-second pass keeps the
+** static half's result per visitor and re-checks only the time half. */
+int em_rule_match_time(const em_rule_cond *c, const em_rule_facts *f);
+int em_rule_match_static(const em_rule_cond *c, const em_rule_facts *f);
 /* 1 when the rule has a condition that can become true with time alone
 ** (time_on_page_s, time_on_site_s or idle_s with gte): such rules are
 ** evaluated once a second as well as after each batch. */

@@ -257,6 +257,23 @@ static void test_time_based(void **state)
 	}
 }
 
+static void test_halves(void **state)
+{
+	em_rule_state st = {0};
+	em_rule_facts f = facts(&st);
+	em_rule_cond *c = ok("{\"time_on_page_s\":{\"gte\":60}, \"url\":{\"glob\":\"/checkout/*\"}}");
+	assert_true(em_rule_match_static(c, &f)); /* the URL holds */
+	assert_false(em_rule_match_time(c, &f));  /* 20 s on the page, not 60 */
+	assert_false(em_rule_match(c, &f));
+	f.now += 40000;
+	assert_true(em_rule_match_time(c, &f));
+	assert_true(em_rule_match(c, &f));
+	f.url = "/cart";
+	assert_false(em_rule_match_static(c, &f));
+	assert_false(em_rule_match(c, &f));
+	em_rule_cond_free(c);
+}
+
 static void test_fill_message(void **state)
 {
 	char *m = em_rule_fill_message("Questions about {page_title}? Your cart: {cart_total} EUR {name}",
@@ -341,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_state_from_batches),
 		cmocka_unit_test(test_returning),
 		cmocka_unit_test(test_time_based),
+		cmocka_unit_test(test_halves),
 		cmocka_unit_test(test_fill_message),
 		cmocka_unit_test(test_accept_language),
 		cmocka_unit_test(test_brakes),

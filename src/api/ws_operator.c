@@ -27,6 +27,11 @@
 #include "live/presence.h"
 #include "net/ws.h"
 
+/* A console is sent at most this many live visitors at connect (the most
+** recently active); a person cannot read more, and a snapshot of 100k rows
+** would pass any sane output limit. Deltas follow for everyone. */
+#define LIVE_SNAPSHOT_MAX 2000
+
 typedef struct op_conn {
 	int64_t operator_id;
 	void *chat; /* the chat core's handle of this socket */
@@ -131,7 +136,10 @@ static void ws_operator(em_req *r)
 	send_json(ws, json_pack("{s:s, s:{s:s, s:s}, s:i}", "type", "hello", "operator", "id", id, "email",
 				email, "sockets", n));
 	/* The live list once; from here on the console only receives changes. */
-	send_json(ws, json_pack("{s:s, s:o}", "type", "visitors", "visitors", em_presence_list(0)));
+	size_t total;
+	json_t *list = em_presence_list_recent(0, LIVE_SNAPSHOT_MAX, &total);
+	send_json(ws, json_pack("{s:s, s:o, s:I, s:b}", "type", "visitors", "visitors", list, "total",
+				(json_int_t)total, "truncated", total > LIVE_SNAPSHOT_MAX));
 	/* Then the chats this operator may see and who is online. */
 	oc->chat = em_chat_operator_connect(ws, oc->operator_id, is_admin);
 }

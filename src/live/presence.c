@@ -10,6 +10,7 @@
 #include "live/presence.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -315,6 +316,33 @@ json_t *em_presence_list(int64_t site_id)
 		for (live *v = buckets[i]; v; v = v->next)
 			if (!site_id || v->site_id == site_id)
 				json_array_append_new(arr, to_json(v, now));
+	return arr;
+}
+
+static int by_last_seen_desc(const void *a, const void *b)
+{
+	const live *x = *(const live *const *)a, *y = *(const live *const *)b;
+	return x->last_seen < y->last_seen ? 1 : x->last_seen > y->last_seen ? -1 : 0;
+}
+
+json_t *em_presence_list_recent(int64_t site_id, size_t max, size_t *total)
+{
+	size_t n = em_presence_count_site(site_id);
+	*total = n;
+	if (n <= max)
+		return em_presence_list(site_id);
+	live **all = em_malloc(n * sizeof *all);
+	size_t k = 0;
+	for (size_t i = 0; i < nbuckets; i++)
+		for (live *v = buckets[i]; v; v = v->next)
+			if ((!site_id || v->site_id == site_id) && k < n)
+				all[k++] = v;
+	qsort(all, k, sizeof *all, by_last_seen_desc);
+	int64_t now = em_now_ms();
+	json_t *arr = json_array();
+	for (size_t i = 0; i < max && i < k; i++)
+		json_array_append_new(arr, to_json(all[i], now));
+	em_free(all);
 	return arr;
 }
 

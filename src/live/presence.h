@@ -25,6 +25,9 @@ int em_presence_rebuild(em_store *s);
 void em_presence_apply(const em_track_batch *b);
 /* The live visitors of a site (0 = all sites) as a JSON array (new reference). */
 json_t *em_presence_list(int64_t site_id);
+/* At most max of them, the most recently active first when there are more;
+** *total gets how many there are. */
+json_t *em_presence_list_recent(int64_t site_id, size_t max, size_t *total);
 size_t em_presence_count(void);
 /* Live visitors of one site (0 = all sites). */
 size_t em_presence_count_site(int64_t site_id);

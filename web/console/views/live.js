@@ -24,6 +24,7 @@ const FRAME_BUDGET_MS = 8;  // ...or as many as fit in this time
 /** Visitors are keyed by site and id: the same id may exist on two sites. */
 export const visitorKey = (site, vid) => `${site}\n${vid}`;
 
+let unlisted = 0; // live visitors not in the snapshot (see 'visitors')
 const entries = new Map(); // key → {key, v, pageStart, sinceMs, activeAt}
 const invitations = new Map(); // vid → {id, status, message, rule, operator} (the latest per visitor)
 const listeners = new Set();
@@ -64,11 +65,17 @@ export function attachVisitors(live) {
   socket = live;
   live.on('visitors', (m) => {
     entries.clear();
-    for (const v of Array.isArray(m.visitors) ? m.visitors : []) upsert(v, false);
+    const list = Array.isArray(m.visitors) ? m.visitors : [];
+    for (const v of list) upsert(v, false);
+    // With very many visitors the server sends the most recent ones only;
+    // the others appear as they move and are counted meanwhile.
+    unlisted = Math.max(0, (Number.isInteger(m.total) ? m.total : list.length) - list.length);
     ready = true;
     emit(null); // null: everything may have changed
   });
   const delta = (m) => {
+    const known = m.visitor && entries.has(visitorKey(String(m.visitor.site ?? ''), String(m.visitor.vid ?? '')));
+    if (!known && m.type === 'visitor_update' && unlisted > 0) unlisted--;
     const key = upsert(m.visitor, true);
     if (key) emit(new Set([key]));
   };
@@ -86,6 +93,7 @@ export function attachVisitors(live) {
   live.on('visitor_leave', (m) => {
     const key = visitorKey(String(m.site ?? ''), String(m.vid ?? ''));
     if (entries.delete(key)) emit(new Set([key]));
+    else if (unlisted > 0) { unlisted--; emit(null); }
   });
 }
 
@@ -106,7 +114,7 @@ export const visitorStore = {
   /** fn(keys): a Set of changed keys, or null after a new snapshot. Returns the unsubscribe. */
   subscribe(fn) { listeners.add(fn); return () => listeners.delete(fn); },
   countFor(site) {
-    if (!site) return entries.size;
+    if (!site) return entries.size + unlisted;
     let n = 0;
     for (const e of entries.values()) if (e.v.site === site) n++;
     return n;

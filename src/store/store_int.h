@@ -27,4 +27,9 @@ void em__store_set_migrations(const struct em_embedded *table);
 ** works but prepares a one-off statement that em_stmt_done() finalizes. */
 #define EM__STMT_CACHE_MAX 512
 
+/* Registers the FTS5 tokenizer "emma" (src/store/fts_text.c) on a new
+** connection. */
+struct sqlite3;
+int em__fts_register(struct sqlite3 *db);
+
 #endif

@@ -1,0 +1,1008 @@
+/*
+** Knowledge base and product catalog (see kb.h).
+*/
+#include "kb/kb.h"
+
+#include <cmark.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/ids.h"
+#include "core/json.h"
+#include "kb/text.h"
+
+#define TERMS_MAX 16
+#define ALTS_MAX 6
+#define TERM_MAX 96
+#define SNIPPET_TOKENS 24
+
+/* ---- Markdown and slugs -------------------------------------------------- */
+
+char *em_kb_markdown_html(const char *md, size_t len)
+{
+	/* cmark is safe by default: raw HTML and javascript:/data: links go. */
+	char *html = cmark_markdown_to_html(md, len, CMARK_OPT_DEFAULT | CMARK_OPT_SMART);
+	char *out = em_strdup(html ? html : "");
+	free(html);
+	return out;
+}
+
+char *em_kb_markdown_text(const char *md, size_t len)
+{
+	/* The HTML cmark makes, without tags and with its few entities decoded:
+	** block ends become spaces so words do not run together. */
+	char *html = cmark_markdown_to_html(md, len, CMARK_OPT_DEFAULT);
+	size_t n = html ? strlen(html) : 0;
+	char *out = em_malloc(n + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n;) {
+		if (html[i] == '<') {
+			const char *e = strchr(html + i, '>');
+			i = e ? (size_t)(e - html) + 1 : n;
+			if (k && out[k - 1] != ' ')
+				out[k++] = ' ';
+			continue;
+		}
+		if (html[i] == '&') {
+			static const struct {
+				const char *ent;
+				char c;
+			} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}};
+			int done = 0;
+			for (size_t e = 0; e < sizeof ents / sizeof ents[0] && !done; e++) {
+				size_t el = strlen(ents[e].ent);
+				if (!strncmp(html + i, ents[e].ent, el)) {
+					out[k++] = ents[e].c;
+					i += el;
+					done = 1;
+				}
+			}
+			if (done)
+				continue;
+		}
+		out[k++] = html[i] == '\n' ? ' ' : html[i];
+		i++;
+	}
+	while (k && out[k - 1] == ' ')
+		k--;
+	out[k] = 0;
+	free(html);
+	return out;
+}
+
+void em_kb_slug(const char *title, char *out, size_t outlen)
+{
+	static const struct {
+		const char *from, *to;
+	} map[] = {{"ä", "ae"}, {"ö", "oe"}, {"ü", "ue"}, {"Ä", "ae"}, {"Ö", "oe"}, {"Ü", "ue"}, {"ß", "ss"}};
+	size_t k = 0;
+	int dash = 0;
+	for (const char *p = title; *p && k + 3 < outlen;) {
+		int done = 0;
+		for (size_t i = 0; i < sizeof map / sizeof map[0] && !done; i++) {
+			size_t fl = strlen(map[i].from);
+			if (!strncmp(p, map[i].from, fl)) {
+				if (dash && k)
+					out[k++] = '-';
+				dash = 0;
+				for (const char *t = map[i].to; *t && k + 1 < outlen; t++)
+					out[k++] = *t;
+				p += fl;
+				done = 1;
+			}
+		}
+		if (done)
+			continue;
+		unsigned char c = (unsigned char)*p++;
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) {
+			if (dash && k)
+				out[k++] = '-';
+			dash = 0;
+			out[k++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		} else {
+			dash = 1;
+			while (c >= 0x80 && (*p & 0xC0) == 0x80) /* skip the rest of other letters */
+				p++;
+		}
+	}
+	if (k == 0)
+		snprintf(out, outlen, "article");
+	else
+		out[k] = 0;
+	if (strlen(out) > EM_KB_SLUG_MAX)
+		out[EM_KB_SLUG_MAX] = 0;
+}
+
+/* ---- Index maintenance --------------------------------------------------- */
+
+static int unindex(em_db *db, const char *kind_a, const char *kind_b, int64_t ref)
+{
+	if (em_db_exec(db, "DELETE FROM kb_index_de WHERE ref = ? AND kind IN (?, ?)", "itt", ref, kind_a, kind_b) ||
+	    em_db_exec(db, "DELETE FROM kb_index_en WHERE ref = ? AND kind IN (?, ?)", "itt", ref, kind_a, kind_b))
+		return EM_EIO;
+	return 0;
+}
+
+static int index_into(em_db *db, const char *lang, const char *title, const char *body, const char *tags,
+		      const char *kind, int64_t ref, int64_t site_id)
+{
+	if (!strcmp(lang, "de"))
+		return em_db_exec(db,
+				  "INSERT INTO kb_index_de (title, body, tags, kind, ref, site) VALUES (?,?,?,?,?,?)",
+				  "ttttii", title, body, tags, kind, ref, site_id)
+			       ? EM_EIO
+			       : 0;
+	return em_db_exec(db, "INSERT INTO kb_index_en (title, body, tags, kind, ref, site) VALUES (?,?,?,?,?,?)",
+			  "ttttii", title, body, tags, kind, ref, site_id)
+		       ? EM_EIO
+		       : 0;
+}
+
+/* ---- Articles ------------------------------------------------------------ */
+
+#define ARTICLE_COLS                                                                                  \
+	"a.id, a.public_id, s.key, a.lang, a.slug, a.question, a.answer, a.category, a.tags, a.status," \
+	" a.helpful_yes, a.helpful_no, a.views, a.created_at, a.updated_at"                             \
+	" FROM kb_article a JOIN site s ON s.id = a.site_id"
+
+static json_t *time_json(int64_t ms)
+{
+	char t[32];
+	em_rfc3339(ms, t);
+	return json_string(t);
+}
+
+static json_t *article_row(em_stmt *st, int with_html)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(em_stmt_text(st, 1)));
+	json_object_set_new(o, "site", json_string(em_stmt_text(st, 2)));
+	json_object_set_new(o, "lang", json_string(em_stmt_text(st, 3)));
+	json_object_set_new(o, "slug", json_string(em_stmt_text(st, 4)));
+	json_object_set_new(o, "question", json_string(em_stmt_text(st, 5)));
+	json_object_set_new(o, "answer", json_string(em_stmt_text(st, 6)));
+	if (with_html) {
+		const char *md = em_stmt_text(st, 6);
+		char *html = em_kb_markdown_html(md, strlen(md));
+		json_object_set_new(o, "answer_html", json_string(html));
+		em_free(html);
+	}
+	json_object_set_new(o, "category", json_string(em_stmt_text(st, 7)));
+	json_t *tags = json_array();
+	const char *t = em_stmt_text(st, 8);
+	while (t && *t) {
+		size_t n = strcspn(t, ",");
+		if (n)
+			json_array_append_new(tags, json_stringn(t, n));
+		t += n + (t[n] == ',');
+	}
+	json_object_set_new(o, "tags", tags);
+	json_object_set_new(o, "status", json_string(em_stmt_text(st, 9)));
+	json_object_set_new(o, "helpful_yes", json_integer(em_stmt_int(st, 10)));
+	json_object_set_new(o, "helpful_no", json_integer(em_stmt_int(st, 11)));
+	json_object_set_new(o, "views", json_integer(em_stmt_int(st, 12)));
+	json_object_set_new(o, "created", time_json(em_stmt_int(st, 13)));
+	json_object_set_new(o, "updated", time_json(em_stmt_int(st, 14)));
+	return o;
+}
+
+static int article_reindex(em_db *db, int64_t id)
+{
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT site_id, lang, question, answer, tags, status FROM kb_article WHERE id = ?",
+				    "i", id);
+	int rc = em_stmt_step(st);
+	if (rc != 1) {
+		em_stmt_done(st);
+		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
+	}
+	int64_t site = em_stmt_int(st, 0);
+	char lang[3];
+	snprintf(lang, sizeof lang, "%s", em_stmt_text(st, 1));
+	char *q = em_strdup(em_stmt_text(st, 2));
+	const char *md = em_stmt_text(st, 3);
+	char *body = em_kb_markdown_text(md, strlen(md));
+	char *tags = em_strdup(em_stmt_text(st, 4));
+	int published = !strcmp(em_stmt_text(st, 5), "published");
+	em_stmt_done(st);
+	rc = unindex(db, "a", "d", id);
+	if (!rc)
+		rc = index_into(db, lang, q, body, tags, published ? "a" : "d", id, site);
+	em_free(q);
+	em_free(body);
+	em_free(tags);
+	return rc;
+}
+
+int em_kb_article_put_db(em_db *db, void *arg)
+{
+	em_kb_article *a = arg;
+	int64_t now = em_now_ms();
+	int64_t id = 0;
+	if (a->create) {
+		a->public_id[0] = 'a';
+		em_id_random(a->public_id + 1, sizeof a->public_id - 1, 8);
+		/* A taken slug gets a number: "versand", "versand-2", ... */
+		char slug[EM_KB_SLUG_MAX + 8];
+		for (int n = 1; n < 100; n++) {
+			if (n == 1)
+				snprintf(slug, sizeof slug, "%s", a->slug);
+			else
+				snprintf(slug, sizeof slug, "%s-%d", a->slug, n);
+			int rc = em_db_exec(db,
+					    "INSERT INTO kb_article (public_id, site_id, lang, slug, question, answer,"
+					    " category, tags, status, created_at, updated_at)"
+					    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+					    "titttttttii", a->public_id, a->site_id, a->lang, slug, a->question,
+					    a->answer, a->category ? a->category : "", a->tags ? a->tags : "",
+					    a->status ? a->status : "draft", now, now);
+			if (rc == 0) {
+				id = em_db_last_id(db);
+				break;
+			}
+			if (rc != EM_EEXIST)
+				return EM_EIO;
+		}
+		if (!id)
+			return EM_EEXIST;
+	} else {
+		em_stmt *st = em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ?", "t", a->public_id);
+		int rc = em_stmt_step(st);
+		id = rc == 1 ? em_stmt_int(st, 0) : 0;
+		em_stmt_done(st);
+		if (rc != 1)
+			return rc < 0 ? EM_EIO : EM_ENOTFOUND;
+		rc = em_db_exec(db,
+				"UPDATE kb_article SET question = coalesce(?, question), answer = coalesce(?, answer),"
+				" category = coalesce(?, category), tags = coalesce(?, tags),"
+				" status = coalesce(?, status), lang = coalesce(?, lang),"
+				" slug = coalesce(?, slug), updated_at = ? WHERE id = ?",
+				"tttttttii", a->question, a->answer, a->category, a->tags, a->status,
+				a->lang[0] ? a->lang : NULL, a->slug[0] ? a->slug : NULL, now, id);
+		if (rc)
+			return rc == EM_EEXIST ? EM_EEXIST : EM_EIO;
+	}
+	int rc = article_reindex(db, id);
+	if (rc)
+		return rc;
+	em_stmt *st = em_db_prepare(db, "SELECT " ARTICLE_COLS " WHERE a.id = ?", "i", id);
+	if (em_stmt_step(st) == 1) {
+		a->out = article_row(st, 1);
+		snprintf(a->public_id, sizeof a->public_id, "%s", em_stmt_text(st, 1));
+	}
+	em_stmt_done(st);
+	return a->out ? 0 : EM_EIO;
+}
+
+int em_kb_article_delete_db(em_db *db, void *arg)
+{
+	em_kb_article *a = arg;
+	em_stmt *st = em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ?", "t", a->public_id);
+	int rc = em_stmt_step(st);
+	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0;
+	em_stmt_done(st);
+	if (rc != 1)
+		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
+	if (unindex(db, "a", "d", id) || em_db_exec(db, "UPDATE kb_event SET article_id = NULL WHERE article_id = ?", "i", id) ||
+	    em_db_exec(db, "DELETE FROM kb_article WHERE id = ?", "i", id))
+		return EM_EIO;
+	return 0;
+}
+
+int em_kb_article_get_db(em_db *db, void *arg)
+{
+	em_kb_read *q = arg;
+	em_stmt *st = q->public_id[0]
+			      ? em_db_prepare(db, "SELECT " ARTICLE_COLS " WHERE a.public_id = ?", "t", q->public_id)
+			      : em_db_prepare(db,
+					      "SELECT " ARTICLE_COLS " WHERE a.site_id = ? AND a.lang = ? AND a.slug = ?",
+					      "itt", q->site_id, q->lang, q->slug);
+	int rc = em_stmt_step(st);
+	if (rc == 1) {
+		if (q->published_only && strcmp(em_stmt_text(st, 9), "published"))
+			rc = 0;
+		else
+			q->out = article_row(st, 1);
+	}
+	em_stmt_done(st);
+	return rc == 1 ? 0 : rc == 0 ? EM_ENOTFOUND : EM_EIO;
+}
+
+int em_kb_article_list_db(em_db *db, void *arg)
+{
+	em_kb_read *q = arg;
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT " ARTICLE_COLS " WHERE (? = 0 OR a.site_id = ?) AND (? = '' OR a.lang = ?)"
+				    " AND (? = '' OR a.category = ?) AND (? = 0 OR a.status = 'published')"
+				    " AND (? = 0 OR a.id < ?) ORDER BY a.id DESC LIMIT ?",
+				    "iittttIiiI", q->site_id, q->site_id, q->lang, q->lang, q->category, q->category,
+				    q->published_only, q->cursor, q->cursor, q->limit + 1);
+	q->out = json_array();
+	int rc, n = 0;
+	while ((rc = em_stmt_step(st)) == 1) {
+		if (n++ == q->limit) {
+			q->next_cursor = em_stmt_int(st, 0) + 1;
+			break;
+		}
+		json_array_append_new(q->out, article_row(st, 0));
+	}
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}
+
+int em_kb_categories_db(em_db *db, void *arg)
+{
+	em_kb_read *q = arg;
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT category, count(*) FROM kb_article WHERE site_id = ? AND lang = ?"
+				    " AND status = 'published' GROUP BY category ORDER BY category",
+				    "it", q->site_id, q->lang);
+	q->out = json_array();
+	int rc;
+	while ((rc = em_stmt_step(st)) == 1)
+		json_array_append_new(q->out, json_pack("{s:s, s:I}", "category", em_stmt_text(st, 0), "count",
+						       (json_int_t)em_stmt_int(st, 1)));
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}
+
+/* ---- Products ------------------------------------------------------------ */
+
+static const char *availabilities[] = {"in_stock", "out_of_stock", "preorder", "unknown", NULL};
+
+int em_kb_product_check(const json_t *p, const char **field, const char **why)
+{
+	static const struct {
+		const char *key;
+		size_t max;
+		int required;
+	} strs[] = {{"sku", EM_KB_SKU_MAX, 1},	   {"name", 300, 0}, {"description", 5000, 0},
+		    {"category", EM_KB_CATEGORY_MAX, 0}, {"currency", 3, 0}, {"url", 2048, 0},
+		    {"image", 2048, 0},		   {"availability", 16, 0}};
+	if (!json_is_object(p)) {
+		*field = "";
+		*why = "expected an object";
+		return EM_EINVAL;
+	}
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		json_t *v = json_object_get(p, strs[i].key);
+		if (!v || json_is_null(v)) {
+			if (strs[i].required) {
+				*field = strs[i].key;
+				*why = "is required";
+				return EM_EINVAL;
+			}
+			continue;
+		}
+		if (!json_is_string(v) || strlen(json_string_value(v)) > strs[i].max ||
+		    (strs[i].required && !*json_string_value(v))) {
+			*field = strs[i].key;
+			*why = "must be a non-empty string within the length limit";
+			return EM_EINVAL;
+		}
+	}
+	const char *url = em_json_str(p, "url", "");
+	if (*url && strncmp(url, "https://", 8) && strncmp(url, "http://", 7) && url[0] != '/') {
+		*field = "url";
+		*why = "must be an http(s) URL or a path";
+		return EM_EINVAL;
+	}
+	const char *img = em_json_str(p, "image", "");
+	if (*img && strncmp(img, "https://", 8) && strncmp(img, "http://", 7) && img[0] != '/') {
+		*field = "image";
+		*why = "must be an http(s) URL or a path";
+		return EM_EINVAL;
+	}
+	json_t *price = json_object_get(p, "price");
+	if (price && !json_is_null(price) && (!json_is_number(price) || json_number_value(price) < 0)) {
+		*field = "price";
+		*why = "must be a number >= 0";
+		return EM_EINVAL;
+	}
+	const char *av = em_json_str(p, "availability", NULL);
+	if (av) {
+		int ok = 0;
+		for (int i = 0; availabilities[i]; i++)
+			ok |= !strcmp(av, availabilities[i]);
+		if (!ok) {
+			*field = "availability";
+			*why = "must be in_stock, out_of_stock, preorder or unknown";
+			return EM_EINVAL;
+		}
+	}
+	return 0;
+}
+
+#define PRODUCT_COLS                                                                              \
+	"p.id, p.public_id, p.sku, p.name, p.description, p.category, p.price, p.currency, p.url,"  \
+	" p.image, p.availability, p.source, p.updated_at FROM product p"
+
+static json_t *product_row(em_stmt *st)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(em_stmt_text(st, 1)));
+	json_object_set_new(o, "sku", json_string(em_stmt_text(st, 2)));
+	json_object_set_new(o, "name", json_string(em_stmt_text(st, 3)));
+	json_object_set_new(o, "description", json_string(em_stmt_text(st, 4)));
+	json_object_set_new(o, "category", json_string(em_stmt_text(st, 5)));
+	json_object_set_new(o, "price", em_stmt_is_null(st, 6) ? json_null() : json_real(em_stmt_double(st, 6)));
+	json_object_set_new(o, "currency", json_string(em_stmt_text(st, 7)));
+	json_object_set_new(o, "url", json_string(em_stmt_text(st, 8)));
+	json_object_set_new(o, "image", json_string(em_stmt_text(st, 9)));
+	json_object_set_new(o, "availability", json_string(em_stmt_text(st, 10)));
+	json_object_set_new(o, "source", json_string(em_stmt_text(st, 11)));
+	json_object_set_new(o, "updated", time_json(em_stmt_int(st, 12)));
+	return o;
+}
+
+int em_kb_product_put_db(em_db *db, void *arg)
+{
+	em_kb_product *p = arg;
+	const json_t *in = p->in;
+	int64_t now = em_now_ms();
+	const char *sku = em_json_str(in, "sku", "");
+	em_stmt *st = em_db_prepare(db, "SELECT id FROM product WHERE site_id = ? AND sku = ?", "it", p->site_id, sku);
+	int rc = em_stmt_step(st);
+	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0;
+	em_stmt_done(st);
+	if (rc < 0)
+		return EM_EIO;
+	json_t *price = json_object_get(in, "price");
+	int has_price = price && json_is_number(price);
+	double pv = has_price ? json_number_value(price) : 0;
+	if (!id) {
+		char pid[32] = "p";
+		em_id_random(pid + 1, sizeof pid - 1, 8);
+		rc = em_db_exec(db,
+				"INSERT INTO product (public_id, site_id, sku, name, description, category, price,"
+				" currency, url, image, availability, source, created_at, updated_at)"
+				" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+				"titttt" "dttttt" "ii", pid, p->site_id, sku, em_json_str(in, "name", ""),
+				em_json_str(in, "description", ""), em_json_str(in, "category", ""), pv,
+				em_json_str(in, "currency", ""), em_json_str(in, "url", ""),
+				em_json_str(in, "image", ""), em_json_str(in, "availability", "unknown"), p->source,
+				now, now);
+		if (rc)
+			return EM_EIO;
+		id = em_db_last_id(db);
+		if (!has_price && em_db_exec(db, "UPDATE product SET price = NULL WHERE id = ?", "i", id))
+			return EM_EIO;
+		p->created = 1;
+	} else {
+		/* Learnt products (from cart events) never overwrite feed data. */
+		int weak = !strcmp(p->source, "event");
+		rc = em_db_exec(db,
+				"UPDATE product SET name = CASE WHEN ? = 1 AND name <> '' THEN name ELSE coalesce(?, name) END,"
+				" description = coalesce(?, description), category = coalesce(?, category),"
+				" price = CASE WHEN ? = 1 AND NOT (? = 1 AND price IS NOT NULL) THEN ? ELSE price END,"
+				" currency = coalesce(?, currency), url = CASE WHEN ? = 1 AND url <> '' THEN url ELSE coalesce(?, url) END,"
+				" image = coalesce(?, image), availability = coalesce(?, availability),"
+				" source = CASE WHEN ? = 1 THEN source ELSE ? END, updated_at = ? WHERE id = ?",
+				"It" "tt" "IId" "t" "It" "tt" "It" "ii", weak, em_json_str(in, "name", NULL),
+				em_json_str(in, "description", NULL), em_json_str(in, "category", NULL), has_price,
+				weak, pv, em_json_str(in, "currency", NULL), weak, em_json_str(in, "url", NULL),
+				em_json_str(in, "image", NULL), em_json_str(in, "availability", NULL), weak, p->source,
+				now, id);
+		if (rc)
+			return EM_EIO;
+	}
+	st = em_db_prepare(db, "SELECT " PRODUCT_COLS " WHERE p.id = ?", "i", id);
+	if (em_stmt_step(st) == 1)
+		p->out = product_row(st);
+	em_stmt_done(st);
+	if (!p->out)
+		return EM_EIO;
+	/* The index: name as title, description and category as body. */
+	char body[6000];
+	snprintf(body, sizeof body, "%s %s", em_json_str(p->out, "description", ""),
+		 em_json_str(p->out, "category", ""));
+	const char *name = em_json_str(p->out, "name", "");
+	if (unindex(db, "p", "p", id) || index_into(db, "de", name, body, sku, "p", id, p->site_id) ||
+	    index_into(db, "en", name, body, sku, "p", id, p->site_id))
+		return EM_EIO;
+	return 0;
+}
+
+int em_kb_product_delete_db(em_db *db, void *arg)
+{
+	em_kb_read *q = arg;
+	em_stmt *st = em_db_prepare(db, "SELECT id FROM product WHERE site_id = ? AND sku = ?", "it", q->site_id, q->slug);
+	int rc = em_stmt_step(st);
+	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0;
+	em_stmt_done(st);
+	if (rc != 1)
+		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
+	if (unindex(db, "p", "p", id) || em_db_exec(db, "DELETE FROM product WHERE id = ?", "i", id))
+		return EM_EIO;
+	return 0;
+}
+
+int em_kb_product_list_db(em_db *db, void *arg)
+{
+	em_kb_read *q = arg;
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT " PRODUCT_COLS " WHERE p.site_id = ? AND (? = '' OR p.category = ?)"
+				    " AND (? = 0 OR p.id < ?) ORDER BY p.id DESC LIMIT ?",
+				    "ittiiI", q->site_id, q->category, q->category, q->cursor, q->cursor, q->limit + 1);
+	q->out = json_array();
+	int rc, n = 0;
+	while ((rc = em_stmt_step(st)) == 1) {
+		if (n++ == q->limit) {
+			q->next_cursor = em_stmt_int(st, 0) + 1;
+			break;
+		}
+		json_array_append_new(q->out, product_row(st));
+	}
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}
+
+/* ---- Search -------------------------------------------------------------- */
+
+/* Words that carry no meaning in a question ("how do I ...", "wie kann ich"). */
+static const char *stop_de[] = {"aber", "als", "am", "an", "auch", "auf", "aus", "bei", "bin", "bis", "bitte",
+	"da", "das", "dass", "dem", "den", "der", "des", "die", "du", "ein", "eine", "einen", "einer", "es", "für",
+	"gibt", "habe", "hat", "ich", "ihr", "im", "in", "ist", "ja", "kann", "man", "mein", "meine", "meinen",
+	"meiner", "mich", "mir", "mit", "muss", "nach", "nicht", "noch", "oder", "sie", "sind", "so", "und", "uns",
+	"von", "vor", "was", "wenn", "werden", "wie", "wir", "wird", "wo", "zu", "zum", "zur", "ihre", "ihren",
+	"welche", "welcher", "wann", "warum", "hallo", "gerne", "möchte", "könnt", "können", "kann", "lässt", "sich",
+	NULL};
+static const char *stop_en[] = {"a", "about", "an", "and", "are", "as", "at", "be", "can", "could", "did", "do",
+	"does", "for", "from", "get", "have", "hello", "hi", "how", "i", "if", "in", "is", "it", "me", "my", "of",
+	"on", "or", "please", "should", "so", "that", "the", "there", "this", "to", "was", "what", "when", "where",
+	"which", "who", "why", "will", "with", "would", "you", "your", "want", "need", "id", "im", NULL};
+
+typedef struct stops {
+	char terms[96][TERM_MAX];
+	int n;
+} stops;
+static stops stops_de, stops_en;
+static pthread_once_t stops_once = PTHREAD_ONCE_INIT;
+
+static void stops_build(stops *s, const char *lang, const char **words)
+{
+	em_text *t = em_text_new(lang);
+	for (int i = 0; words[i] && s->n < 96; i++)
+		if (em_text_term(t, words[i], strlen(words[i]), s->terms[s->n], TERM_MAX - 1))
+			s->n++;
+	em_text_free(t);
+}
+
+static void stops_init(void)
+{
+	stops_build(&stops_de, "de", stop_de);
+	stops_build(&stops_en, "en", stop_en);
+}
+
+static int is_stop(const char *lang, const char *term)
+{
+	const stops *s = !strcmp(lang, "de") ? &stops_de : &stops_en;
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->terms[i], term))
+			return 1;
+	return 0;
+}
+
+typedef struct qterm {
+	char alt[ALTS_MAX][TERM_MAX]; /* alt[0] is the term itself */
+	int nalt;
+	char word[TERM_MAX]; /* as typed */
+} qterm;
+
+typedef struct collect {
+	qterm *terms;
+	int n;
+	const char *lang;
+	const char *q;
+} collect;
+
+static int collect_term(void *arg, const char *term, size_t len, int start, int end, int colocated)
+{
+	collect *c = arg;
+	(void)colocated;
+	if (c->n >= TERMS_MAX || len >= TERM_MAX)
+		return 0;
+	char t[TERM_MAX];
+	memcpy(t, term, len);
+	t[len] = 0;
+	if (is_stop(c->lang, t))
+		return 0;
+	for (int i = 0; i < c->n; i++)
+		if (!strcmp(c->terms[i].alt[0], t))
+			return 0;
+	memcpy(c->terms[c->n].alt[0], t, len + 1);
+	c->terms[c->n].nalt = 1;
+	int wl = end - start < TERM_MAX ? end - start : TERM_MAX - 1;
+	memcpy(c->terms[c->n].word, c->q + start, (size_t)wl);
+	c->terms[c->n].word[wl] = 0;
+	c->n++;
+	return 0;
+}
+
+static void add_alt(qterm *q, const char *t)
+{
+	for (int i = 0; i < q->nalt; i++)
+		if (!strcmp(q->alt[i], t))
+			return;
+	if (q->nalt < ALTS_MAX && strlen(t) < TERM_MAX)
+		snprintf(q->alt[q->nalt++], TERM_MAX, "%s", t);
+}
+
+/* Synonym groups of the site: each word of a group stands for the others. */
+static int add_synonyms(em_db *db, em_text *tx, const em_kb_search *s, qterm *terms, int n)
+{
+	em_stmt *st = em_db_prepare(db, "SELECT terms FROM kb_synonym WHERE site_id = ? AND lang = ?", "it",
+				    s->site_id, s->lang);
+	int rc;
+	while ((rc = em_stmt_step(st)) == 1) {
+		const char *g = em_stmt_text(st, 0);
+		char stems[12][TERM_MAX];
+		int ns = 0;
+		for (const char *p = g; *p && ns < 12;) {
+			size_t len = strcspn(p, ",");
+			while (len && (*p == ' '))
+				p++, len--;
+			size_t tl = em_text_term(tx, p, len, stems[ns], TERM_MAX - 1);
+			if (tl) {
+				stems[ns][tl] = 0;
+				ns++;
+			}
+			p += len + (p[len] == ',');
+		}
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < ns; k++)
+				if (!strcmp(terms[i].alt[0], stems[k]))
+					for (int j = 0; j < ns; j++)
+						add_alt(&terms[i], stems[j]);
+	}
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}
+
+static int64_t vocab_docs(em_db *db, const char *lang, const char *term)
+{
+	em_stmt *st = !strcmp(lang, "de") ? em_db_prepare(db, "SELECT doc FROM kb_vocab_de WHERE term = ?", "t", term)
+					  : em_db_prepare(db, "SELECT doc FROM kb_vocab_en WHERE term = ?", "t", term);
+	int64_t n = em_stmt_step(st) == 1 ? em_stmt_int(st, 0) : 0;
+	em_stmt_done(st);
+	return n;
+}
+
+/* Tries one candidate spelling: its term, if indexed and more frequent
+** than the best so far, becomes the best. */
+static void try_spelling(em_db *db, em_text *tx, const char *lang, const char *cand, size_t n, char *out,
+			 int64_t *best)
+{
+	char term[TERM_MAX];
+	size_t tl = em_text_term(tx, cand, n, term, TERM_MAX - 1);
+	if (!tl)
+		return;
+	term[tl] = 0;
+	int64_t d = vocab_docs(db, lang, term);
+	if (d > *best) {
+		*best = d;
+		memcpy(out, term, tl + 1);
+	}
+}
+
+/* The indexed term of the word one edit (delete, swap, replace, insert)
+** away from an unknown word as typed, the most frequent if several. Edits
+** are made on the word, not its stem: "Lieferng" is "Lieferung" with a
+** letter missing, whose stem differs more. Returns 1 when found. */
+static int correct(em_db *db, em_text *tx, const char *lang, const char *word, char *out)
+{
+	static const char letters[] = "abcdefghijklmnopqrstuvwxyz";
+	char w[TERM_MAX];
+	size_t n = 0;
+	for (const char *p = word; *p && n < TERM_MAX - 2; p++)
+		w[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	w[n] = 0;
+	char cand[TERM_MAX + 2];
+	int64_t best = 0;
+	if (n < 4)
+		return 0;
+	for (size_t i = 0; i < n; i++) { /* deletions */
+		if (w[i] & 0x80)
+			continue;
+		memcpy(cand, w, i);
+		memcpy(cand + i, w + i + 1, n - i);
+		try_spelling(db, tx, lang, cand, n - 1, out, &best);
+	}
+	for (size_t i = 0; i + 1 < n; i++) { /* transpositions */
+		if ((w[i] & 0x80) || (w[i + 1] & 0x80))
+			continue;
+		memcpy(cand, w, n + 1);
+		cand[i] = w[i + 1];
+		cand[i + 1] = w[i];
+		try_spelling(db, tx, lang, cand, n, out, &best);
+	}
+	for (size_t i = 0; i < n; i++) /* replacements */
+		for (const char *l = letters; *l && !(w[i] & 0x80); l++) {
+			if (w[i] == *l)
+				continue;
+			memcpy(cand, w, n + 1);
+			cand[i] = *l;
+			try_spelling(db, tx, lang, cand, n, out, &best);
+		}
+	for (size_t i = 0; i <= n; i++) /* insertions */
+		for (const char *l = letters; *l; l++) {
+			if (i < n && (w[i] & 0xC0) == 0x80)
+				continue; /* inside a multi-byte letter */
+			memcpy(cand, w, i);
+			cand[i] = *l;
+			memcpy(cand + i + 1, w + i, n - i + 1);
+			try_spelling(db, tx, lang, cand, n + 1, out, &best);
+		}
+	return best > 0;
+}
+
+/* Appends s to b with HTML escaped and the markers \1 \2 as <mark></mark>. */
+static void marked_html(em_buf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '\x01': em_buf_append(b, "<mark>", 6); break;
+		case '\x02': em_buf_append(b, "</mark>", 7); break;
+		case '<': em_buf_append(b, "&lt;", 4); break;
+		case '>': em_buf_append(b, "&gt;", 4); break;
+		case '&': em_buf_append(b, "&amp;", 5); break;
+		case '"': em_buf_append(b, "&quot;", 6); break;
+		case '\'': em_buf_append(b, "&#39;", 5); break;
+		case '\n': em_buf_append(b, " ", 1); break;
+		default: em_buf_append(b, s, 1);
+		}
+	}
+}
+
+static json_t *marked_json(const char *s)
+{
+	em_buf b;
+	em_buf_init(&b, 1 << 20);
+	marked_html(&b, s);
+	json_t *j = json_stringn(b.data ? b.data : "", b.len);
+	em_buf_free(&b);
+	return j ? j : json_string("");
+}
+
+static int run_search(em_db *db, em_kb_search *s, const char *match, int products, json_t *into, int *count)
+{
+	static const char sql_de[] =
+		"SELECT kind, ref, highlight(kb_index_de, 0, char(1), char(2)),"
+		" snippet(kb_index_de, 1, char(1), char(2), '…', 24), bm25(kb_index_de, 6.0, 1.0, 3.0) AS score"
+		" FROM kb_index_de WHERE kb_index_de MATCH ? AND site = ? AND kind IN (?, ?) ORDER BY score LIMIT ?";
+	static const char sql_en[] =
+		"SELECT kind, ref, highlight(kb_index_en, 0, char(1), char(2)),"
+		" snippet(kb_index_en, 1, char(1), char(2), '…', 24), bm25(kb_index_en, 6.0, 1.0, 3.0) AS score"
+		" FROM kb_index_en WHERE kb_index_en MATCH ? AND site = ? AND kind IN (?, ?) ORDER BY score LIMIT ?";
+	const char *k1 = products ? "p" : "a", *k2 = products ? "p" : s->include_drafts ? "d" : "a";
+	int limit = products ? s->products : s->articles;
+	if (limit <= 0)
+		return 0;
+	em_stmt *st = em_db_prepare(db, !strcmp(s->lang, "de") ? sql_de : sql_en, "titti", match, s->site_id, k1,
+				    k2, (int64_t)limit);
+	int rc;
+	typedef struct hit {
+		int64_t ref;
+		json_t *title, *snippet;
+		double score;
+	} hit;
+	hit hits[64];
+	int nh = 0;
+	while ((rc = em_stmt_step(st)) == 1 && nh < 64) {
+		hits[nh].ref = em_stmt_int(st, 1);
+		hits[nh].title = marked_json(em_stmt_text(st, 2));
+		hits[nh].snippet = marked_json(em_stmt_text(st, 3));
+		hits[nh].score = em_stmt_double(st, 4);
+		nh++;
+	}
+	em_stmt_done(st);
+	if (rc < 0) {
+		for (int i = 0; i < nh; i++) {
+			json_decref(hits[i].title);
+			json_decref(hits[i].snippet);
+		}
+		return EM_EIO;
+	}
+	for (int i = 0; i < nh; i++) {
+		json_t *o = NULL;
+		if (products) {
+			st = em_db_prepare(db, "SELECT " PRODUCT_COLS " WHERE p.id = ?", "i", hits[i].ref);
+			if (em_stmt_step(st) == 1)
+				o = product_row(st);
+		} else {
+			st = em_db_prepare(db, "SELECT public_id, slug, category, lang, status FROM kb_article WHERE id = ?",
+					   "i", hits[i].ref);
+			if (em_stmt_step(st) == 1)
+				o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", em_stmt_text(st, 0), "slug",
+					      em_stmt_text(st, 1), "category", em_stmt_text(st, 2), "lang",
+					      em_stmt_text(st, 3), "status", em_stmt_text(st, 4));
+		}
+		em_stmt_done(st);
+		if (o) {
+			json_object_set_new(o, products ? "name_html" : "question_html", hits[i].title);
+			json_object_set_new(o, "snippet_html", hits[i].snippet);
+			json_object_set_new(o, "score", json_real(-hits[i].score));
+			json_array_append_new(into, o);
+			(*count)++;
+		} else {
+			json_decref(hits[i].title);
+			json_decref(hits[i].snippet);
+		}
+	}
+	return 0;
+}
+
+int em_kb_search_db(em_db *db, void *arg)
+{
+	em_kb_search *s = arg;
+	pthread_once(&stops_once, stops_init);
+	if (strcmp(s->lang, "de") && strcmp(s->lang, "en"))
+		snprintf(s->lang, sizeof s->lang, "en");
+	s->out = json_pack("{s:[], s:[]}", "articles", "products");
+	em_text *tx = em_text_new(s->lang);
+	if (!tx)
+		return EM_EIO;
+	qterm terms[TERMS_MAX];
+	collect c = {terms, 0, s->lang, s->q};
+	em_text_tokens(tx, s->q, strlen(s->q), 0, collect_term, &c);
+	int rc = c.n ? add_synonyms(db, tx, s, terms, c.n) : 0;
+	if (rc || !c.n) {
+		em_text_free(tx);
+		return rc;
+	}
+	/* Typo tolerance for short queries: an unknown word is replaced by the
+	** nearest indexed one. */
+	json_t *corrected = NULL;
+	if (c.n <= 3) {
+		for (int i = 0; i < c.n; i++) {
+			int known = 0;
+			for (int a = 0; a < terms[i].nalt && !known; a++)
+				known = vocab_docs(db, s->lang, terms[i].alt[a]) > 0;
+			char fix[TERM_MAX + 2];
+			if (!known && correct(db, tx, s->lang, terms[i].word, fix)) {
+				add_alt(&terms[i], fix);
+				if (!corrected)
+					corrected = json_array();
+				json_array_append_new(corrected, json_string(fix));
+			}
+		}
+	}
+	em_text_free(tx);
+	/* ("\1a" OR "\1a2") OR ("\1b") ...: any word may match; BM25 ranks
+	** documents matching more and rarer words first. */
+	em_buf m;
+	em_buf_init(&m, 16384);
+	for (int i = 0; i < c.n; i++) {
+		if (i)
+			em_buf_append(&m, " OR ", 4);
+		for (int a = 0; a < terms[i].nalt; a++) {
+			if (a)
+				em_buf_append(&m, " OR ", 4);
+			em_buf_append(&m, "\"\x01", 2);
+			for (const char *p = terms[i].alt[a]; *p; p++) {
+				if (*p == '"')
+					em_buf_append(&m, "\"", 1);
+				em_buf_append(&m, p, 1);
+			}
+			em_buf_append(&m, "\"", 1);
+		}
+	}
+	em_buf_append(&m, "", 1);
+	int found = 0;
+	rc = run_search(db, s, m.data, 0, json_object_get(s->out, "articles"), &found);
+	if (!rc)
+		rc = run_search(db, s, m.data, 1, json_object_get(s->out, "products"), &found);
+	em_buf_free(&m);
+	s->results = found;
+	if (corrected)
+		json_object_set_new(s->out, "corrected", corrected);
+	return rc;
+}
+
+/* ---- Synonyms, events, gaps ---------------------------------------------- */
+
+int em_kb_synonyms_list_db(em_db *db, void *arg)
+{
+	em_kb_read *q = arg;
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT public_id, lang, terms FROM kb_synonym WHERE site_id = ? ORDER BY lang, id",
+				    "i", q->site_id);
+	q->out = json_array();
+	int rc;
+	while ((rc = em_stmt_step(st)) == 1) {
+		json_t *terms = json_array();
+		for (const char *p = em_stmt_text(st, 2); *p;) {
+			size_t n = strcspn(p, ",");
+			if (n)
+				json_array_append_new(terms, json_stringn(p, n));
+			p += n + (p[n] == ',');
+		}
+		json_array_append_new(q->out, json_pack("{s:s, s:s, s:o}", "id", em_stmt_text(st, 0), "lang",
+						       em_stmt_text(st, 1), "terms", terms));
+	}
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}
+
+int em_kb_event_db(em_db *db, void *arg)
+{
+	em_kb_event *e = arg;
+	int64_t article = e->article_id;
+	if (!article && e->article[0]) {
+		em_stmt *st = em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ? AND site_id = ?", "ti",
+					    e->article, e->site_id);
+		int rc = em_stmt_step(st);
+		article = rc == 1 ? em_stmt_int(st, 0) : 0;
+		em_stmt_done(st);
+		if (rc != 1)
+			return rc < 0 ? EM_EIO : EM_ENOTFOUND;
+	}
+	if (em_db_exec(db,
+		       "INSERT INTO kb_event (site_id, type, article_id, query, results, lang, vid, at)"
+		       " VALUES (?, ?, nullif(?, 0), ?, ?, ?, ?, ?)",
+		       "ititItti", e->site_id, e->type, article, e->query, e->results, e->lang, e->vid, em_now_ms()))
+		return EM_EIO;
+	if (!article)
+		return 0;
+	if (!strcmp(e->type, "view"))
+		return em_db_exec(db, "UPDATE kb_article SET views = views + 1 WHERE id = ?", "i", article) ? EM_EIO : 0;
+	if (!strcmp(e->type, "helpful"))
+		return em_db_exec(db, "UPDATE kb_article SET helpful_yes = helpful_yes + 1 WHERE id = ?", "i", article)
+			       ? EM_EIO
+			       : 0;
+	if (!strcmp(e->type, "unhelpful"))
+		return em_db_exec(db, "UPDATE kb_article SET helpful_no = helpful_no + 1 WHERE id = ?", "i", article)
+			       ? EM_EIO
+			       : 0;
+	return 0;
+}
+
+int em_kb_gaps_db(em_db *db, void *arg)
+{
+	em_kb_read *q = arg;
+	int64_t since = em_now_ms() - 30LL * 86400000;
+	json_t *searches = json_array(), *unhelpful = json_array(), *escalated = json_array();
+	q->out = json_pack("{s:o, s:o, s:o}", "searches", searches, "unhelpful", unhelpful, "escalated", escalated);
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT lower(query), count(*), sum(results = 0), max(at) FROM kb_event"
+				    " WHERE site_id = ? AND type = 'search' AND at >= ? AND query <> ''"
+				    " GROUP BY lower(query) HAVING sum(results = 0) > 0"
+				    " ORDER BY sum(results = 0) DESC, count(*) DESC LIMIT ?",
+				    "iiI", q->site_id, since, q->limit);
+	int rc;
+	while ((rc = em_stmt_step(st)) == 1)
+		json_array_append_new(searches, json_pack("{s:s, s:I, s:I, s:o}", "query", em_stmt_text(st, 0),
+							  "searches", (json_int_t)em_stmt_int(st, 1), "without_results",
+							  (json_int_t)em_stmt_int(st, 2), "last", time_json(em_stmt_int(st, 3))));
+	em_stmt_done(st);
+	if (rc < 0)
+		return EM_EIO;
+	st = em_db_prepare(db,
+			   "SELECT public_id, question, helpful_yes, helpful_no FROM kb_article"
+			   " WHERE site_id = ? AND helpful_no > 0 ORDER BY helpful_no - helpful_yes DESC, helpful_no DESC LIMIT ?",
+			   "iI", q->site_id, q->limit);
+	while ((rc = em_stmt_step(st)) == 1)
+		json_array_append_new(unhelpful, json_pack("{s:s, s:s, s:I, s:I}", "id", em_stmt_text(st, 0), "question",
+							   em_stmt_text(st, 1), "helpful_yes",
+							   (json_int_t)em_stmt_int(st, 2), "helpful_no",
+							   (json_int_t)em_stmt_int(st, 3)));
+	em_stmt_done(st);
+	if (rc < 0)
+		return EM_EIO;
+	st = em_db_prepare(db,
+			   "SELECT lower(query), count(*), max(at) FROM kb_event WHERE site_id = ? AND type = 'escalated'"
+			   " AND at >= ? AND query <> '' GROUP BY lower(query) ORDER BY count(*) DESC LIMIT ?",
+			   "iiI", q->site_id, since, q->limit);
+	while ((rc = em_stmt_step(st)) == 1)
+		json_array_append_new(escalated, json_pack("{s:s, s:I, s:o}", "query", em_stmt_text(st, 0), "chats",
+							   (json_int_t)em_stmt_int(st, 1), "last",
+							   time_json(em_stmt_int(st, 2))));
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}

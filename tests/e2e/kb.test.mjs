@@ -1,0 +1,165 @@
+// Knowledge base and product search against the real binary (docs/help.md):
+// German umlaut spellings and compounds, stemming, typo tolerance, synonyms,
+// highlighting that cannot inject markup, drafts, votes, content gaps.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, login, startEmma } from './lib/emma.mjs';
+import { newAgent } from './lib/chat.mjs';
+
+let emma, admin;
+const ids = {};
+before(async () => {
+	emma = await startEmma();
+	admin = await login(emma.url, 'admin@localhost', emma.adminPassword);
+	const put = async (a) => {
+		const r = await api(emma.url, 'POST', '/api/v1/faq', { cookie: admin.cookie, csrf: admin.csrf, body: a });
+		assert.equal(r.status, 201, r.text);
+		return r.json.article;
+	};
+	ids.return = (await put({ lang: 'de', question: 'Wie funktioniert die Rücksendung?', answer: 'Drucken Sie das **Rücksendeetikett** aus dem Kundenkonto aus. Die Warenrücksendung ist 30 Tage kostenlos.', category: 'Versand', tags: ['retoure'], status: 'published' })).id;
+	ids.shipping = (await put({ lang: 'de', question: 'Wie lange dauert der Versand?', answer: 'Die Lieferung dauert 2–3 Werktage innerhalb Deutschlands.', category: 'Versand', status: 'published' })).id;
+	ids.payment = (await put({ lang: 'de', question: 'Welche Zahlungsarten gibt es?', answer: 'Sie können mit Rechnung, PayPal oder Kreditkarte bezahlen.', category: 'Zahlung', status: 'published' })).id;
+	ids.draft = (await put({ lang: 'de', question: 'Geheime Rabattaktion', answer: 'Noch nicht veröffentlicht: Rücksendung gratis für immer.', status: 'draft' })).id;
+	ids.en = (await put({ lang: 'en', question: 'How do I return an item?', answer: 'Returns are free within 30 days. Print the returns label from your account.', category: 'Shipping', status: 'published' })).id;
+	ids.xss = (await put({ lang: 'en', question: 'Sizes <script>alert(1)</script> & fit', answer: 'Our sizes run small. <img src=x onerror=alert(1)> [click](javascript:alert(1))', status: 'published' })).id;
+	const feed = await api(emma.url, 'POST', '/api/v1/products', { cookie: admin.cookie, csrf: admin.csrf, body: { products: [
+		{ sku: 'MNT-1', name: 'Wintermantel Wolle', description: 'Warmer Mantel aus Schurwolle', category: 'Jacken', price: 199.9, currency: 'EUR', url: 'https://shop.example/p/mnt-1', availability: 'in_stock' },
+		{ sku: 'SCH-2', name: 'Laufschuhe Leicht', description: 'Leichte Schuhe zum Laufen', category: 'Schuhe', price: 89, currency: 'EUR', url: '/p/sch-2' },
+		{ sku: '', name: 'broken' },
+		{ sku: 'BAD-3', price: -1 },
+	] } });
+	assert.equal(feed.status, 200, feed.text);
+	assert.equal(feed.json.created, 2);
+	assert.deepEqual(feed.json.errors.map((e) => e.field), ['products[2].sku', 'products[3].price']);
+});
+after(async () => { await emma?.stop(); });
+
+const search = (q, lang = 'de', extra = '') => api(emma.url, 'GET', `/api/v1/faq/search?q=${encodeURIComponent(q)}&lang=${lang}${extra}`);
+
+test('umlaut spellings, stemming and compounds find the return article first', async () => {
+	for (const q of ['Rücksendung', 'Ruecksendung', 'rücksendungen', 'Wie schicke ich eine Rücksendung zurück?', 'Warenrücksendung', 'Rücksendeetikett']) {
+		const r = await search(q);
+		assert.equal(r.status, 200, r.text);
+		assert.equal(r.headers.get('access-control-allow-origin'), '*');
+		assert.ok(r.json.articles.length >= 1, `${q}: no result`);
+		assert.equal(r.json.articles[0].id, ids.return, `${q}: ${JSON.stringify(r.json.articles.map((a) => a.id))}`);
+	}
+	// "sendung" alone is a tail of the compounds.
+	assert.equal((await search('Sendung')).json.articles[0]?.id, ids.return);
+	// Drafts are never public.
+	const d = await search('Rabattaktion');
+	assert.equal(d.json.articles.length, 0);
+	// English stemming.
+	const en = await search('returning items', 'en');
+	assert.equal(en.json.articles[0].id, ids.en);
+});
+
+test('typo tolerance for short queries, and the correction is reported', async () => {
+	const r = await search('Zahlungsartn');
+	assert.equal(r.json.articles[0]?.id, ids.payment, r.text);
+	assert.ok(Array.isArray(r.json.corrected));
+	const r2 = await search('Lieferng');
+	assert.equal(r2.json.articles[0]?.id, ids.shipping, r2.text);
+});
+
+test('synonyms managed per site', async () => {
+	assert.equal((await search('Umtausch')).json.articles.length, 0);
+	// The tag "retoure" and the word "Retour" share a stem already.
+	assert.equal((await search('Retour')).json.articles[0]?.id, ids.return);
+	const bad = await api(emma.url, 'POST', '/api/v1/faq/synonyms', { cookie: admin.cookie, csrf: admin.csrf, body: { lang: 'de', terms: ['Retour'] } });
+	assert.equal(bad.status, 422);
+	assert.equal(bad.json.error.field, 'terms');
+	const ok = await api(emma.url, 'POST', '/api/v1/faq/synonyms', { cookie: admin.cookie, csrf: admin.csrf, body: { lang: 'de', terms: ['Retour', 'Rücksendung', 'Umtausch'] } });
+	assert.equal(ok.status, 201, ok.text);
+	assert.equal((await search('Umtausch')).json.articles[0]?.id, ids.return);
+	const list = await api(emma.url, 'GET', '/api/v1/faq/synonyms', { cookie: admin.cookie });
+	assert.ok(list.json.synonyms.some((s) => s.terms.includes('Umtausch')));
+	assert.equal((await api(emma.url, 'DELETE', `/api/v1/faq/synonyms/${ok.json.synonym.id}`, { cookie: admin.cookie, csrf: admin.csrf })).status, 204);
+	assert.equal((await search('Umtausch')).json.articles.length, 0);
+});
+
+test('matches are highlighted and markup from articles is escaped', async () => {
+	const r = await search('Rücksendung');
+	assert.match(r.json.articles[0].question_html, /<mark>Rücksendung<\/mark>/);
+	const x = await search('sizes', 'en');
+	const hit = x.json.articles[0];
+	assert.equal(hit.id, ids.xss);
+	assert.ok(!hit.question_html.includes('<script>'), hit.question_html);
+	assert.match(hit.question_html, /&lt;script&gt;/);
+	// The rendered answer drops raw HTML and javascript: links.
+	const full = await api(emma.url, 'GET', `/api/v1/faq/${ids.xss}`, { cookie: admin.cookie });
+	assert.ok(!/<img|onerror|javascript:/i.test(full.json.article.answer_html), full.json.article.answer_html);
+});
+
+test('products are found beside articles', async () => {
+	const r = await search('Mantel');
+	assert.equal(r.json.products[0]?.sku, 'MNT-1');
+	assert.match(r.json.products[0].name_html, /<mark>/);
+	const s = await search('laufen');
+	assert.equal(s.json.products[0]?.sku, 'SCH-2');
+	const list = await api(emma.url, 'GET', '/api/v1/products', { cookie: admin.cookie });
+	assert.equal(list.json.products.length, 2);
+	assert.equal((await api(emma.url, 'DELETE', '/api/v1/products/SCH-2', { cookie: admin.cookie, csrf: admin.csrf })).status, 204);
+	assert.equal((await search('laufen')).json.products.length, 0);
+});
+
+test('votes, views and deflections are counted; content gaps list what was not found', async () => {
+	const vote = (id, helpful) => api(emma.url, 'POST', `/api/v1/faq/${id}/vote`, { body: { helpful, vid: 'v-kb' } });
+	assert.equal((await vote(ids.shipping, true)).status, 204);
+	assert.equal((await vote(ids.payment, false)).status, 204);
+	assert.equal((await vote(ids.payment, false)).status, 204);
+	assert.equal((await vote('anope', true)).status, 404);
+	assert.equal((await api(emma.url, 'POST', `/api/v1/faq/${ids.payment}/vote`, { body: {} })).status, 422);
+	const ev = await api(emma.url, 'POST', '/api/v1/public/kb/events', { body: { type: 'deflected', article: ids.shipping, vid: 'v-kb' } });
+	assert.equal(ev.status, 204);
+	const esc = await api(emma.url, 'POST', '/api/v1/public/kb/events', { body: { type: 'escalated', query: 'Kann ich per Nachnahme zahlen?' } });
+	assert.equal(esc.status, 204);
+	assert.equal((await api(emma.url, 'POST', '/api/v1/public/kb/events', { body: { type: 'bogus' } })).status, 422);
+	for (let i = 0; i < 3; i++) await search('Nachnahme');
+	await search('Gutschein');
+	const a = await api(emma.url, 'GET', `/api/v1/faq/${ids.payment}`, { cookie: admin.cookie });
+	assert.equal(a.json.article.helpful_no, 2);
+	// The searches are written after the answers; give the group commit a moment.
+	let gaps;
+	for (let i = 0; i < 20; i++) {
+		gaps = await api(emma.url, 'GET', '/api/v1/faq/gaps', { cookie: admin.cookie });
+		if (gaps.json.searches.length >= 2) break;
+		await new Promise((r) => setTimeout(r, 50));
+	}
+	assert.equal(gaps.json.searches[0].query, 'nachnahme');
+	assert.equal(gaps.json.searches[0].without_results, 3);
+	assert.ok(gaps.json.searches.some((s) => s.query === 'gutschein'));
+	assert.equal(gaps.json.unhelpful[0].id, ids.payment);
+	assert.equal(gaps.json.escalated[0].query, 'kann ich per nachnahme zahlen?');
+});
+
+test('who may do what, and bad input', async () => {
+	const agent = await newAgent(emma, admin, 'kb-agent@shop.example');
+	assert.equal((await api(emma.url, 'GET', '/api/v1/faq')).status, 401);
+	assert.equal((await api(emma.url, 'GET', '/api/v1/faq', { cookie: agent.cookie })).status, 200);
+	assert.equal((await api(emma.url, 'POST', '/api/v1/faq', { cookie: agent.cookie, csrf: agent.csrf, body: { lang: 'de', question: 'x', answer: 'y' } })).status, 403);
+	const bad = await api(emma.url, 'POST', '/api/v1/faq', { cookie: admin.cookie, csrf: admin.csrf, body: { lang: 'fr', question: 'x', answer: 'y' } });
+	assert.equal(bad.status, 422);
+	assert.equal(bad.json.error.field, 'lang');
+	const badTag = await api(emma.url, 'POST', '/api/v1/faq', { cookie: admin.cookie, csrf: admin.csrf, body: { lang: 'de', question: 'x', answer: 'y', tags: ['ok', 'a,b'] } });
+	assert.equal(badTag.json.error.field, 'tags[1]');
+	assert.equal((await search('')).status, 422);
+	assert.equal((await search('x'.repeat(201))).status, 422);
+	assert.equal((await api(emma.url, 'GET', '/api/v1/faq/search?q=a&site=nope')).status, 404);
+	// FTS syntax in a query is just text.
+	for (const q of ['"', 'NEAR(a b)', 'a OR', '*', 'title:x', '^', '(((']) assert.equal((await search(q)).status, 200, q);
+	// Edit, publish, import, delete.
+	const upd = await api(emma.url, 'PATCH', `/api/v1/faq/${ids.draft}`, { cookie: admin.cookie, csrf: admin.csrf, body: { status: 'published' } });
+	assert.equal(upd.status, 200);
+	assert.equal((await search('Rabattaktion')).json.articles[0]?.id, ids.draft);
+	const imp = await api(emma.url, 'POST', '/api/v1/faq/import', { cookie: admin.cookie, csrf: admin.csrf, body: { articles: [
+		{ lang: 'en', question: 'Do you ship abroad?', answer: 'Yes, to all EU countries.' },
+		{ lang: 'xx', question: 'bad', answer: 'bad' },
+	] } });
+	assert.equal(imp.status, 200, imp.text);
+	assert.equal(imp.json.created, 1);
+	assert.equal(imp.json.errors[0].field, 'articles[1].lang');
+	assert.equal((await search('abroad', 'en')).json.articles.length, 1);
+	assert.equal((await api(emma.url, 'DELETE', `/api/v1/faq/${ids.draft}`, { cookie: admin.cookie, csrf: admin.csrf })).status, 204);
+	assert.equal((await search('Rabattaktion')).json.articles.length, 0);
+});

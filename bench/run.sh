@@ -144,3 +144,17 @@ if [ "${BENCH_CHAT:-1}" != 0 ]; then
 	echo
 	EMMA_BIN="$EMMA_BIN" bench/chat/run.sh
 fi
+
+# ---- site monitor: beacon ingest, access-log import, live presence --------
+# bench/beacon.sh (POST /t vs nginx 204 with its access log), bench/import.sh
+# (emma import-log vs GoAccess; rate from 1 M to 10 M lines) and
+# bench/presence.mjs (memory per live visitor, delta latency to the console).
+# Each has its own settings (see their headers); BENCH_SITE=0 skips all three.
+if [ "${BENCH_SITE:-1}" != 0 ]; then
+	echo
+	EMMA_BIN="$EMMA_BIN" bench/beacon.sh
+	echo
+	EMMA_BIN="$EMMA_BIN" bench/import.sh
+	echo
+	EMMA_BIN="$EMMA_BIN" node bench/presence.mjs
+fi

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 APT_BUILD="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev node-llhttp libwslay-dev
 libjansson-dev libsqlite3-dev libsodium-dev libinih-dev libcmocka-dev libpcre2-dev libssl-dev zlib1g-dev
-libmaxminddb-dev libcurl4-openssl-dev"
+libmaxminddb-dev libcurl4-openssl-dev libstemmer-dev libcmark-dev"
 APT_TEST="nodejs npm chromium wrk nginx-light curl clang-format python3-aiosmtpd"
 
 want="$APT_BUILD"

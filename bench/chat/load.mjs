@@ -271,6 +271,7 @@ async function worker() {
 		};
 	}
 
+	process.on('disconnect', () => process.exit(0)); // the orchestrator is gone
 	process.on('message', async (m) => {
 		try {
 			if (m.type === 'config') {
@@ -399,6 +400,16 @@ function cpuSeconds(pid) {
 	}
 }
 
+// Read and write system calls of a process (all threads) from /proc/PID/io.
+function syscalls(pid) {
+	try {
+		const t = readFileSync(`/proc/${pid}/io`, 'utf8');
+		return { r: Number(/syscr:\s+(\d+)/.exec(t)[1]), w: Number(/syscw:\s+(\d+)/.exec(t)[1]) };
+	} catch {
+		return null;
+	}
+}
+
 function pct(sorted, p) {
 	if (!sorted.length) return null;
 	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -413,8 +424,14 @@ async function orchestrate() {
 
 	const workers = [];
 	for (let w = 0; w < o.workers; w++) {
-		const child = fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+		const child = fork(fileURLToPath(import.meta.url), ['--worker'], {
+			stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+			detached: true, // own session, hence own autogroup: not one CPU share with the server
+		});
 		const wk = { child, queue: [] };
+		// BENCH_CHAT_AUTOGROUP_NICE (see run.sh): the worker's session gets that nice value.
+		if (process.env.BENCH_CHAT_AUTOGROUP_NICE)
+			writeFileSync(`/proc/${child.pid}/autogroup`, process.env.BENCH_CHAT_AUTOGROUP_NICE);
 		child.on('message', (m) => {
 			if (m.type === 'window_start') return;
 			const q = wk.queue.shift();
@@ -483,10 +500,13 @@ async function orchestrate() {
 			// Server CPU over the same window as the workers' (they all start after `warmup`).
 			let c0 = 0;
 			let w0 = 0;
+			let io0 = null;
+			let io1 = null;
 			const startedAt = Date.now();
 			let perf = null;
 			const windowTimer = setTimeout(() => {
 				c0 = cpuSeconds(o.pid);
+				io0 = syscalls(o.pid);
 				w0 = performance.now();
 				if (kind === 'max' && o.perfOut)
 					perf = spawn('perf', ['record', '-g', '-q', '-p', String(o.pid), '-o', o.perfOut, '--', 'sleep', String(o.duration)], {
@@ -495,12 +515,15 @@ async function orchestrate() {
 			}, o.warmup * 1000);
 			const endTimer = setTimeout(() => {
 				report[kind + '_server_cpu'] = (cpuSeconds(o.pid) - c0) / ((performance.now() - w0) / 1000);
+				io1 = syscalls(o.pid);
 			}, (o.warmup + o.duration) * 1000);
 			const res = (await all({ type: kind })).map((r) => r.result);
 			clearTimeout(windowTimer);
 			clearTimeout(endTimer);
 			if (perf && perf.exitCode === null) await new Promise((r) => perf.once('exit', r));
 			const seconds = Math.max(...res.map((r) => r.seconds));
+			const acked = res.reduce((s, r) => s + r.acks, 0);
+			const perMsg = (k) => (io0 && io1 && acked ? Math.round(((io1[k] - io0[k]) / acked) * 100) / 100 : null);
 			const rtt = res.flatMap((r) => r.rtt).sort((a, b) => a - b);
 			const ack = res.flatMap((r) => r.ack).sort((a, b) => a - b);
 			const f = (x) => (x === null ? null : Math.round(x * 100) / 100);
@@ -515,6 +538,11 @@ async function orchestrate() {
 				unanswered: res.reduce((s, r) => s + r.unanswered, 0),
 				generator_cpu_per_worker: res.map((r) => Math.round((r.cpu_s / r.seconds) * 100) / 100),
 				server_cpu: report[kind + '_server_cpu'] !== undefined ? Math.round(report[kind + '_server_cpu'] * 100) / 100 : null,
+				msgs_per_server_cpu_s: report[kind + '_server_cpu']
+					? Math.round(acked / seconds / report[kind + '_server_cpu'])
+					: null,
+				server_read_syscalls_per_msg: perMsg('r'),
+				server_write_syscalls_per_msg: perMsg('w'),
 				wall_s: (Date.now() - startedAt) / 1000,
 			};
 			delete report[kind + '_server_cpu'];

@@ -41,6 +41,7 @@ row('  round trip p99 (ms)', 'fixed.rtt_ms.p99', 2);
 row('  ack p50 (ms)', 'fixed.ack_ms.p50', 2);
 row('  ack p99 (ms)', 'fixed.ack_ms.p99', 2);
 row('  server CPU (cores)', 'fixed.server_cpu', 2);
+row('  acked msgs per server CPU-second', 'fixed.msgs_per_server_cpu_s', 0);
 rows.push(['max: closed loop, 1 round trip in flight per chat', '', '', '', '']);
 row('  acked msgs/s', 'max.acked_msgs_per_s', 0);
 row('  round trip p50 (ms)', 'max.rtt_ms.p50', 2);
@@ -48,6 +49,9 @@ row('  round trip p99 (ms)', 'max.rtt_ms.p99', 2);
 row('  ack p50 (ms)', 'max.ack_ms.p50', 2);
 row('  ack p99 (ms)', 'max.ack_ms.p99', 2);
 row('  server CPU (cores)', 'max.server_cpu', 2);
+row('  acked msgs per server CPU-second', 'max.msgs_per_server_cpu_s', 0);
+row('  server write syscalls per acked msg', 'max.server_write_syscalls_per_msg', 2);
+row('  server read syscalls per acked msg', 'max.server_read_syscalls_per_msg', 2);
 for (const r of rows) if (r[0].startsWith('RSS')) for (const i of [1, 2]) r[i] = r[i] === 'n/a' ? r[i] : fmt(Number(r[i]) / 1024, 1);
 
 const gen = (peer, kind) => runs[peer].map((r) => Math.max(...(get(r, kind + '.generator_cpu_per_worker') || [0])));
@@ -61,12 +65,14 @@ for (const r of rows) console.log(`${r[0].padEnd(w[0])}${r[1].padStart(w[1])}${r
 
 const ratio = (a, b) => (a !== null && b ? a / b : null);
 const mps = ratio(med('emma', 'max.acked_msgs_per_s'), med('relay', 'max.acked_msgs_per_s'));
+const eff = ratio(med('emma', 'max.msgs_per_server_cpu_s'), med('relay', 'max.msgs_per_server_cpu_s'));
 const p99f = med('emma', 'fixed.rtt_ms.p99');
 const p99m = med('emma', 'max.rtt_ms.p99');
 const kb = med('emma', 'kb_per_idle_connection');
 const verdict = (ok) => (ok ? 'met' : 'MISSED');
 console.log('');
-console.log(`target  emma msgs/s ≥ relay (max):   ratio emma/relay ${fmt(mps, 2)}  ${verdict(mps !== null && mps >= 1)}`);
+console.log(`target  emma msgs/s ≥ relay (max):   ratio emma/relay ${fmt(mps, 2)}  ${verdict(mps !== null && mps >= 1)}` +
+	`  (per server CPU-second: ratio ${fmt(eff, 2)})`);
 console.log(`target  round-trip p99 < 20 ms:      fixed ${fmt(p99f, 2)} ms (ratio ${fmt(p99f / 20, 2)} of the target), max ${fmt(p99m, 2)} ms  ${verdict(p99f !== null && p99f < 20)} (fixed rate)`);
 console.log(`target  ≤ 8 KB per idle connection:   ${fmt(kb, 2)} KB (ratio ${fmt(kb / 8, 2)} of the target; relay ${fmt(med('relay', 'kb_per_idle_connection'), 2)} KB)  ${verdict(kb !== null && kb <= 8)}`);
 const genMax = Math.max(...gen('emma', 'max'), ...gen('relay', 'max'));

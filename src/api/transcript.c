@@ -36,7 +36,8 @@ static void sent(int status, void *arg)
 	switch (status) {
 	case 0:
 		em_audit(c->app, c->operator_id, "conversation.transcript", c->conv, c->ip, c->to);
-		em_resp_json(r, 200, json_pack("{s:s, s:s, s:b}", "conversation", c->conv, "to", c->to, "sent", 1));
+		em_resp_json(r, 200,
+			     json_pack("{s:s, s:s, s:b}", "conversation", c->conv, "to", c->to, "sent", 1));
 		break;
 	case EM_EINVAL:
 		em_resp_error(r, 422, "invalid", "email must be an address like name@example.org", "email");
@@ -44,12 +45,8 @@ static void sent(int status, void *arg)
 	case EM_ECLOSED:
 		em_resp_error(r, 503, "unavailable", "sending e-mail is not configured on this server", NULL);
 		break;
-	case EM_ENOTFOUND:
-		em_resp_error(r, 404, "not_found", "no such conversation", NULL);
-		break;
-	case EM_EPERM:
-		em_resp_error(r, 403, "forbidden", "this conversation is not yours", NULL);
-		break;
+	case EM_ENOTFOUND: em_resp_error(r, 404, "not_found", "no such conversation", NULL); break;
+	case EM_EPERM: em_resp_error(r, 403, "forbidden", "this conversation is not yours", NULL); break;
 	case EM_EAGAIN:
 		em_resp_error(r, 503, "unavailable", "too many mails are waiting, try again later", NULL);
 		break;
@@ -78,7 +75,7 @@ static void h_transcript(em_req *r)
 		em_resp_error(r, 422, "invalid", "email must be an address like name@example.org", "email");
 		return;
 	}
-	if (strlen(em_req_param(r, "id")) >= sizeof ((send_ctx *)0)->conv) {
+	if (strlen(em_req_param(r, "id")) >= sizeof((send_ctx *)0)->conv) {
 		json_decref(body);
 		em_resp_error(r, 404, "not_found", "no such conversation", NULL);
 		return;
@@ -91,7 +88,8 @@ static void h_transcript(em_req *r)
 	snprintf(c->to, sizeof c->to, "%s", email);
 	snprintf(c->ip, sizeof c->ip, "%s", em_req_client_ip(r));
 	json_decref(body);
-	em_chat_transcript_as(c->app, c->conv, c->to, p->role == EM_ROLE_ADMIN ? NULL : p->public_id, sent, c);
+	em_chat_transcript_as(c->app, c->conv, c->to, p->role == EM_ROLE_ADMIN ? NULL : p->public_id, sent,
+			      c);
 }
 
 void em_api_transcript_routes(em_server *s)

@@ -27,6 +27,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crm/mail.h"
+#include "crm/webhooks.h"
 #include "net/loop.h"
 #include "net/ws.h"
 #include "track/sites.h"
@@ -607,6 +608,8 @@ static void change_done_free(int status, void *arg)
 	if (status)
 		em_warn("chat state not stored", "conversation=%s status=%s", ch->public_id,
 			em_strerror(status));
+	else if (ch->status == EM_CONV_CLOSED)
+		em_webhooks_kick();
 	em_free(ch);
 }
 
@@ -754,6 +757,7 @@ static void created_done(int status, void *arg)
 			conv_free(c);
 		} else {
 			c->stored = 1;
+			em_webhooks_kick();
 			announce_conv(c, NULL);
 			if (c->channel == EM_CHAN_CHAT)
 				tell_visitor_conv(c);
@@ -1740,9 +1744,11 @@ static void closed_done(int status, void *arg)
 	em_conv_change *ch = arg;
 	op_ctx *oc = (op_ctx *)(ch + 1);
 	json_t *result = NULL;
-	if (!status)
+	if (!status) {
+		em_webhooks_kick();
 		result = json_pack("{s:s, s:s, s:s}", "id", ch->public_id, "status", "closed", "outcome",
 				   ch->outcome);
+	}
 	if (oc->cb)
 		oc->cb(status, result, oc->arg);
 	else

@@ -31,7 +31,7 @@ typedef struct tx {
 	em_app *app;
 	em_conv_query q;
 	char to[EM_MAIL_ADDR_MAX + 1];
-	char op[32]; /* "" = any conversation */
+	char op[32];	      /* "" = any conversation */
 	char *subject, *body; /* built on the pool thread */
 	int status;
 	void (*done)(int status, void *arg);
@@ -200,7 +200,8 @@ static int read_fn(em_db *db, void *arg)
 		}
 	}
 	char site_name[EM_MAIL_SUBJECT_MAX + 1] = "";
-	em_stmt *st = em_db_prepare(db, "SELECT name FROM site WHERE key = ?", "t", em_json_str(conv, "site", ""));
+	em_stmt *st =
+		em_db_prepare(db, "SELECT name FROM site WHERE key = ?", "t", em_json_str(conv, "site", ""));
 	if (em_stmt_step(st) == 1 && em_stmt_text(st, 0))
 		snprintf(site_name, sizeof site_name, "%s", em_stmt_text(st, 0));
 	em_stmt_done(st);

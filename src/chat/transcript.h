@@ -15,8 +15,8 @@
 
 struct em_app;
 
-#define EM_TRANSCRIPT_MSGS_MAX 5000	/* messages written; a note says when there were more */
-#define EM_TRANSCRIPT_PER_HOUR 3	/* requests per visitor per hour from the widget */
+#define EM_TRANSCRIPT_MSGS_MAX 5000 /* messages written; a note says when there were more */
+#define EM_TRANSCRIPT_PER_HOUR 3    /* requests per visitor per hour from the widget */
 
 /* Mails the transcript of a conversation to `to`. done runs exactly once on
 ** the loop thread, never before this function returned, with 0 once the

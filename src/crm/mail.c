@@ -473,8 +473,8 @@ static void work_send(void *arg)
 	j->code = 0;
 	j->cres = CURLE_OK;
 	if (!j->msg) {
-		j->fmt_status = em_mail_format(M.from, j->to, j->subject, j->body, j->created_ms, j->msgid, &j->msg,
-					       &j->len);
+		j->fmt_status = em_mail_format(M.from, j->to, j->subject, j->body, j->created_ms, j->msgid,
+					       &j->msg, &j->len);
 		if (j->fmt_status)
 			return;
 		em_free(j->subject);
@@ -537,10 +537,8 @@ static int temporary(CURLcode rc, long code)
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_WEIRD_SERVER_REPLY:
-		return 1;
-	default:
-		return 0;
+	case CURLE_WEIRD_SERVER_REPLY: return 1;
+	default: return 0;
 	}
 }
 
@@ -584,20 +582,21 @@ static void work_done(void *arg)
 			 em_strerror(j->fmt_status));
 		finish(j, EM_EIO);
 	} else if (j->cres == CURLE_OK) {
-		em_info("mail sent", "id=%s to_domain=%s tries=%d bytes=%zu ms=%llu", j->msgid, domain_of(j->to),
-			j->tries, j->len, (unsigned long long)ms);
+		em_info("mail sent", "id=%s to_domain=%s tries=%d bytes=%zu ms=%llu", j->msgid,
+			domain_of(j->to), j->tries, j->len, (unsigned long long)ms);
 		finish(j, 0);
 	} else if (temporary(j->cres, j->code) && j->tries < EM_MAIL_TRIES && !M.app->shutting_down) {
 		uint64_t delay = (uint64_t)M.retry_s * 1000 * (j->tries == 1 ? 1 : 4);
-		em_warn("mail attempt failed", "id=%s to_domain=%s try=%d smtp_code=%ld error=%s retry_in_s=%llu",
-			j->msgid, domain_of(j->to), j->tries, j->code, em_log_quote(j->err, q, sizeof q),
+		em_warn("mail attempt failed",
+			"id=%s to_domain=%s try=%d smtp_code=%ld error=%s retry_in_s=%llu", j->msgid,
+			domain_of(j->to), j->tries, j->code, em_log_quote(j->err, q, sizeof q),
 			(unsigned long long)(delay / 1000));
 		j->due = em_mono_ms() + delay;
 		M.st.retries++;
 		append(j);
 	} else {
-		em_error("mail not sent", "id=%s to_domain=%s tries=%d smtp_code=%ld error=%s ms=%llu", j->msgid,
-			 domain_of(j->to), j->tries, j->code, em_log_quote(j->err, q, sizeof q),
+		em_error("mail not sent", "id=%s to_domain=%s tries=%d smtp_code=%ld error=%s ms=%llu",
+			 j->msgid, domain_of(j->to), j->tries, j->code, em_log_quote(j->err, q, sizeof q),
 			 (unsigned long long)ms);
 		finish(j, EM_EIO);
 	}
@@ -627,8 +626,8 @@ static void kick(void)
 			M.head = j->next;
 			if (!M.head)
 				M.tailp = &M.head;
-			em_warn("mail not sent", "id=%s to_domain=%s error=\"server shutting down\"", j->msgid,
-				domain_of(j->to));
+			em_warn("mail not sent", "id=%s to_domain=%s error=\"server shutting down\"",
+				j->msgid, domain_of(j->to));
 			finish(j, EM_ECLOSED);
 		}
 		return;
@@ -658,7 +657,11 @@ int em_mail_send(em_app *app, const char *to, const char *subject, const char *b
 	if (!em_mail_enabled(app) || app->shutting_down)
 		return EM_ECLOSED;
 	mail_setup(app);
-	if (!M.from_ok || !em_mail_address_ok(to) || !em_mail_subject_ok(subject) || !body)
+	/* A bad mail.from was logged at setup; no mail can go out until the
+	** configuration is fixed, as if mail were off. */
+	if (!M.from_ok)
+		return EM_ECLOSED;
+	if (!em_mail_address_ok(to) || !em_mail_subject_ok(subject) || !body)
 		return EM_EINVAL;
 	if (strlen(body) > EM_MAIL_BODY_MAX)
 		return EM_ETOOBIG;

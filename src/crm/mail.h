@@ -27,8 +27,8 @@
 struct em_app;
 
 #define EM_MAIL_ADDR_MAX 254
-#define EM_MAIL_SUBJECT_MAX 250	       /* bytes of UTF-8 */
-#define EM_MAIL_BODY_MAX (4 << 20)     /* bytes of UTF-8 text */
+#define EM_MAIL_SUBJECT_MAX 250	   /* bytes of UTF-8 */
+#define EM_MAIL_BODY_MAX (4 << 20) /* bytes of UTF-8 text */
 #define EM_MAIL_TRIES 3
 
 /* 1 when addr is an address Emma will send to: local@domain.tld with an
@@ -49,12 +49,13 @@ typedef void (*em_mail_done)(int status, void *arg);
 
 /* Queues a mail (loop thread only). Strings are copied; body is UTF-8 text
 ** with LF or CRLF line ends. Returns 0 and later calls done exactly once, or
-** returns at once without ever calling done: EM_ECLOSED mail is off or the
-** server is shutting down, EM_EINVAL bad recipient, subject or mail.from,
+** returns at once without ever calling done: EM_ECLOSED mail is off, the
+** server is shutting down or mail.from is not valid (logged once), EM_EINVAL
+** a bad recipient or subject,
 ** EM_ETOOBIG body over EM_MAIL_BODY_MAX, EM_EAGAIN mail.queue_max mails are
 ** already waiting. done may be NULL. */
-int em_mail_send(struct em_app *app, const char *to, const char *subject, const char *body,
-		 em_mail_done done, void *arg);
+int em_mail_send(struct em_app *app, const char *to, const char *subject, const char *body, em_mail_done done,
+		 void *arg);
 
 /* ---- Formatting (pure functions, used by em_mail_send and the tests) --- */
 

@@ -123,6 +123,14 @@ struct em_store {
 	pthread_t writer;
 	int writer_started;
 
+	/* Checkpoints run on their own thread and connection, so the writer
+	** never waits for the fsyncs of folding the WAL into the database. */
+	em_db *cdb;
+	pthread_t ckpt;
+	int ckpt_started, ckpt_stop, ckpt_frames;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv;
+
 	pthread_mutex_t mu;
 	pthread_cond_t wcond; /* writer waits here for work (CLOCK_MONOTONIC) */
 	pthread_cond_t scond; /* synchronous writers wait here for COMMIT */
@@ -216,6 +224,11 @@ static int db_open(em_db **out, const char *path, int readonly, char *err, size_
 	}
 	sqlite3_extended_result_codes(h, 1);
 	sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
+	if (em__fts_register(h) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot register the search tokenizer", path);
+		sqlite3_close(h);
+		return EM_EIO;
+	}
 	em_db *db = em_calloc(1, sizeof *db);
 	db->h = h;
 	*out = db;
@@ -600,6 +613,12 @@ static int open_writer(const char *path, const em_config *cfg, em_db **out, char
 	** default 2 MiB makes every import or busy minute re-read index pages
 	** from the OS; pages are only allocated when used. */
 	static const char sql_cache[] = "PRAGMA cache_size=-" EM__STR(WRITER_CACHE_KIB);
+	/* Deleted and overwritten content is zeroed in the file, freed pages
+	** too, so an erased person's data does not linger in free space
+	** (docs/privacy.md). Costs a little CPU on updates and one write per
+	** freed page; em_store_checkpoint() then clears the old page images
+	** from the WAL. */
+	static const char sql_secure[] = "PRAGMA secure_delete=ON";
 	em_db *db;
 	char mode[16];
 	if (!sqlite3_threadsafe()) {
@@ -618,6 +637,8 @@ static int open_writer(const char *path, const em_config *cfg, em_db **out, char
 		rc = em_db_exec(db, sql_fk, NULL);
 	if (!rc)
 		rc = em_db_exec(db, sql_cache, NULL);
+	if (!rc)
+		rc = em_db_exec(db, sql_secure, NULL);
 	if (rc) {
 		snprintf(err, errlen, "%s: %s", path, em_db_errmsg(db));
 		db_close(db);
@@ -1199,8 +1220,15 @@ int em_store_schema_version(em_store *s)
 	return s ? s->schema_version : 0;
 }
 
+static void ckpt_stop(em_store *s);
+
 static void store_free(em_store *s)
 {
+	ckpt_stop(s);
+	if (s->cdb)
+		db_close(s->cdb);
+	pthread_mutex_destroy(&s->ckpt_mu);
+	pthread_cond_destroy(&s->ckpt_cv);
 	for (int i = 0; i < s->nreaders; i++)
 		db_close(s->readers[i]);
 	em_free(s->readers);
@@ -1214,6 +1242,59 @@ static void store_free(em_store *s)
 	pthread_cond_destroy(&s->drain_cv);
 	s->magic = 0;
 	em_free(s);
+}
+
+/* WAL frames after which the checkpointer is woken (SQLite's own default). */
+#define CKPT_FRAMES 1000
+
+/* After each COMMIT on the writer connection: wakes the checkpointer when
+** the WAL has grown. Replaces SQLite's automatic checkpoint, which would
+** run inside the writer's COMMIT. */
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+	em_store *s = arg;
+	(void)h;
+	(void)name;
+	if (frames >= CKPT_FRAMES) {
+		pthread_mutex_lock(&s->ckpt_mu);
+		s->ckpt_frames = frames;
+		pthread_cond_signal(&s->ckpt_cv);
+		pthread_mutex_unlock(&s->ckpt_mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	em_store *s = arg;
+	pthread_mutex_lock(&s->ckpt_mu);
+	for (;;) {
+		while (!s->ckpt_stop && s->ckpt_frames < CKPT_FRAMES)
+			pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
+		if (s->ckpt_stop)
+			break;
+		s->ckpt_frames = 0;
+		pthread_mutex_unlock(&s->ckpt_mu);
+		int log = 0, done = 0;
+		int rc = sqlite3_wal_checkpoint_v2(s->cdb->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			em_warn("store: checkpoint failed", "rc=%d", rc);
+		pthread_mutex_lock(&s->ckpt_mu);
+	}
+	pthread_mutex_unlock(&s->ckpt_mu);
+	return NULL;
+}
+
+static void ckpt_stop(em_store *s)
+{
+	if (!s->ckpt_started)
+		return;
+	pthread_mutex_lock(&s->ckpt_mu);
+	s->ckpt_stop = 1;
+	pthread_cond_signal(&s->ckpt_cv);
+	pthread_mutex_unlock(&s->ckpt_mu);
+	pthread_join(s->ckpt, NULL);
+	s->ckpt_started = 0;
 }
 
 int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen)
@@ -1250,6 +1331,8 @@ int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen
 	pthread_mutex_init(&s->pool_mu, NULL);
 	pthread_cond_init(&s->pool_cv, NULL);
 	pthread_cond_init(&s->drain_cv, NULL);
+	pthread_mutex_init(&s->ckpt_mu, NULL);
+	pthread_cond_init(&s->ckpt_cv, NULL);
 
 	int nreaders = cfg->readers > 0 ? cfg->readers : 1;
 	s->readers = em_calloc((size_t)nreaders, sizeof *s->readers);
@@ -1263,11 +1346,21 @@ int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen
 		s->idle[s->nidle++] = s->readers[i];
 	}
 
+	if ((rc = db_open(&s->cdb, path, 0, err, errlen))) {
+		store_free(s);
+		return rc;
+	}
+	sqlite3_wal_hook(wdb->h, wal_hook, s);
+
 	/* The writer must not take signals meant for the loop thread. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int prc = pthread_create(&s->writer, NULL, writer_main, s);
+	int prc = pthread_create(&s->ckpt, NULL, ckpt_main, s);
+	if (!prc)
+		s->ckpt_started = 1;
+	if (!prc)
+		prc = pthread_create(&s->writer, NULL, writer_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (prc) {
 		snprintf(err, errlen, "cannot start the store writer thread: %s", strerror(prc));
@@ -1276,6 +1369,7 @@ int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen
 	}
 	s->writer_started = 1;
 	pthread_setname_np(s->writer, "emma-writer");
+	pthread_setname_np(s->ckpt, "emma-checkpoint");
 	em_info("store: open", "path=%s schema_version=%d migrations_applied=%d readers=%d", path, version,
 		applied, nreaders);
 	*out = s;
@@ -1312,6 +1406,7 @@ void em_store_close(em_store *s)
 	for (int i = 0; i < s->nreaders; i++)
 		db_close(s->readers[i]);
 	s->nreaders = 0;
+	ckpt_stop(s);
 
 	/* Fold the WAL into the database so the file alone is complete. */
 	int log = 0, ckpt = 0;
@@ -1328,6 +1423,42 @@ void em_store_get_stats(em_store *s, em_store_stats *out)
 	*out = s->stats;
 	out->queue_depth = (uint64_t)s->qlen;
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- Checkpoint ------------------------------------------------------- */
+
+int em_store_checkpoint(em_store *s, char *err, size_t errlen)
+{
+	if (!s) {
+		snprintf(err, errlen, "checkpoint: no store");
+		return EM_EINVAL;
+	}
+	EM_MAGIC_CHECK(s, STORE_MAGIC);
+	/* A connection of its own: the writer's belongs to the writer thread.
+	** TRUNCATE waits (busy timeout) for the writer and for readers on older
+	** snapshots, copies every frame into the database and empties the WAL
+	** file, so no earlier page image survives in it. */
+	em_db *db;
+	int rc = db_open(&db, s->path, 0, err, errlen);
+	if (rc)
+		return rc;
+	/* A connection that has not read yet does not know the file is in WAL
+	** mode, and its checkpoint would be a silent no-op: read once first. */
+	static const char sql_touch[] = "SELECT count(*) FROM sqlite_schema";
+	int64_t ignored;
+	if ((rc = db_query_int(db, sql_touch, &ignored))) {
+		snprintf(err, errlen, "checkpoint: %s", em_db_errmsg(db));
+		db_close(db);
+		return rc;
+	}
+	int log = 0, ckpt = 0;
+	int src = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &ckpt);
+	if (src != SQLITE_OK) {
+		snprintf(err, errlen, "checkpoint: %s", sqlite3_errmsg(db->h));
+		rc = src == SQLITE_BUSY ? EM_EAGAIN : EM_EIO;
+	}
+	db_close(db);
+	return rc;
 }
 
 /* ---- Backup ----------------------------------------------------------- */

@@ -17,6 +17,8 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "crm/privacy.h"
+#include "crm/contacts.h"
 
 #define VISIT_GAP_MS (30LL * 60 * 1000)
 #define CACHE_SLOTS (1u << 17) /* power of two */
@@ -268,10 +270,22 @@ static int record(em_db *db, em_track_batch *b, entry *e, int defer)
 				     "iiiittttt", e->visit_id, e->visitor_id, b->site_id, ev->ts_ms,
 				     em_ev_type_name(ev->type), ev->url, ev->title, name, ev->data)))
 			return rc;
+		/* Orders count towards the contact's lifetime value; an e-mail
+		** identifies the contact. Both in this write (crm/contacts.h). */
+		if (ev->type == EM_EV_ORDER && (rc = em_contacts_order_db(db, e->visitor_id, em_db_last_id(db))))
+			return rc;
 		if (ev->type == EM_EV_IDENTIFY && (ev->email || ev->external_id) &&
 		    (rc = merge_identity(db, b, e, ev)))
 			return rc;
+		if (ev->type == EM_EV_IDENTIFY && ev->email &&
+		    (rc = em_contacts_identify_db(db, b->site_id, b->vid, ev->email, ev->person_name)))
+			return rc;
 	}
+	/* A change of tracking consent is kept as a consent record with its
+	** time, in the same transaction (docs/privacy.md). */
+	if (consent >= 0 && consent != e->consent &&
+	    (rc = em_privacy_consent_db(db, b->site_id, 0, b->vid, "tracking", consent, "", "tracker", e->last_ts)))
+		return rc;
 	if (consent >= 0)
 		e->consent = consent;
 	e->pending_pageviews += pageviews;

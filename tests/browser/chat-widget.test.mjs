@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { api, login, sleep, startEmma, waitFor } from '../e2e/lib/emma.mjs';
+import { startSmtp } from '../e2e/lib/smtp.mjs';
 
 const PAGES = join(dirname(fileURLToPath(import.meta.url)), 'pages');
 const LAUNCH = {
@@ -30,7 +31,7 @@ const LAUNCH = {
 const SHOTS = process.env.EMMA_SHOTS || '';
 const pageErrors = [];
 
-let emma, browser, shop, userAgent, session;
+let emma, browser, shop, userAgent, session, smtp;
 
 /** The shop: every path is pages/chat-shop.html with the Emma tag; ?lang= becomes data-lang. */
 function startShop(emmaUrl) {
@@ -184,8 +185,13 @@ async function messagesOf(conv) {
 }
 
 before(async () => {
+	smtp = await startSmtp(); // a real SMTP server on loopback, for the transcript
 	emma = await startEmma({
-		env: { EMMA_CHAT_ROUTING: 'broadcast', EMMA_CHAT_OFFLINE_GRACE_S: '1', EMMA_TRACK_RATE_PER_S: '1000', EMMA_TRACK_RATE_BURST: '1000' },
+		env: {
+			EMMA_CHAT_ROUTING: 'broadcast', EMMA_CHAT_OFFLINE_GRACE_S: '1',
+			EMMA_TRACK_RATE_PER_S: '1000', EMMA_TRACK_RATE_BURST: '1000',
+			EMMA_MAIL_SMTP_URL: smtp.url, EMMA_MAIL_FROM: 'Shop Team <team@shop.example>', EMMA_MAIL_RETRY_S: '0',
+		},
 	});
 	shop = await startShop(emma.url);
 	browser = await chromium.launch(LAUNCH);
@@ -204,6 +210,7 @@ after(async () => {
 	await browser?.close();
 	shop?.close();
 	await emma?.stop();
+	await smtp?.stop();
 });
 
 test('the widget is served to other origins as JavaScript; emma.js stays small', async () => {
@@ -260,10 +267,10 @@ test('German strings with data-lang="de"', async (t) => {
 	await visible(dialog(page).getByLabel(/^E-Mail/)).waitFor();
 	await dialog(page).getByRole('button', { name: 'Nachricht senden' }).click();
 	await dialog(page).getByRole('alert').getByText(/Bitte/).waitFor();
+	await shots(page, 'chat-de');
 	await dialog(page).getByRole('button', { name: 'Chat minimieren' }).click();
 	await page.locator('#emma-chat').getByRole('button', { name: 'Chat öffnen' }).waitFor();
 	assert.equal(await dialog(page).count(), 0, 'closed');
-	await shots(page, 'chat-de');
 });
 
 // The main conversation, shared by the next tests.
@@ -407,6 +414,9 @@ test('a message sent just before a page change, whose ack was lost, is stored an
 	await page.waitForURL(/\/shop\/second$/);
 	await log(page).getByText('Typed before leaving').waitFor();
 	await log(page).locator('li.visitor', { hasText: 'Typed before leaving' }).locator('[data-state="sent"]').waitFor();
+	const twice = net.sent.filter((f) => f.type === 'msg' && f.body === 'Typed before leaving');
+	assert.equal(twice.length, 2, 'held back on the first page, sent from the outbox on the next');
+	assert.equal(twice[0].client_id, twice[1].client_id);
 	// 2: the server stores it, but the ack is lost; the next page sends it again.
 	await waitFor(() => net.sockets.length === 1, { what: 'one socket' });
 	net.dropAcks();
@@ -476,9 +486,11 @@ test('the page and the widget do not style each other; full screen on phones', a
 		const send = r.querySelector('button[type=submit]');
 		const cs = getComputedStyle(send);
 		const shop = getComputedStyle(document.getElementById('shop-button'));
-		return { bg: cs.backgroundColor, font: getComputedStyle(r.querySelector('.w')).fontFamily, shopBg: shop.backgroundColor, h1: getComputedStyle(document.querySelector('h1')).fontSize };
+		const host = getComputedStyle(document.getElementById('emma-chat'));
+		return { hostBorder: host.borderTopWidth, bg: cs.backgroundColor, font: getComputedStyle(r.querySelector('.w')).fontFamily, shopBg: shop.backgroundColor, h1: getComputedStyle(document.querySelector('h1')).fontSize };
 	});
 	assert.notEqual(st.bg, 'rgb(0, 255, 0)', 'the shop\'s button colour does not reach the widget');
+	assert.equal(st.hostBorder, '0px', 'the shop\'s div rule does not reach the host element');
 	assert.doesNotMatch(st.font, /Georgia/);
 	assert.equal(st.shopBg, 'rgb(0, 255, 0)', 'the shop keeps its own style');
 	assert.equal(st.h1, '32px');
@@ -506,15 +518,18 @@ test('the operator closes: rating and transcript request', async () => {
 	await dialog(page).getByText('Thank you for your rating!').waitFor();
 	const rate = net.sent.find((f) => f.type === 'rate');
 	assert.deepEqual({ rating: rate.rating, comment: rate.comment }, { rating: 4, comment: 'Quick and friendly' });
-	// The transcript form has the pre-chat e-mail; the server answers whether it can mail.
+	const stored = await api(emma.url, 'GET', `/api/v1/conversations/${conv}`, { cookie: session.cookie });
+	const c = stored.json.conversation || stored.json;
+	assert.deepEqual([c.rating, c.rating_comment], [4, 'Quick and friendly'], 'the rating is stored');
+	// The transcript form has the pre-chat e-mail; the mail reaches the SMTP server.
 	assert.equal(await visible(dialog(page).getByLabel(/^E-mail/)).inputValue(), 'ann@example.com');
 	await dialog(page).getByRole('button', { name: 'Send transcript to my e-mail' }).click();
-	await waitFor(() => net.received.some((f) => (f.type === 'ok' && f.for === 'transcript') || f.type === 'error'),
-		{ what: 'an answer to transcript' });
-	const answer = net.received.filter((f) => (f.type === 'ok' && f.for === 'transcript') || f.type === 'error').at(-1);
+	await dialog(page).getByText('The transcript is on its way to ann@example.com.').waitFor();
 	assert.deepEqual(net.sent.filter((f) => f.type === 'transcript').map((f) => f.email), ['ann@example.com']);
-	if (answer.type === 'ok') await dialog(page).getByText(/The transcript is on its way to ann@example\.com/).waitFor();
-	else await dialog(page).getByRole('alert').getByText(answer.error.message, { exact: false }).waitFor();
+	const [mail] = await smtp.waitForMessages(1);
+	assert.match(mail.headers['x-rcptto'] || mail.headers.to, /ann@example\.com/);
+	assert.match(mail.text, /Hello, do you ship to Austria\?/);
+	assert.match(mail.text, /Offline one/);
 	await shots(page, 'chat-ended');
 	await main.context.close();
 });
@@ -536,23 +551,41 @@ test('an invitation is shown and accepted; the chat starts with the inviting ope
 	await bubble.getByText('Hello! Can I help you find the right size?').waitFor({ timeout: 15_000 });
 	assert.equal(net.chatLoads, 1);
 	await shots(page, 'chat-invitation');
-	assert.deepEqual(net.sent.map((f) => f.type), [], 'showing it sends nothing');
+	// Showing it is reported once (the rule statistics count it), nothing else.
+	await waitFor(() => net.sent.length > 0, { what: 'invite_shown' });
+	assert.deepEqual(net.sent.map((f) => f.type), ['invite_shown']);
 	await bubble.getByRole('button', { name: 'Reply' }).click();
 	await dialog(page).waitFor();
-	await waitFor(() => net.sent.length > 0, { what: 'the answer' });
-	assert.deepEqual(net.sent.map((f) => f.type), ['invite_accept']);
-	assert.ok(net.sent[0].invitation);
+	await waitFor(() => net.sent.length > 1, { what: 'the answer' });
+	assert.deepEqual(net.sent.map((f) => f.type), ['invite_shown', 'invite_accept']);
+	assert.ok(net.sent[1].invitation);
+	assert.equal(net.sent[1].invitation, net.sent[0].invitation);
+	const inv = await api(emma.url, 'GET', '/api/v1/invitations', { cookie: session.cookie });
+	assert.ok(inv.json.invitations.some((i) => i.id === net.sent[1].invitation && i.status === 'accepted'), inv.text);
 	const c = await op.next((f) => convFrame(v)(f), 'the conversation from the invitation');
 	await log(page).getByText(/joined the chat$/).waitFor();
-	await log(page).getByText('Hello! Can I help you find the right size?').first().waitFor();
+	await log(page).getByText('Hello! Can I help you find the right size?').waitFor();
+	assert.equal(await log(page).getByText('Hello! Can I help you find the right size?').count(), 1);
 	const box = visible(dialog(page).getByLabel('Message', { exact: true }));
 	await box.fill('Yes please, size 42');
 	await box.press('Enter');
 	await op.next((f) => f.type === 'msg' && f.conversation === c.conversation.id && f.body === 'Yes please, size 42', 'the reply');
 	await log(page).locator('li.visitor [data-state="sent"]').waitFor();
+	// With the window closed, an answer shows as a count on the launcher.
+	await dialog(page).getByRole('button', { name: 'Minimise chat' }).click();
+	op.send({ type: 'msg', conversation: c.conversation.id, client_id: 'op-inv-1', body: 'Size 42 is in stock.' });
+	await page.locator('#emma-chat').getByRole('button', { name: 'Open chat, 1 new' }).click();
+	await log(page).getByText('Size 42 is in stock.').waitFor();
+	await launcher(page).and(page.getByRole('button', { name: 'Open chat', exact: true })).waitFor();
+	// The visitor ends the chat.
+	await dialog(page).getByRole('button', { name: 'End chat' }).click();
+	await dialog(page).getByRole('button', { name: 'Send rating' }).waitFor();
+	assert.ok(net.sent.some((f) => f.type === 'close'));
+	await op.next((f) => f.type === 'conversation' && f.conversation.id === c.conversation.id && f.conversation.status === 'closed',
+		'the conversation closed at the operator');
 });
 
-test('a dismissed invitation goes away and sends only invite_dismiss', async (t) => {
+test('a dismissed invitation goes away and sends only invite_shown and invite_dismiss', async (t) => {
 	const { page, net } = await visitor(t);
 	await page.goto(`${shop.url}/shop/dismiss`);
 	const v = await vidOf(page);
@@ -562,9 +595,9 @@ test('a dismissed invitation goes away and sends only invite_dismiss', async (t)
 	await bubble.getByText('Need help?').waitFor({ timeout: 15_000 });
 	await bubble.getByRole('button', { name: 'Dismiss invitation' }).click();
 	await bubble.waitFor({ state: 'hidden' });
-	await waitFor(() => net.sent.length > 0, { what: 'the answer' });
+	await waitFor(() => net.sent.length > 1, { what: 'the answer' });
 	await sleep(300);
-	assert.deepEqual(net.sent.map((f) => f.type), ['invite_dismiss']);
+	assert.deepEqual(net.sent.map((f) => f.type), ['invite_shown', 'invite_dismiss']);
 	assert.equal(await dialog(page).count(), 0, 'the window stays closed');
 	// Not shown again on the next page.
 	await page.locator('#next').click();

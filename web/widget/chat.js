@@ -154,7 +154,7 @@ function fresh(keep) {
 	return {
 		v: 1, open: false, vid: '', conv: null, status: null, op: null, joined: '', seq: 0, floor: 0,
 		m: [], closed: false, rated: false, transcript: '', start: null, pre: null,
-		offline: null, offlineDone: false, inv: null, answers: [], gone: [], hello: null,
+		offline: null, offlineDone: false, offConv: null, inv: null, answers: [], gone: [], hello: null,
 		...keep,
 	};
 }
@@ -204,13 +204,13 @@ let everUp = false;
 let tries = 0;
 let retryTimer = 0;
 let vidWaits = 0;
-const requests = []; // kinds waiting for "ok": rate, transcript
+const requests = []; // {kind: rate|transcript, email} waiting for "ok"
 
 function connect() {
 	clearTimeout(retryTimer);
 	retryTimer = 0;
 	if (ws || !cfg.site) return;
-	let vid = (E._vid && E._vid()) || S.vid;
+	const vid = (E._vid && E._vid()) || S.vid;
 	// On a first visit the tracker learns its id from its first /t answer
 	// (about a second after load): wait for it briefly, so that chat and
 	// tracking speak of the same visitor.
@@ -221,7 +221,6 @@ function connect() {
 	}
 	const q = new URLSearchParams({ site: cfg.site });
 	if (vid) q.set('vid', vid);
-	if (LANG) q.set('lang', LANG);
 	let s;
 	try {
 		s = new WebSocket(`${WS_URL}?${q}`);
@@ -357,6 +356,7 @@ function onAck(f) {
 		// An offline conversation: answered by e-mail, not followed here
 		S.offline = null;
 		S.offlineDone = true;
+		S.offConv = f.conversation;
 		return;
 	}
 	if (f.conversation && !S.conv) setConversation(f.conversation);
@@ -369,6 +369,9 @@ function onAck(f) {
 }
 
 function onMsg(f) {
+	// A message left offline is answered by e-mail: its conversation is not shown here.
+	if (S.offline && f.client_id === S.offline.client_id) S.offConv = f.conversation;
+	if (f.conversation && f.conversation === S.offConv) return;
 	if (f.conversation && S.conv && f.conversation !== S.conv) setConversation(f.conversation);
 	else if (f.conversation && !S.conv) setConversation(f.conversation);
 	const seq = +f.seq || 0;
@@ -408,6 +411,7 @@ function onTyping(f) {
 function onInvite(f) {
 	const id = f.invitation;
 	if (!id || S.gone.includes(id) || (S.conv && !S.closed)) return;
+	if (S.inv && S.inv.id === id) return;
 	S.inv = { id, message: String(f.message || ''), operator: f.operator || null };
 }
 
@@ -702,7 +706,6 @@ let host;
 let U = {}; // elements
 let unread = 0;
 let notice = '';
-let opTypingOn = false;
 let opTypingTimer = 0;
 const nodes = new WeakMap(); // message -> li
 let ids = 0;
@@ -743,7 +746,7 @@ function chatIcon(size) {
 function build(givenHost) {
 	host = givenHost || d.getElementById('emma-chat');
 	if (!host) {
-		host = h('div', { id: 'emma-chat' });
+		host = h('emma-chat', { id: 'emma-chat', style: 'all:initial!important' });
 		host.style.setProperty('--emma-c', cfg.color || (S.hello && S.hello.color) || '#1f5fbf');
 		d.body.append(host);
 	}
@@ -912,7 +915,8 @@ function buildOffline() {
 		}
 		sendOffline({ name: U.offName.value.trim(), email, body });
 	});
-	U.offDone = h('div', { class: 'panel', tabindex: '-1' }, h('p', { role: 'status' }, t('offlineDone')));
+	U.offDoneText = h('p', { role: 'status' });
+	U.offDone = h('div', { class: 'panel' }, U.offDoneText);
 	return h('div', { class: 'bd' }, U.offForm, U.offDone);
 }
 
@@ -948,7 +952,7 @@ function buildEnd() {
 		if (c) o.comment = c;
 		request(o);
 	});
-	U.rated = h('p', { role: 'status', tabindex: '-1' }, t('rated'));
+	U.rated = h('p', { role: 'status' }, t('rated'));
 
 	U.trEmail = h('input', { type: 'email', autocomplete: 'email', maxlength: '254' });
 	U.trErr = errorLine();
@@ -1046,7 +1050,6 @@ function draw(m) {
 
 function opTyping(on) {
 	clearTimeout(opTypingTimer);
-	opTypingOn = on;
 	if (on) opTypingTimer = setTimeout(() => opTyping(false), OP_TYPING_MS);
 	if (U.typing) U.typing.textContent = on ? t('typing', { name: opName() }) : '';
 }
@@ -1054,6 +1057,7 @@ function opTyping(on) {
 // Which panel shows, header texts, launcher badge
 function view() {
 	if (!U.win) return;
+	const focused = root.activeElement;
 	const hello = S.hello;
 	const hasChat = !!S.conv || S.m.some((m) => m.a !== 'system') || !!S.start;
 	const pre = (hello && hello.prechat) || {};
@@ -1124,6 +1128,8 @@ function view() {
 	U.offline.hidden = mode !== 'offline' && mode !== 'offline-done';
 	U.offForm.hidden = mode !== 'offline';
 	U.offDone.hidden = mode !== 'offline-done';
+	// Thanks only once stored; until the ack it waits in the outbox.
+	U.offDoneText.textContent = S.offlineDone ? t('offlineDone') : `${t('sending')}…`;
 	if (mode === 'offline' && S.pre) {
 		if (S.pre.email && !U.offEmail.value) U.offEmail.value = S.pre.email;
 		if (S.pre.name && !U.offName.value) U.offName.value = S.pre.name;
@@ -1150,8 +1156,16 @@ function view() {
 			h('button', { type: 'button', class: 'ib x', 'aria-label': t('dismiss'), onclick: () => answerInvite(false) }, '×'));
 		U.invMsg.textContent = S.inv.message;
 	}
+	// Tell the shop the invitation was seen (its rule statistics count it).
+	if (S.inv && !S.inv.seen && tx({ type: 'invite_shown', invitation: S.inv.id })) {
+		S.inv.seen = 1;
+		save();
+	}
 	if (focusPending && mode !== 'connecting' && S.open) {
 		focusPending = false;
+		focusFirst();
+	} else if (S.open && focused && U.win.contains(focused) && !focused.getClientRects().length) {
+		// What had the focus went away (a form was sent): keep it in the window.
 		focusFirst();
 	}
 }
@@ -1229,6 +1243,11 @@ function takeInvite(j) {
 
 // x: 1 = open the window; {vid, invite} = an invitation from /t; else restore
 function start(givenHost, x) {
+	if (!givenHost && !U.win && d.readyState === 'loading') {
+		// emma.js draws its launcher at DOMContentLoaded: take that one, do not add a second.
+		d.addEventListener('DOMContentLoaded', () => start(d.getElementById('emma-chat'), x));
+		return;
+	}
 	if (!U.win) {
 		build(givenHost);
 		w.addEventListener('online', reconnectNow);

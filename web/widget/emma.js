@@ -43,14 +43,15 @@
   const chatOn = site && cfg.chat != 'off';
   let H; // host of the chat's shadow DOM
 
-  // widget/chat.js: on a click, an invitation, or a chat under way (README)
+  // Loads widget/chat.js (README)
   function chat(x) {
     if (chatOn) api._load('chat').then(() => E._c(H, x), warn);
   }
 
   function launcher() {
-    H = d.createElement('div');
+    H = d.createElement('emma-chat');
     H.id = 'emma-chat';
+    H.style.cssText = 'all:initial!important';
     const r = H.attachShadow({ mode: 'open' });
     r.innerHTML = '<button aria-label="' + (/^de/i.test(cfg.lang || nav.language) ? 'Chat öffnen' : 'Open chat') +
       '" style="position:fixed;z-index:2147483000;right:20px;bottom:20px;width:56px;height:56px;border:0;' +
@@ -269,7 +270,7 @@
       }
       add({ type: 'consent', granted: ok });
     },
-    chat: () => chat(1), // opens the chat window
+    chat: () => chat(1),
     _vid: () => vid,
     _s: cfg,
     // Runs {server}/widget/NAME.js once

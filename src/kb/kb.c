@@ -16,6 +16,7 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "kb/text.h"
+#include "track/event.h"
 
 #define TERMS_MAX 16
 #define ALTS_MAX 6
@@ -1005,4 +1006,56 @@ int em_kb_gaps_db(em_db *db, void *arg)
 							   time_json(em_stmt_int(st, 2))));
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
+}
+
+/* ---- Products learnt from events ---------------------------------------- */
+
+static int learn_one(em_db *db, int64_t site_id, const char *sku, double price, const char *name, const char *url)
+{
+	if (!sku || !*sku || strlen(sku) > EM_KB_SKU_MAX)
+		return 0;
+	json_t *in = json_pack("{s:s}", "sku", sku);
+	if (price > 0)
+		json_object_set_new(in, "price", json_real(price));
+	if (name && *name && strlen(name) <= 300)
+		json_object_set_new(in, "name", json_string(name));
+	/* Only a page of the shop names a product: not a cart or checkout. */
+	if (url && *url && strlen(url) <= 2048 && (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)))
+		json_object_set_new(in, "url", json_string(url));
+	em_kb_product p = {.site_id = site_id, .in = in, .source = "event"};
+	int rc = em_kb_product_put_db(db, &p);
+	json_decref(p.out);
+	json_decref(in);
+	return rc;
+}
+
+int em_kb_learn_db(em_db *db, const em_track_batch *b)
+{
+	for (int i = 0; i < b->nevents; i++) {
+		const em_track_event *e = &b->events[i];
+		if ((e->type != EM_EV_CART || (e->cart_action != 1 && e->cart_action != 3)) && e->type != EM_EV_ORDER)
+			continue;
+		json_t *d = e->data ? json_loads(e->data, 0, NULL) : NULL;
+		int rc = 0;
+		if (e->type == EM_EV_CART) {
+			json_t *price = json_object_get(d, "price");
+			rc = learn_one(db, b->site_id, em_json_str(d, "sku", NULL), json_is_number(price) ? json_number_value(price) : 0,
+				       e->title ? e->title : b->res.title, e->url ? e->url : b->res.url);
+		} else {
+			size_t k;
+			json_t *item;
+			json_array_foreach(json_object_get(d, "items"), k, item)
+			{
+				json_t *price = json_object_get(item, "price");
+				rc = learn_one(db, b->site_id, json_is_string(json_object_get(item, "sku")) ? em_json_str(item, "sku", NULL) : NULL,
+					       json_is_number(price) ? json_number_value(price) : 0, NULL, NULL);
+				if (rc)
+					break;
+			}
+		}
+		json_decref(d);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }

@@ -103,4 +103,13 @@ int em_kb_event_db(em_db *db, void *arg);
 ** questions that still went to a chat, ranked (em_kb_read: site_id, limit). */
 int em_kb_gaps_db(em_db *db, void *arg);
 
+
+/* ---- Products learnt from the shop's own events ------------------------- */
+struct em_track_batch;
+/* Inside the write that stores a tracking batch: every SKU seen in a cart
+** "add"/"set" or an order becomes a product (source "event"), named after
+** the page it was added on and priced by the event, unless the catalog
+** (feed or API) knows it already, whose data is never overwritten. */
+int em_kb_learn_db(em_db *db, const struct em_track_batch *b);
+
 #endif

@@ -21,6 +21,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "live/invite.h"
+#include "kb/kb.h"
 #include "live/presence.h"
 #include "store/store.h"
 #include "track/geo.h"
@@ -288,7 +289,11 @@ typedef struct submit_ctx {
 static int write_fn(em_db *db, void *arg)
 {
 	submit_ctx *x = arg;
-	return em_sessionize(db, x->b);
+	int rc = em_sessionize(db, x->b);
+	/* SKUs in carts and orders become catalog products (src/kb/kb.h). */
+	if (!rc)
+		rc = em_kb_learn_db(db, x->b);
+	return rc;
 }
 
 static void done_fn(int status, void *arg)

@@ -163,3 +163,28 @@ test('who may do what, and bad input', async () => {
 	assert.equal((await api(emma.url, 'DELETE', `/api/v1/faq/${ids.draft}`, { cookie: admin.cookie, csrf: admin.csrf })).status, 204);
 	assert.equal((await search('Rabattaktion')).json.articles.length, 0);
 });
+
+test('products are learnt from cart and order events, and the feed wins', async () => {
+	const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36';
+	const t = (events) => fetch(`${emma.url}/t`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'User-Agent': UA },
+		body: JSON.stringify({ site: 'default', vid: 'learner-1', events }) });
+	assert.equal((await t([{ type: 'pageview', url: 'https://shop.example/p/hut-7', title: 'Sonnenhut Stroh' },
+		{ type: 'cart', action: 'add', sku: 'HUT-7', qty: 1, price: 29.5, total: 29.5 }])).status, 200);
+	assert.equal((await t([{ type: 'order', id: 'o-1', total: 49.5, items: [{ sku: 'HUT-7', qty: 1, price: 29.5 }, { sku: 'GURT-9', qty: 1, price: 20 }] }])).status, 200);
+	const list = async () => (await api(emma.url, 'GET', '/api/v1/products?limit=100', { cookie: admin.cookie })).json.products;
+	let hut = (await list()).find((p) => p.sku === 'HUT-7');
+	assert.equal(hut.source, 'event');
+	assert.equal(hut.name, 'Sonnenhut Stroh');
+	assert.equal(hut.url, 'https://shop.example/p/hut-7');
+	assert.equal(hut.price, 29.5);
+	assert.ok((await list()).some((p) => p.sku === 'GURT-9'));
+	assert.equal((await search('Sonnenhut')).json.products[0]?.sku, 'HUT-7');
+	// The feed's data replaces the learnt guess; later events do not undo it.
+	await api(emma.url, 'POST', '/api/v1/products', { cookie: admin.cookie, csrf: admin.csrf, body: { sku: 'HUT-7', name: 'Strohhut Classic', price: 34.9, url: 'https://shop.example/strohhut' } });
+	assert.equal((await t([{ type: 'pageview', url: 'https://shop.example/cart', title: 'Warenkorb' },
+		{ type: 'cart', action: 'add', sku: 'HUT-7', qty: 1, price: 31, total: 31 }])).status, 200);
+	hut = (await list()).find((p) => p.sku === 'HUT-7');
+	assert.equal(hut.name, 'Strohhut Classic');
+	assert.equal(hut.price, 34.9);
+	assert.equal(hut.url, 'https://shop.example/strohhut');
+});

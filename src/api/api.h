@@ -43,6 +43,19 @@ int em_api_bool_field(em_req *r, const json_t *obj, const char *key, int *out, i
 ** EM_ENOTFOUND 404, EM_EEXIST 409, EM_EAGAIN/EM_ECLOSED 503, others 500.
 ** message and field may be NULL (a generic message is used). */
 void em_api_fail(em_req *r, int status, const char *field, const char *message);
+/* Runs fn with the signed-in principal (flags as em_auth_require) and the
+** request's JSON object, releasing the object afterwards; answers
+** 401/403/400/415 itself. */
+struct em_principal;
+void em_api_with_body(em_req *r, int flags, void (*fn)(em_req *, const struct em_principal *, json_t *));
+/* Parses an optional integer query parameter within [0, max]; returns def
+** when absent, or -1 after answering 422 with the parameter named. */
+long long em_api_query_int(em_req *r, const char *name, long long def, long long max);
+/* Public endpoints the shop's pages call (tracking, widget forms): the
+** page's origin (Origin, else Referer) for the site's domain check, and
+** CORS headers on every answer, errors included, so the page can read them. */
+const char *em_api_page_origin(em_req *r);
+void em_api_public_cors(em_req *r);
 /* Formats ms since the epoch as an RFC 3339 JSON string (null for 0). */
 json_t *em_api_time(int64_t ms);
 /* The public JSON shape of an operator (src/api/operators.c). */

@@ -6,6 +6,7 @@
 #include "api/api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
@@ -203,4 +204,50 @@ void em_api_auth_routes(em_server *s)
 	em_server_route(s, EM_POST, "/api/v1/login", h_login);
 	em_server_route(s, EM_POST, "/api/v1/logout", h_logout);
 	em_server_route(s, EM_GET, "/api/v1/me", h_me);
+}
+
+void em_api_with_body(em_req *r, int flags, void (*fn)(em_req *, const em_principal *, json_t *))
+{
+	const em_principal *p = em_auth_require(r, flags);
+	if (!p)
+		return;
+	json_t *body = em_req_json(r);
+	if (!body)
+		return;
+	fn(r, p, body);
+	json_decref(body);
+}
+
+long long em_api_query_int(em_req *r, const char *name, long long def, long long max)
+{
+	const char *v = em_req_query_param(r, name);
+	if (!v || !*v)
+		return def;
+	char *end;
+	long long n = strtoll(v, &end, 10);
+	if (*end || n < 0 || n > max) {
+		char m[96];
+		snprintf(m, sizeof m, "%s must be an integer from 0 to %lld", name, max);
+		em_resp_error(r, 422, "invalid", m, name);
+		return -1;
+	}
+	return n;
+}
+
+const char *em_api_page_origin(em_req *r)
+{
+	const char *o = em_req_header(r, "Origin");
+	if (o && strcmp(o, "null"))
+		return o;
+	return em_req_header(r, "Referer");
+}
+
+void em_api_public_cors(em_req *r)
+{
+	const char *o = em_req_header(r, "Origin");
+	if (o) {
+		em_resp_header(r, "Access-Control-Allow-Origin", o);
+		em_resp_header(r, "Access-Control-Expose-Headers", "Retry-After");
+		em_resp_header(r, "Vary", "Origin");
+	}
 }

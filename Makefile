@@ -5,13 +5,13 @@
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS    := libuv jansson sqlite3 libsodium inih libcrypto zlib libpcre2-8 libmaxminddb libcurl
+PKGS    := libuv jansson sqlite3 libsodium inih libcrypto zlib libpcre2-8 libmaxminddb libcurl libcmark
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2
 CFLAGS_BASE := -std=gnu11 -g -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -Ibuild/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lpthread -lm
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lstemmer -lpthread -lm
 
 # Build variants: default (-O2), SAN=1 (ASan+UBSan, build-asan/).
 ifeq ($(SAN),1)

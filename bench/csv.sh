@@ -10,6 +10,8 @@
 #
 # Times are wall-clock seconds of the HTTP request (curl's time_total), the
 # median over the rounds; each round imports into a fresh data directory.
+# The CPU seconds emma spent on the import (all its threads, from
+# /proc/PID/stat) are reported too: on a shared machine they vary far less.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -45,7 +47,12 @@ awk -v n="$ROWS" 'BEGIN {
 bytes=$(wc -c <"$tmp/contacts.csv")
 echo "csv: $ROWS rows, $((bytes / 1024)) KiB"
 
-# One request; prints "seconds report".
+# CPU seconds (user + system) the emma process has used so far.
+cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$emma_pid/stat"
+}
+
+# One request; prints its wall-clock seconds.
 post() {
 	local query=$1
 	curl -s -o "$tmp/report.json" -w '%{time_total}' -b "$tmp/cookies" -H "X-CSRF-Token: $csrf" \
@@ -57,7 +64,7 @@ field() {
 	node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r[process.argv[2]] ?? JSON.stringify(r))' "$tmp/report.json" "$1"
 }
 
-dry=() real=() again=() peer=()
+dry=() real=() again=() peer=() cpus=()
 for round in $(seq "$ROUNDS"); do
 	rm -rf "$tmp/data"
 	mkdir -p "$tmp/data"
@@ -71,7 +78,10 @@ for round in $(seq "$ROUNDS"); do
 	t=$(post '?dry_run=1')
 	[ "$(field created)" = "$ROWS" ] || { echo "csv: dry run: $(cat "$tmp/report.json" | head -c 400)" >&2; exit 1; }
 	dry+=("$t")
+	c0=$(cpu)
 	t=$(post '')
+	c1=$(cpu)
+	cpus+=("$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')")
 	[ "$(field created)" = "$ROWS" ] || { echo "csv: import: $(cat "$tmp/report.json" | head -c 400)" >&2; exit 1; }
 	real+=("$t")
 	t=$(post '')
@@ -86,7 +96,7 @@ for round in $(seq "$ROUNDS"); do
 		e=$(date +%s.%N)
 		peer+=("$(awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", b - a }')")
 	fi
-	echo "csv: round $round: dry run ${dry[-1]} s, import ${real[-1]} s, again ${again[-1]} s" >&2
+	echo "csv: round $round: dry run ${dry[-1]} s, import ${real[-1]} s (${cpus[-1]} CPU s), again ${again[-1]} s" >&2
 done
 
 rate() { awk -v n="$ROWS" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "n/a" }'; }
@@ -95,6 +105,8 @@ mr=$(median "${real[@]}")
 ma=$(median "${again[@]}")
 echo "csv: dry run          $(rate "$md") rows/s ($md s)"
 echo "csv: import (create)  $(rate "$mr") rows/s ($mr s)   target >= 50000 rows/s"
+mc=$(median "${cpus[@]}")
+echo "csv: import (create)  $(rate "$mc") rows per CPU-second of emma ($mc s; wall time above includes waiting for a busy machine)"
 echo "csv: import (same)    $(rate "$ma") rows/s ($ma s)"
 if [ ${#peer[@]} -gt 0 ]; then
 	mp=$(median "${peer[@]}")

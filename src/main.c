@@ -1,5 +1,5 @@
 /*
-** The emma command line: serve, user add, migrate, backup, version.
+** The emma command line: serve, user add, migrate, backup, retention, version.
 **
 ** Every command takes --config FILE and --data DIR so that `emma user add`
 ** and `emma serve` find the same database. Usage errors exit 2 with a
@@ -23,7 +23,10 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "crm/auth.h"
+#include "crm/callbacks.h"
 #include "crm/operators.h"
+#include "crm/privacy.h"
+#include "crm/webhooks.h"
 #include "net/http.h"
 #include "net/loop.h"
 #include "store/store.h"
@@ -48,6 +51,7 @@ static void usage_main(FILE *f)
 		   "  user add EMAIL   create an operator account\n"
 		   "  migrate          apply pending database migrations\n"
 		   "  backup FILE      copy the database to FILE while serving\n"
+		   "  retention        delete data past the retention periods (--dry-run: report)\n"
 		   "  version          print the version\n"
 		   "\n"
 		   "Options for every command:\n"
@@ -258,6 +262,21 @@ static int cmd_serve(int argc, char **argv)
 		em_store_close(app.store);
 		return 1;
 	}
+	if (em_webhooks_init(&app)) {
+		fprintf(stderr, "%s: cannot start the webhook sender (libcurl)\n", prog);
+		em_store_close(app.store);
+		return 1;
+	}
+	if (em_callbacks_init(&app)) {
+		fprintf(stderr, "%s: cannot read the callback queue\n", prog);
+		em_store_close(app.store);
+		return 1;
+	}
+	if (em_privacy_init(&app)) {
+		fprintf(stderr, "%s: cannot start the retention timer\n", prog);
+		em_store_close(app.store);
+		return 1;
+	}
 	app.server = em_server_new(&app.cfg, &app);
 	em_api_register_all(app.server);
 	if (em_server_listen(app.server, err, sizeof err)) {
@@ -309,6 +328,9 @@ static int cmd_serve(int argc, char **argv)
 	/* Deliver what the tail threads and the store posted before we tear down. */
 	em_loop_drain();
 	em_info("closing store", NULL);
+	em_privacy_shutdown();
+	em_callbacks_shutdown();
+	em_webhooks_shutdown();
 	em_ingest_shutdown();
 	em_auth_free(&app);
 	em_store_close(app.store);
@@ -532,6 +554,64 @@ static int cmd_backup(int argc, char **argv)
 	return 0;
 }
 
+/* ---- retention ------------------------------------------------------ */
+
+static int cmd_retention(int argc, char **argv)
+{
+	/* --dry-run is this command's own flag; the shared parser never sees it. */
+	int dry_run = 0, n = 0;
+	char *args[64];
+	for (int k = 0; k < argc && n < 63; k++) {
+		if (k > 0 && !strcmp(argv[k], "--dry-run"))
+			dry_run = 1;
+		else
+			args[n++] = argv[k];
+	}
+	args[n] = NULL;
+	struct common o = {0};
+	int i = parse_options(n, args, &o, 0);
+	if (i < 0)
+		return 2;
+	if (o.help) {
+		printf("Usage: emma retention [--dry-run] [--config FILE] [--data DIR]\n\n"
+		       "Deletes what is older than the retention settings allow (privacy.retain_events_days,\n"
+		       "privacy.retain_chats_months, privacy.retain_visitors_days), in chunks, and prints\n"
+		       "what went. With --dry-run nothing is deleted; it prints what would go.\n"
+		       "emma serve does the same once a day by itself.\n");
+		return 0;
+	}
+	if (i < n)
+		return usage_error("retention takes no arguments, got '%s'", args[i]);
+	em_config cfg;
+	int rc = load_config(&cfg, &o);
+	if (rc)
+		return rc;
+	char err[512];
+	em_loop_init();
+	em_store *store;
+	if (em_store_open(&store, &cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	em_retention r;
+	em_privacy_retention_plan(&cfg, em_now_ms(), &r);
+	r.dry_run = dry_run;
+	rc = em_privacy_retention_run_sync(store, &r);
+	em_store_close(store);
+	em_loop_close();
+	json_t *report = em_privacy_retention_json(&r);
+	char *text = json_dumps(report, JSON_INDENT(2));
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(report);
+	if (rc) {
+		fprintf(stderr, "%s: retention stopped: %s (what was deleted so far stays deleted)\n", prog,
+			em_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (sodium_init() < 0) {
@@ -561,5 +641,7 @@ int main(int argc, char **argv)
 		return cmd_migrate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "backup"))
 		return cmd_backup(argc - 1, argv + 1);
+	if (!strcmp(cmd, "retention"))
+		return cmd_retention(argc - 1, argv + 1);
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -36,23 +36,6 @@
 
 static const char *outcomes[] = {"sale", "support", "lead", "spam", "other", NULL};
 
-/* Parses an optional non-negative integer query parameter; -1 after a 422. */
-static long long query_int(em_req *r, const char *name, long long def, long long max)
-{
-	const char *v = em_req_query_param(r, name);
-	if (!v || !*v)
-		return def;
-	char *end;
-	long long n = strtoll(v, &end, 10);
-	if (*end || n < 0 || n > max) {
-		char m[96];
-		snprintf(m, sizeof m, "%s must be an integer from 0 to %lld", name, max);
-		em_resp_error(r, 422, "invalid", m, name);
-		return -1;
-	}
-	return n;
-}
-
 static void chat_answer(int status, json_t *result, void *arg)
 {
 	em_req *r = arg;
@@ -75,20 +58,6 @@ static void chat_fail(em_req *r, int rc)
 		em_resp_error(r, 403, "forbidden", "this conversation is not yours", NULL);
 	else
 		em_api_fail(r, rc, NULL, NULL);
-}
-
-/* Runs fn with the signed-in principal and the request's JSON object, and
-** releases the object afterwards; answers 401/403/400/415 itself. */
-static void with_body(em_req *r, int flags, void (*fn)(em_req *, const em_principal *, json_t *))
-{
-	const em_principal *p = em_auth_require(r, flags);
-	if (!p)
-		return;
-	json_t *body = em_req_json(r);
-	if (!body)
-		return;
-	fn(r, p, body);
-	json_decref(body);
 }
 
 /* ---- Reading ------------------------------------------------------------ */
@@ -146,10 +115,10 @@ static void h_list(em_req *r)
 			return;
 		}
 	}
-	long long limit = query_int(r, "limit", LIST_DEFAULT, LIST_MAX);
+	long long limit = em_api_query_int(r, "limit", LIST_DEFAULT, LIST_MAX);
 	if (limit < 0)
 		return;
-	long long cursor = query_int(r, "cursor", 0, (long long)1 << 62);
+	long long cursor = em_api_query_int(r, "cursor", 0, (long long)1 << 62);
 	if (cursor < 0)
 		return;
 	read_ctx *rc = em_calloc(1, sizeof *rc);
@@ -221,10 +190,10 @@ static void get_common(em_req *r, int with_messages)
 		em_resp_error(r, 404, "not_found", "no such conversation", NULL);
 		return;
 	}
-	long long after = query_int(r, "after", 0, (long long)1 << 62);
+	long long after = em_api_query_int(r, "after", 0, (long long)1 << 62);
 	if (after < 0)
 		return;
-	long long limit = query_int(r, "limit", MESSAGES_MAX, MESSAGES_MAX);
+	long long limit = em_api_query_int(r, "limit", MESSAGES_MAX, MESSAGES_MAX);
 	if (limit < 0)
 		return;
 	read_ctx *rc = em_calloc(1, sizeof *rc);
@@ -288,7 +257,7 @@ static void h_post_message_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_post_message(em_req *r)
 {
-	with_body(r, EM_AUTH_ANY, h_post_message_json);
+	em_api_with_body(r, EM_AUTH_ANY, h_post_message_json);
 }
 
 static void h_accept(em_req *r)
@@ -322,7 +291,7 @@ static void h_transfer_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_transfer(em_req *r)
 {
-	with_body(r, EM_AUTH_ANY, h_transfer_json);
+	em_api_with_body(r, EM_AUTH_ANY, h_transfer_json);
 }
 
 static void closed(int status, json_t *result, void *arg)
@@ -358,7 +327,7 @@ static void h_close_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_close(em_req *r)
 {
-	with_body(r, EM_AUTH_ANY, h_close_json);
+	em_api_with_body(r, EM_AUTH_ANY, h_close_json);
 }
 
 static void h_status(em_req *r)
@@ -635,7 +604,7 @@ static void h_dept_create_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_dept_create(em_req *r)
 {
-	with_body(r, EM_AUTH_ADMIN, h_dept_create_json);
+	em_api_with_body(r, EM_AUTH_ADMIN, h_dept_create_json);
 }
 
 static void h_dept_update_json(em_req *r, const em_principal *p, json_t *body)
@@ -653,7 +622,7 @@ static void h_dept_update_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_dept_update(em_req *r)
 {
-	with_body(r, EM_AUTH_ADMIN, h_dept_update_json);
+	em_api_with_body(r, EM_AUTH_ADMIN, h_dept_update_json);
 }
 
 static void h_dept_delete(em_req *r)
@@ -825,7 +794,7 @@ static void h_canned_create_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_canned_create(em_req *r)
 {
-	with_body(r, EM_AUTH_ANY, h_canned_create_json);
+	em_api_with_body(r, EM_AUTH_ANY, h_canned_create_json);
 }
 
 static void h_canned_update_json(em_req *r, const em_principal *p, json_t *body)
@@ -843,7 +812,7 @@ static void h_canned_update_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_canned_update(em_req *r)
 {
-	with_body(r, EM_AUTH_ANY, h_canned_update_json);
+	em_api_with_body(r, EM_AUTH_ANY, h_canned_update_json);
 }
 
 static void h_canned_delete(em_req *r)
@@ -959,7 +928,7 @@ static void h_settings_put_json(em_req *r, const em_principal *p, json_t *body)
 
 static void h_settings_put(em_req *r)
 {
-	with_body(r, EM_AUTH_ADMIN, h_settings_put_json);
+	em_api_with_body(r, EM_AUTH_ADMIN, h_settings_put_json);
 }
 
 void em_api_conversations_routes(em_server *s)

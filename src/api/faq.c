@@ -4,7 +4,8 @@
 ** function from src/kb, answer.
 **
 ** Public (no sign-in, any origin may read the answer): GET /api/v1/faq/search,
-** POST /api/v1/faq/{id}/vote and POST /api/v1/public/kb/events. Everything
+** GET /api/v1/public/faq/{id}, POST /api/v1/faq/{id}/vote and
+** POST /api/v1/public/kb/events. Everything
 ** else needs an operator; writes need an admin.
 */
 #include "api/api.h"
@@ -349,6 +350,24 @@ static void h_delete(em_req *r)
 	run(c, em_kb_article_delete_db, 1);
 }
 
+/* POST /api/v1/faq/preview {"answer"}: the HTML visitors would see for this
+** Markdown (the same renderer as the help centre), for the console's editor. */
+static void h_preview_json(em_req *r, const em_principal *p, json_t *body)
+{
+	(void)p;
+	const char *answer;
+	if (em_api_str_field(r, body, "answer", 1, EM_KB_ANSWER_MAX, &answer))
+		return;
+	char *html = em_kb_markdown_html(answer, strlen(answer));
+	em_resp_json(r, 200, json_pack("{s:s}", "html", html));
+	em_free(html);
+}
+
+static void h_preview(em_req *r)
+{
+	em_api_with_body(r, EM_AUTH_ANY, h_preview_json);
+}
+
 /* POST /api/v1/faq/import {"articles":[...]}: each is created; a report
 ** of what was created and what was refused (with its index). */
 static int import_fn(em_db *db, void *arg)
@@ -523,6 +542,55 @@ static void h_search(em_req *r)
 	const char *vid = em_req_query_param(r, "vid");
 	snprintf(c->target, sizeof c->target, "%.39s", vid ? vid : "");
 	int e = em_store_read(c->app->store, em_kb_search_db, searched, c);
+	if (e) {
+		em_api_fail(r, e, NULL, NULL);
+		ctx_free(c);
+	}
+}
+
+/* GET /api/v1/public/faq/{id}?site=KEY&vid=: one published article of the
+** site, rendered, for the widget (the help centre has its own pages). The
+** read counts as a view. */
+static void public_article_done(int status, void *arg)
+{
+	kb_ctx *c = arg;
+	json_t *a = c->out;
+	const em_site *s = em_sites_by_id(c->u.q.site_id);
+	if (!status && (!s || strcmp(em_json_str(a, "site", ""), s->key)))
+		status = EM_ENOTFOUND; /* another site's article is not this site's business */
+	if (status == EM_ENOTFOUND) {
+		em_resp_error(c->r, 404, "not_found", "no such article", NULL);
+	} else if (status) {
+		em_api_fail(c->r, status, NULL, NULL);
+	} else {
+		em_kb_event e = {.site_id = c->u.q.site_id};
+		snprintf(e.type, sizeof e.type, "view");
+		snprintf(e.article, sizeof e.article, "%s", em_json_str(a, "id", ""));
+		snprintf(e.lang, sizeof e.lang, "%s", em_json_str(a, "lang", ""));
+		snprintf(e.vid, sizeof e.vid, "%s", c->target);
+		log_event(c->app, &e);
+		em_resp_json(c->r, 200,
+			     json_pack("{s:{s:O?, s:O?, s:O?, s:O?, s:O?}}", "article", "id", json_object_get(a, "id"),
+				       "question", json_object_get(a, "question"), "answer_html",
+				       json_object_get(a, "answer_html"), "slug", json_object_get(a, "slug"), "lang",
+				       json_object_get(a, "lang")));
+	}
+	ctx_free(c);
+}
+
+static void h_public_article(em_req *r)
+{
+	public_cors(r);
+	const em_site *s = site_of(r, em_req_query_param(r, "site"));
+	if (!s)
+		return;
+	const char *vid = em_req_query_param(r, "vid");
+	kb_ctx *c = ctx_new(r, 200);
+	c->u.q.site_id = s->id;
+	c->u.q.published_only = 1;
+	snprintf(c->u.q.public_id, sizeof c->u.q.public_id, "%.31s", em_req_param(r, "id"));
+	snprintf(c->target, sizeof c->target, "%.39s", vid ? vid : "");
+	int e = em_store_read(c->app->store, article_get_fn, public_article_done, c);
 	if (e) {
 		em_api_fail(r, e, NULL, NULL);
 		ctx_free(c);
@@ -754,6 +822,9 @@ static void h_synonym_delete(em_req *r)
 static int products_put_fn(em_db *db, void *arg)
 {
 	kb_ctx *c = arg;
+	/* One product (not a feed) answers with it; a feed with a report,
+	** also when only one of its rows was valid. */
+	int single = !strcmp(c->strs[0], "api");
 	size_t i;
 	json_t *item;
 	json_array_foreach(c->items, i, item)
@@ -770,13 +841,13 @@ static int products_put_fn(em_db *db, void *arg)
 			c->created++;
 		else
 			c->updated++;
-		if (json_array_size(c->items) == 1) {
+		if (single) {
 			c->out = json_pack("{s:O}", "product", p->out);
 		}
 		json_decref(p->out);
 		p->out = NULL;
 	}
-	if (json_array_size(c->items) != 1)
+	if (!single)
 		c->out = json_pack("{s:i, s:i, s:O}", "created", c->created, "updated", c->updated, "errors", c->errors);
 	return 0;
 }
@@ -884,6 +955,7 @@ void em_api_faq_routes(em_server *s)
 	em_server_route(s, EM_GET, "/api/v1/faq", h_list);
 	em_server_route(s, EM_POST, "/api/v1/faq", h_create);
 	em_server_route(s, EM_POST, "/api/v1/faq/import", h_import);
+	em_server_route(s, EM_POST, "/api/v1/faq/preview", h_preview);
 	em_server_route(s, EM_GET, "/api/v1/faq/search", h_search);
 	em_server_route(s, EM_OPTIONS, "/api/v1/faq/search", h_preflight);
 	em_server_route(s, EM_GET, "/api/v1/faq/gaps", h_gaps);
@@ -895,6 +967,7 @@ void em_api_faq_routes(em_server *s)
 	em_server_route(s, EM_DELETE, "/api/v1/faq/{id}", h_delete);
 	em_server_route(s, EM_POST, "/api/v1/faq/{id}/vote", h_vote);
 	em_server_route(s, EM_OPTIONS, "/api/v1/faq/{id}/vote", h_preflight);
+	em_server_route(s, EM_GET, "/api/v1/public/faq/{id}", h_public_article);
 	em_server_route(s, EM_POST, "/api/v1/public/kb/events", h_event);
 	em_server_route(s, EM_OPTIONS, "/api/v1/public/kb/events", h_preflight);
 	em_server_route(s, EM_GET, "/api/v1/products", h_products_list);

@@ -12,12 +12,14 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "crm/auth.h"
+#include "crm/notes.h"
 #include "live/presence.h"
 #include "store/store.h"
 #include "track/sites.h"
 
 #define PROFILE_VISITS_MAX 50
 #define VISIT_EVENTS_MAX 500
+#define PROFILE_NOTES_MAX 100
 
 static void live_list(em_req *r)
 {
@@ -165,7 +167,18 @@ static int profile_fn(em_db *db, void *arg)
 		json_object_set_new(vi, "pages", pages);
 		json_object_set_new(vi, "events", events);
 	}
-	x->out = json_pack("{s:o, s:o, s:[], s:n}", "visitor", v, "visits", visits, "notes", "contact");
+	/* Notes on this visitor and on the contact it is linked to. */
+	int64_t site_of = 0, contact_of = 0;
+	st = em_db_prepare(db, "SELECT site_id, contact_id FROM visitor WHERE id = ?", "i", id);
+	if (st && em_stmt_step(st) == 1) {
+		site_of = em_stmt_int(st, 0);
+		contact_of = em_stmt_is_null(st, 1) ? 0 : em_stmt_int(st, 1);
+	}
+	if (st)
+		em_stmt_done(st);
+	json_t *notes = em_notes_of_visitor_db(db, site_of, x->vid, contact_of, PROFILE_NOTES_MAX);
+	x->out = json_pack("{s:o, s:o, s:o, s:n}", "visitor", v, "visits", visits, "notes",
+			   notes ? notes : json_array(), "contact");
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "crm/webhooks.h"
 
 static const char *status_names[] = {"pending", "open", "closed"};
 static const char *channel_names[] = {"chat", "offline"};
@@ -65,13 +66,21 @@ int em_convstore_create(em_db *db, void *arg)
 			  em_conv_channel_name(c->channel), c->name ? c->name : "", c->email ? c->email : "",
 			  c->consent, c->lang, c->page_url ? c->page_url : "", c->created_at, c->accepted_at,
 			  c->created_at) == 0
-		       ? 0
+		       ? em_webhooks_conversation_db(db, "chat.started", c->public_id)
 		       : EM_EIO;
 }
 
 int em_convstore_change(em_db *db, void *arg)
 {
 	em_conv_change *c = arg;
+	/* chat.closed once, when the row turns closed. */
+	int closing = 0;
+	if (c->status == EM_CONV_CLOSED) {
+		em_stmt *q = em_db_prepare(db, "SELECT status FROM conversation WHERE public_id = ?", "t",
+					   c->public_id);
+		closing = em_stmt_step(q) == 1 && strcmp(em_stmt_text(q, 0), "closed") != 0;
+		em_stmt_done(q);
+	}
 	/* 0 ids and times are stored as NULL. */
 	em_stmt *st = em_db_prepare(db,
 				    "UPDATE conversation SET status = ?, operator_id = nullif(?, 0),"
@@ -82,6 +91,8 @@ int em_convstore_change(em_db *db, void *arg)
 				    c->public_id);
 	int rc = em_stmt_step(st);
 	em_stmt_done(st);
+	if (rc >= 0 && closing)
+		return em_webhooks_conversation_db(db, "chat.closed", c->public_id);
 	return rc < 0 ? EM_EIO : 0;
 }
 

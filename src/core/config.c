@@ -72,6 +72,12 @@ static const struct cdesc table[] = {
 	{"privacy", "consent_required", C_BOOL, F(consent_required), 0, 1, "cookieless ids until consent"},
 	{"privacy", "anonymize_ip_bytes", C_INT, F(anonymize_ip_bytes), 0, 4,
 	 "IPv4 bytes zeroed before storing; IPv6 keeps at most its /64 prefix when > 0"},
+	{"privacy", "retain_events_days", C_INT, F(retain_events_days), 0, 36500,
+	 "raw events older than this are deleted daily; 0 = keep"},
+	{"privacy", "retain_chats_months", C_INT, F(retain_chats_months), 0, 1200,
+	 "messages of conversations closed longer ago are deleted daily; 0 = keep"},
+	{"privacy", "retain_visitors_days", C_INT, F(retain_visitors_days), 0, 36500,
+	 "anonymous visitors (no contact) unseen this long are deleted daily; 0 = keep"},
 	{"chat", "routing", C_STR, F(chat_routing), 0, 0, "auto (assign) or broadcast (first to accept)"},
 	{"chat", "queue_max", C_INT, F(chat_queue_max), 0, 100000,
 	 "pending conversations before the widget offers a message instead"},
@@ -84,6 +90,10 @@ static const struct cdesc table[] = {
 	{"chat", "invite_daily_cap", C_INT, F(invite_daily_cap), 0, 1000, "invitations per visitor per day"},
 	{"chat", "invite_dismiss_days", C_INT, F(invite_dismiss_days), 0, 3650,
 	 "no invitation for this many days after a dismissal"},
+	{"chat", "callback_retry_min", C_INT, F(chat_callback_retry_min), 1, 10080,
+	 "minutes before calling again after no answer (times the attempts, at most a day)"},
+	{"chat", "callback_ip_limit", C_INT, F(chat_callback_ip_limit), 1, 100000,
+	 "call-me-back requests one IP may send through the widget per 10 minutes"},
 	{"mail", "smtp_url", C_STR, F(mail_smtp_url), 0, 0,
 	 "smtp://HOST:PORT or smtps://HOST:PORT of the relay (empty = no mail)"},
 	{"mail", "from", C_STR, F(mail_from), 0, 0, "sender: addr@domain or Name <addr@domain>"},
@@ -94,6 +104,15 @@ static const struct cdesc table[] = {
 	 "wait before the 2nd try (4 times as long before the 3rd)"},
 	{"mail", "timeout_s", C_INT, F(mail_timeout_s), 1, 600, "time limit of one delivery attempt"},
 	{"mail", "queue_max", C_INT, F(mail_queue_max), 1, 1000000, "mails waiting to be sent"},
+	{"webhooks", "concurrency", C_INT, F(webhooks_concurrency), 1, 64, "deliveries in flight at once"},
+	{"webhooks", "timeout_s", C_INT, F(webhooks_timeout_s), 1, 300, "time limit of one delivery attempt"},
+	{"webhooks", "max_age_s", C_INT, F(webhooks_max_age_s), 1, 2592000,
+	 "seconds a delivery is retried before it fails"},
+	{"webhooks", "backoff_base_ms", C_INT, F(webhooks_backoff_base_ms), 10, 3600000,
+	 "wait before the first retry (doubles each time)"},
+	{"webhooks", "backoff_max_ms", C_INT, F(webhooks_backoff_max_ms), 10, 86400000, "longest wait between attempts"},
+	{"webhooks", "poll_ms", C_INT, F(webhooks_poll_ms), 50, 3600000, "how often the outbox is checked"},
+	{"webhooks", "keep_days", C_INT, F(webhooks_keep_days), 1, 3650, "days the delivery log is kept"},
 };
 
 void em_config_defaults(em_config *c)
@@ -124,6 +143,9 @@ void em_config_defaults(em_config *c)
 	c->session_ttl_s = 12 * 3600;
 	c->login_attempts_per_min = 10;
 	c->consent_required = 0;
+	c->retain_events_days = 395;
+	c->retain_chats_months = 24;
+	c->retain_visitors_days = 395;
 	c->live_timeout_s = 300;
 	c->track_rate_per_s = 50;
 	c->track_rate_burst = 200;
@@ -135,11 +157,20 @@ void em_config_defaults(em_config *c)
 	c->chat_abandon_s = 600;
 	c->invite_daily_cap = 2;
 	c->invite_dismiss_days = 7;
+	c->chat_callback_retry_min = 30;
+	c->chat_callback_ip_limit = 5;
 	snprintf(c->mail_from, sizeof c->mail_from, "emma@localhost");
 	c->mail_starttls = 0;
 	c->mail_retry_s = 30;
 	c->mail_timeout_s = 30;
 	c->mail_queue_max = 1000;
+	c->webhooks_concurrency = 2;
+	c->webhooks_timeout_s = 10;
+	c->webhooks_max_age_s = 86400;
+	c->webhooks_backoff_base_ms = 30000;
+	c->webhooks_backoff_max_ms = 3600000;
+	c->webhooks_poll_ms = 5000;
+	c->webhooks_keep_days = 30;
 }
 
 /* Parses a size with optional k/m/g suffix (binary). */

@@ -52,6 +52,9 @@ typedef struct em_config {
 	/* [privacy] */
 	int consent_required;
 	int anonymize_ip_bytes;
+	int retain_events_days;	   /* raw events; 0 = keep */
+	int retain_chats_months;   /* messages of closed conversations; 0 = keep */
+	int retain_visitors_days;  /* anonymous visitors without a contact; 0 = keep */
 	/* [chat] */
 	char chat_routing[16]; /* "auto" | "broadcast" */
 	int chat_queue_max;
@@ -60,6 +63,8 @@ typedef struct em_config {
 	int chat_abandon_s;
 	int invite_daily_cap;
 	int invite_dismiss_days;
+	int chat_callback_retry_min;
+	int chat_callback_ip_limit;
 	/* [mail] */
 	char mail_smtp_url[512]; /* "" = no outgoing mail */
 	char mail_from[256];
@@ -69,6 +74,14 @@ typedef struct em_config {
 	int mail_retry_s;
 	int mail_timeout_s;
 	int mail_queue_max;
+	/* [webhooks] */
+	int webhooks_concurrency;
+	int webhooks_timeout_s;
+	int webhooks_max_age_s;
+	int webhooks_backoff_base_ms;
+	int webhooks_backoff_max_ms;
+	int webhooks_poll_ms;
+	int webhooks_keep_days;
 } em_config;
 
 void em_config_defaults(em_config *c);

@@ -59,6 +59,12 @@ int em_store_read_sync(em_store *s, em_db_fn fn, void *arg);
 ** writes go on. Blocking: call from a pool thread or the command line. */
 int em_store_backup(em_store *s, const char *path, char *err, size_t errlen);
 
+/* Copies every WAL frame into the database and truncates the WAL file to
+** zero bytes (after an erase, so no old page image stays in it). Waits up
+** to the busy timeout for the writer and readers; EM_EAGAIN when they did
+** not let go. Blocking: call from a pool thread or the command line. */
+int em_store_checkpoint(em_store *s, char *err, size_t errlen);
+
 /* Figures for /metrics. */
 typedef struct em_store_stats {
 	uint64_t queue_depth;

@@ -99,38 +99,44 @@ int em_convstore_change(em_db *db, void *arg)
 int em_convstore_message(em_db *db, void *arg)
 {
 	em_msg_write *m = arg;
+	/* The usual case in two statements: the insert takes the next seq from
+	** the conversation row and says which it took; a client id stored
+	** before makes it a no-op, and then the first copy is looked up. */
 	em_stmt *st = em_db_prepare(db,
-				    "SELECT m.seq, m.created_at FROM message m JOIN conversation c"
-				    " ON c.id = m.conversation_id WHERE c.public_id = ? AND m.client_id = ?",
-				    "tt", m->conv, m->client_id);
+				    "INSERT INTO message (conversation_id, seq, author, operator_id, client_id, body,"
+				    " internal, created_at) SELECT c.id, c.last_seq + 1, ?, nullif(?, 0), ?, ?, ?, ?"
+				    " FROM conversation c WHERE c.public_id = ?"
+				    " ON CONFLICT (conversation_id, client_id) DO NOTHING RETURNING seq",
+				    "titt" "Iit", em_conv_author_name(m->author), m->operator_id, m->client_id, m->body,
+				    m->internal, m->created_at, m->conv);
 	int rc = em_stmt_step(st);
+	if (rc == 1)
+		m->seq = em_stmt_int(st, 0);
+	/* Step to the end so the insert is complete before the next statement. */
+	while (rc == 1)
+		rc = em_stmt_step(st);
+	em_stmt_done(st);
+	if (rc < 0)
+		return EM_EIO;
+	if (m->seq) {
+		m->stored_at = m->created_at;
+		return em_db_exec(db, "UPDATE conversation SET last_seq = ?, updated_at = ? WHERE public_id = ?", "iit",
+				  m->seq, m->created_at, m->conv)
+			       ? EM_EIO
+			       : 0;
+	}
+	st = em_db_prepare(db,
+			   "SELECT m.seq, m.created_at FROM message m JOIN conversation c ON c.id = m.conversation_id"
+			   " WHERE c.public_id = ? AND m.client_id = ?",
+			   "tt", m->conv, m->client_id);
+	rc = em_stmt_step(st);
 	if (rc == 1) {
 		m->seq = em_stmt_int(st, 0);
 		m->stored_at = em_stmt_int(st, 1);
 		m->dup = 1;
 	}
 	em_stmt_done(st);
-	if (rc < 0)
-		return EM_EIO;
-	if (m->dup)
-		return 0;
-	if (em_db_exec(db, "UPDATE conversation SET last_seq = last_seq + 1, updated_at = ? WHERE public_id = ?",
-		       "it", m->created_at, m->conv) != 0)
-		return EM_EIO;
-	st = em_db_prepare(db, "SELECT id, last_seq FROM conversation WHERE public_id = ?", "t", m->conv);
-	rc = em_stmt_step(st);
-	int64_t conv_id = rc == 1 ? em_stmt_int(st, 0) : 0;
-	m->seq = rc == 1 ? em_stmt_int(st, 1) : 0;
-	em_stmt_done(st);
-	if (rc != 1)
-		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
-	m->stored_at = m->created_at;
-	rc = em_db_exec(db,
-			"INSERT INTO message (conversation_id, seq, author, operator_id, client_id, body,"
-			" internal, created_at) VALUES (?,?,?,nullif(?, 0),?,?,?,?)",
-			"iitittIi", conv_id, m->seq, em_conv_author_name(m->author), m->operator_id,
-			m->client_id, m->body, m->internal, m->created_at);
-	return rc == 0 ? 0 : EM_EIO;
+	return rc == 1 ? 0 : rc == 0 ? EM_ENOTFOUND : EM_EIO;
 }
 
 int em_convstore_rate(em_db *db, void *arg)

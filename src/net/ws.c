@@ -156,6 +156,12 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 	return (ssize_t)n;
 }
 
+/* Frames wslay produces during one ws_flush are gathered here and written
+** with one call, so a frame's header and payload (and several frames) leave
+** in one packet, not one write() each. The loop is single-threaded and a
+** flush never nests. */
+static em_buf out;
+
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
 	em_ws *ws = user;
@@ -166,12 +172,8 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 		return -1;
 	}
-	if (ws->conn->out_bytes > cfg_of(ws)->ws_out_soft) {
+	if (ws->conn->out_bytes + out.len > cfg_of(ws)->ws_out_soft || em_buf_append(&out, data, len)) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	if (em__conn_write(ws->conn, (const char *)data, len, 0)) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 		return -1;
 	}
 	return (ssize_t)len;
@@ -209,7 +211,17 @@ static void ws_flush(em_ws *ws)
 	em_conn *c = ws->conn;
 	if (!ws->ctx)
 		return;
+	if (!out.max)
+		em_buf_init(&out, 1 << 20);
+	em_buf_reset(&out);
 	int rc = wslay_event_send(ws->ctx);
+	if (out.len) {
+		em__conn_write(c, out.data, out.len, 0);
+		em_buf_reset(&out);
+		/* A failed write closes the connection, and with it frees ws. */
+		if (c->closing)
+			return;
+	}
 	if (!ws->conn)
 		return;
 	if (rc != 0 || (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))) {

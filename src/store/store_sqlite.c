@@ -136,6 +136,7 @@ struct em_store {
 	pthread_cond_t scond; /* synchronous writers wait here for COMMIT */
 	struct wreq *qhead, *qtail;
 	int qlen;
+	int last_batch; /* writes in the last group committed */
 	int closing;
 	int sync_waiters;
 	em_store_stats stats;
@@ -864,7 +865,9 @@ static struct wreq *writer_take(em_store *s)
 		pthread_mutex_unlock(&s->mu);
 		return NULL;
 	}
-	if (s->batch_ms > 0 && s->qlen < s->batch_max && !s->closing) {
+	/* Under load (the last group had company) wait up to batch_ms for more
+	** writes to share the COMMIT; a lone write at low load goes at once. */
+	if (s->batch_ms > 0 && s->last_batch > 1 && s->qlen < s->batch_max && !s->closing) {
 		struct timespec dl;
 		deadline_after_ms(&dl, s->batch_ms);
 		while (s->qlen < s->batch_max && !s->closing)
@@ -882,6 +885,7 @@ static struct wreq *writer_take(em_store *s)
 		s->qtail = NULL;
 	last->next = NULL;
 	s->qlen -= n;
+	s->last_batch = n;
 	pthread_mutex_unlock(&s->mu);
 	return head;
 }

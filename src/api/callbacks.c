@@ -365,30 +365,9 @@ out:
 
 /* ---- The widget's public endpoint --------------------------------------- */
 
-/* Origin of the page that sent the request: Origin, else Referer. */
-static const char *page_origin(em_req *r)
-{
-	const char *o = em_req_header(r, "Origin");
-	if (o && strcmp(o, "null"))
-		return o;
-	return em_req_header(r, "Referer");
-}
-
-/* Added first thing, so that every answer (errors too) can be read by the
-** shop's page; whether the page may send at all is the site's origin check. */
-static void cors(em_req *r)
-{
-	const char *o = em_req_header(r, "Origin");
-	if (o) {
-		em_resp_header(r, "Access-Control-Allow-Origin", o);
-		em_resp_header(r, "Access-Control-Expose-Headers", "Retry-After");
-		em_resp_header(r, "Vary", "Origin");
-	}
-}
-
 static void h_public_options(em_req *r)
 {
-	cors(r);
+	em_api_public_cors(r);
 	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
 	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
 	em_resp_header(r, "Access-Control-Max-Age", "86400");
@@ -397,7 +376,7 @@ static void h_public_options(em_req *r)
 
 static void h_public_create(em_req *r)
 {
-	cors(r);
+	em_api_public_cors(r);
 	int wait = em_callbacks_public_admit(em_req_client_ip(r), em_now_ms());
 	if (wait) {
 		char s[16];
@@ -434,7 +413,7 @@ static void h_public_create(em_req *r)
 		em_resp_error(r, 422, "invalid_field", "unknown site", "site");
 		goto out;
 	}
-	if (!em_sites_origin_allowed(s, page_origin(r))) {
+	if (!em_sites_origin_allowed(s, em_api_page_origin(r))) {
 		em_resp_error(r, 403, "forbidden", "this page's origin may not send data for the site",
 			      "site");
 		goto out;

@@ -214,27 +214,9 @@ static void h_visitor_erase(em_req *r)
 
 /* ---- The widget's forget request ----------------------------------------- */
 
-static const char *page_origin(em_req *r)
-{
-	const char *o = em_req_header(r, "Origin");
-	if (o && strcmp(o, "null"))
-		return o;
-	return em_req_header(r, "Referer");
-}
-
-static void cors(em_req *r)
-{
-	const char *o = em_req_header(r, "Origin");
-	if (o) {
-		em_resp_header(r, "Access-Control-Allow-Origin", o);
-		em_resp_header(r, "Access-Control-Expose-Headers", "Retry-After");
-		em_resp_header(r, "Vary", "Origin");
-	}
-}
-
 static void h_forget_options(em_req *r)
 {
-	cors(r);
+	em_api_public_cors(r);
 	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
 	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
 	em_resp_header(r, "Access-Control-Max-Age", "86400");
@@ -243,7 +225,7 @@ static void h_forget_options(em_req *r)
 
 static void h_forget(em_req *r)
 {
-	cors(r);
+	em_api_public_cors(r);
 	em_app *app = app_of(r);
 	const char *ip = em_req_client_ip(r);
 	int64_t now = em_now_ms();
@@ -278,7 +260,7 @@ static void h_forget(em_req *r)
 		em_resp_error(r, 422, "invalid_field", "unknown site", "site");
 		return;
 	}
-	if (!em_sites_origin_allowed(site, page_origin(r))) {
+	if (!em_sites_origin_allowed(site, em_api_page_origin(r))) {
 		json_decref(body);
 		em_resp_error(r, 403, "forbidden", "this page's origin may not send data for the site",
 			      "site");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "api/routes.h"
 #include "app.h"
 #include "core/alloc.h"
@@ -23,30 +24,6 @@ static const unsigned char pixel[] = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 
 				      0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04,
 				      0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01,
 				      0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
-
-/* Origin of the page that sent the request: Origin, else Referer. */
-static const char *page_origin(em_req *r)
-{
-	const char *o = em_req_header(r, "Origin");
-	if (o && strcmp(o, "null"))
-		return o;
-	return em_req_header(r, "Referer");
-}
-
-/* Added first thing in every tracking handler, so that every answer (the
-** 200 and each 4xx/5xx error alike) lets the shop's page read it: the tracker
-** shows the server's message and honours Retry-After. Bodies past
-** server.body_max are refused by the HTTP layer before routing, without these
-** headers; the tracker never sends one (it stays under 64 KiB). */
-static void cors(em_req *r)
-{
-	const char *o = em_req_header(r, "Origin");
-	if (o) {
-		em_resp_header(r, "Access-Control-Allow-Origin", o);
-		em_resp_header(r, "Access-Control-Expose-Headers", "Retry-After");
-		em_resp_header(r, "Vary", "Origin");
-	}
-}
 
 /* Common checks; answers and returns NULL when the request may not send. */
 static const em_site *admit(em_req *r, em_app *app, const char *site_key)
@@ -65,7 +42,7 @@ static const em_site *admit(em_req *r, em_app *app, const char *site_key)
 		em_resp_error(r, 422, "invalid_field", "unknown site", "site");
 		return NULL;
 	}
-	if (!em_sites_origin_allowed(site, page_origin(r))) {
+	if (!em_sites_origin_allowed(site, em_api_page_origin(r))) {
 		em_ingest_stats_get()->rejected++;
 		em_resp_error(r, 403, "forbidden", "this page's origin may not send data for the site",
 			      "site");
@@ -105,7 +82,7 @@ static void submit(em_req *r, em_app *app, em_track_batch *b, void (*done)(em_tr
 
 static void post_t(em_req *r)
 {
-	cors(r);
+	em_api_public_cors(r);
 	em_app *app = em_req_app(r);
 	size_t len;
 	const char *body = em_req_body(r, &len);
@@ -137,7 +114,7 @@ static void post_t(em_req *r)
 
 static void options_t(em_req *r)
 {
-	cors(r);
+	em_api_public_cors(r);
 	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
 	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
 	em_resp_header(r, "Access-Control-Max-Age", "86400");
@@ -159,7 +136,7 @@ static void gif_done(em_track_batch *b)
 /* The noscript pixel: one pageview (or another simple event) per request. */
 static void get_gif(em_req *r)
 {
-	cors(r);
+	em_api_public_cors(r);
 	em_app *app = em_req_app(r);
 	const char *site_key = em_req_query_param(r, "site");
 	if (!site_key || !*site_key) {

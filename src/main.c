@@ -27,6 +27,7 @@
 #include "crm/operators.h"
 #include "crm/privacy.h"
 #include "crm/webhooks.h"
+#include "kb/help.h"
 #include "net/http.h"
 #include "net/loop.h"
 #include "store/store.h"
@@ -48,6 +49,7 @@ static void usage_main(FILE *f)
 		   "Commands:\n"
 		   "  serve            run the server (tracker, chat, console, API)\n"
 		   "  import-log FILE  import web-server access logs as visits\n"
+		   "  import-faq PATH  import help-centre articles (JSON, CSV, Markdown folder)\n"
 		   "  user add EMAIL   create an operator account\n"
 		   "  migrate          apply pending database migrations\n"
 		   "  backup FILE      copy the database to FILE while serving\n"
@@ -488,6 +490,87 @@ static int cmd_import(int argc, char **argv)
 	return 0;
 }
 
+/* ---- import-faq ---------------------------------------------------- */
+
+static int cmd_import_faq(int argc, char **argv)
+{
+	/* --lang and --publish are this command's own flags. */
+	const char *lang = NULL;
+	int publish = 0, n = 0;
+	char *args[256];
+	for (int k = 0; k < argc; k++) {
+		if (n == 255)
+			return usage_error("import-faq: too many arguments");
+		if (k > 0 && !strcmp(argv[k], "--publish")) {
+			publish = 1;
+		} else if (k > 0 && !strcmp(argv[k], "--lang")) {
+			if (k + 1 >= argc)
+				return usage_error("--lang needs de or en");
+			lang = argv[++k];
+		} else if (k > 0 && !strncmp(argv[k], "--lang=", 7)) {
+			lang = argv[k] + 7;
+		} else {
+			args[n++] = argv[k];
+		}
+	}
+	args[n] = NULL;
+	struct common o = {0};
+	int i = parse_options(n, args, &o, ALLOW_IMPORT);
+	if (i < 0)
+		return 2;
+	if (o.help) {
+		printf("Usage: emma import-faq [--site KEY] [--lang de|en] [--publish] PATH...\n\n"
+		       "Imports help-centre articles. PATH is a .json file (an array of articles with\n"
+		       "question, answer, category, tags, lang, status, slug), a .csv file with the header\n"
+		       "question,answer,category,tags,lang,status (slug optional), or a folder of .md\n"
+		       "files, each starting with front matter (question:, category:, tags: a, b, lang:,\n"
+		       "status:) between '---' lines, then the answer in Markdown; the file name is the slug.\n"
+		       "--lang is the language of articles that name none; --publish publishes every\n"
+		       "imported article (else: the status given, or draft). An article whose site, language\n"
+		       "and slug exist already is updated. Prints what was skipped (file:line: why) and a\n"
+		       "summary. Runs on the database directly; a serving emma shows the changes within a\n"
+		       "minute.\n");
+		return 0;
+	}
+	if (o.format)
+		return usage_error("option --format is not used by import-faq");
+	if (lang && strcmp(lang, "de") && strcmp(lang, "en"))
+		return usage_error("--lang must be de or en, got '%s'", lang);
+	if (i >= n)
+		return usage_error("import-faq needs at least one PATH");
+	em_config cfg;
+	int rc = load_config(&cfg, &o);
+	if (rc)
+		return rc;
+	char err[512];
+	em_loop_init();
+	em_store *store;
+	if (em_store_open(&store, &cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	if (em_sites_load(store)) {
+		fprintf(stderr, "%s: cannot read the sites\n", prog);
+		em_store_close(store);
+		return 1;
+	}
+	const char *key = o.site ? o.site : "default";
+	em_help_import imp = {.site = em_sites_find(key), .lang = lang, .publish = publish, .report = stdout};
+	if (!imp.site) {
+		fprintf(stderr, "%s: --site: no site '%s' (start emma serve once to create 'default')\n", prog, key);
+		em_sites_free();
+		em_store_close(store);
+		return 2;
+	}
+	rc = em_help_import_paths(store, &imp, args + i, n - i);
+	em_store_close(store);
+	em_loop_drain();
+	em_sites_free();
+	em_loop_close();
+	printf("%d created, %d updated (matched by slug), %d skipped\n", imp.created, imp.updated, imp.skipped);
+	return rc ? 1 : 0;
+}
+
 /* ---- migrate, backup, version --------------------------------------- */
 
 static int cmd_migrate(int argc, char **argv)
@@ -637,6 +720,8 @@ int main(int argc, char **argv)
 		return cmd_user(argc - 1, argv + 1);
 	if (!strcmp(cmd, "import-log"))
 		return cmd_import(argc - 1, argv + 1);
+	if (!strcmp(cmd, "import-faq"))
+		return cmd_import_faq(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return cmd_migrate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "backup"))

@@ -168,9 +168,20 @@ static int str_member(em_req *r, const json_t *body, const char *key, int null_c
 	return 0;
 }
 
-static const char *const body_keys[] = {"site",	   "name",	"email", "phone",	     "company",
-					"stage",   "owner",	"source", "tags",	     "custom",
-					"consent_marketing", "consent_wording", "allow_duplicate", NULL};
+static const char *const body_keys[] = {"site",
+					"name",
+					"email",
+					"phone",
+					"company",
+					"stage",
+					"owner",
+					"source",
+					"tags",
+					"custom",
+					"consent_marketing",
+					"consent_wording",
+					"allow_duplicate",
+					NULL};
 
 /* Fills c->input from the body; -1 after answering. patch: null clears. */
 static int read_input(em_req *r, ctx *c, json_t *body, int patch)
@@ -192,8 +203,10 @@ static int read_input(em_req *r, ctx *c, json_t *body, int patch)
 	c->in = json_incref(body);
 	em_contact_input *in = &c->input;
 	const char *consent_wording;
-	if (str_member(r, body, "name", patch, &in->name) || str_member(r, body, "email", patch, &in->email) ||
-	    str_member(r, body, "phone", patch, &in->phone) || str_member(r, body, "company", patch, &in->company) ||
+	if (str_member(r, body, "name", patch, &in->name) ||
+	    str_member(r, body, "email", patch, &in->email) ||
+	    str_member(r, body, "phone", patch, &in->phone) ||
+	    str_member(r, body, "company", patch, &in->company) ||
 	    str_member(r, body, "stage", 0, &in->stage) || str_member(r, body, "owner", 1, &in->owner) ||
 	    str_member(r, body, "source", 0, &in->source) ||
 	    str_member(r, body, "consent_wording", 0, &consent_wording))
@@ -216,7 +229,8 @@ static int read_input(em_req *r, ctx *c, json_t *body, int patch)
 	}
 	/* Agents take or give up ownership only themselves. */
 	if (in->owner && *in->owner && !c->is_admin && strcmp(in->owner, c->operator_public)) {
-		em_resp_error(r, 403, "forbidden", "agents may only make themselves the owner of a contact", "owner");
+		em_resp_error(r, 403, "forbidden", "agents may only make themselves the owner of a contact",
+			      "owner");
 		return -1;
 	}
 	return 0;
@@ -236,7 +250,8 @@ static void norm_ids(const em_contact_input *in, char *email, char *phone)
 static int duplicate(ctx *c, const char *existing, const char *field)
 {
 	char m[200];
-	snprintf(m, sizeof m, "a contact with this %s exists already (%s); send \"allow_duplicate\": true to keep both",
+	snprintf(m, sizeof m,
+		 "a contact with this %s exists already (%s); send \"allow_duplicate\": true to keep both",
 		 !strcmp(field, "email") ? "e-mail address" : "phone number", existing);
 	c->extra = json_pack("{s:s}", "existing_id", existing);
 	return refuse(c, 409, "duplicate", field, m);
@@ -337,7 +352,8 @@ static void h_list(em_req *r)
 	}
 	if (stage && *stage && strcmp(stage, "lead") && strcmp(stage, "customer") && strcmp(stage, "lost") &&
 	    strcmp(stage, "won_back")) {
-		em_resp_error(r, 422, "invalid_field", "stage is one of lead, customer, lost, won_back", "stage");
+		em_resp_error(r, 422, "invalid_field", "stage is one of lead, customer, lost, won_back",
+			      "stage");
 		return;
 	}
 	if (tag && strlen(tag) > EM_CONTACT_TAG_MAX * 4) {
@@ -383,7 +399,8 @@ static int create_fn(em_db *db, void *arg)
 	const char *why;
 	if ((rc = check_owner(db, c)))
 		return rc;
-	if (c->input.custom && (rc = em_contacts_check_custom_db(db, c->site_id, c->input.custom, field, &why)))
+	if (c->input.custom &&
+	    (rc = em_contacts_check_custom_db(db, c->site_id, c->input.custom, field, &why)))
 		return rc == EM_EINVAL ? refuse(c, 422, "invalid_field", field, why) : rc;
 	if (!c->allow_duplicate) {
 		char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2], existing[32];
@@ -424,8 +441,8 @@ static void h_create(em_req *r)
 	json_decref(body);
 	const em_contact_input *in = &c->input;
 	if (!(in->name && *in->name) && !(in->email && *in->email) && !(in->phone && *in->phone)) {
-		em_resp_error(r, 422, "missing_field", "a contact needs a name, an e-mail address or a phone number",
-			      "name");
+		em_resp_error(r, 422, "missing_field",
+			      "a contact needs a name, an e-mail address or a phone number", "name");
 		ctx_free(c);
 		return;
 	}
@@ -465,9 +482,9 @@ static int get_fn(em_db *db, void *arg)
 	if (!ct)
 		return EM_EIO;
 	json_t *vids = json_array();
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT vid FROM visitor WHERE contact_id = ? ORDER BY last_seen DESC LIMIT ?",
-				    "ii", ref.id, (int64_t)VISITORS_MAX);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT vid FROM visitor WHERE contact_id = ? ORDER BY last_seen DESC LIMIT ?", "ii",
+		ref.id, (int64_t)VISITORS_MAX);
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(vids, json_string(em_stmt_text(st, 0)));
 	em_stmt_done(st);
@@ -495,7 +512,8 @@ static int patch_fn(em_db *db, void *arg)
 	const char *why;
 	if ((rc = editable(db, c, &ref)) || (rc = check_owner(db, c)))
 		return rc;
-	if (c->input.custom && (rc = em_contacts_check_custom_db(db, ref.site_id, c->input.custom, field, &why)))
+	if (c->input.custom &&
+	    (rc = em_contacts_check_custom_db(db, ref.site_id, c->input.custom, field, &why)))
 		return rc == EM_EINVAL ? refuse(c, 422, "invalid_field", field, why) : rc;
 	if (!c->allow_duplicate) {
 		char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2], existing[32];
@@ -606,14 +624,15 @@ static int merge_fn(em_db *db, void *arg)
 			mine = 0;
 		c->from[c->nfrom++] = s.id;
 		if (i)
-			snprintf(c->audit_detail + strlen(c->audit_detail), sizeof c->audit_detail - strlen(c->audit_detail),
-				 ",");
-		snprintf(c->audit_detail + strlen(c->audit_detail), sizeof c->audit_detail - strlen(c->audit_detail),
-			 "%s", s.public_id);
+			snprintf(c->audit_detail + strlen(c->audit_detail),
+				 sizeof c->audit_detail - strlen(c->audit_detail), ",");
+		snprintf(c->audit_detail + strlen(c->audit_detail),
+			 sizeof c->audit_detail - strlen(c->audit_detail), "%s", s.public_id);
 	}
 	if (!mine)
 		return refuse(c, 403, "forbidden", NULL,
-			      "merging needs an admin, or the owner of the contact and of every contact merged into it");
+			      "merging needs an admin, or the owner of the contact and of every contact "
+			      "merged into it");
 	if ((rc = em_contacts_merge_db(db, target.id, c->from, c->nfrom, c->operator_id)))
 		return rc;
 	json_t *ct = em_contacts_json_db(db, target.id);
@@ -644,13 +663,13 @@ static void h_merge(em_req *r)
 	json_t *v;
 	if (!err)
 		json_array_foreach(from, i, v) if (!json_is_string(v) || json_string_length(v) == 0 ||
-						  json_string_length(v) > 31)
-	{
-		snprintf(f, sizeof f, "from[%zu]", i);
-		field = f;
-		err = "expected a contact id";
-		break;
-	}
+						   json_string_length(v) > 31)
+		{
+			snprintf(f, sizeof f, "from[%zu]", i);
+			field = f;
+			err = "expected a contact id";
+			break;
+		}
 	if (err) {
 		em_resp_error(r, 422, "invalid_field", err, field);
 		json_decref(body);
@@ -677,8 +696,8 @@ static int key_ok(const char *k)
 
 static json_t *field_row(em_stmt *st)
 {
-	return json_pack("{s:s, s:s, s:s, s:s}", "key", em_stmt_text(st, 0), "label", em_stmt_text(st, 1), "type",
-			 em_stmt_text(st, 2), "site", em_stmt_text(st, 3));
+	return json_pack("{s:s, s:s, s:s, s:s}", "key", em_stmt_text(st, 0), "label", em_stmt_text(st, 1),
+			 "type", em_stmt_text(st, 2), "site", em_stmt_text(st, 3));
 }
 
 static int fields_list_fn(em_db *db, void *arg)
@@ -686,10 +705,11 @@ static int fields_list_fn(em_db *db, void *arg)
 	ctx *c = arg;
 	json_t *list = json_array();
 	c->out = json_pack("{s:o}", "custom_fields", list);
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT f.key, f.label, f.type, s.key FROM custom_field f JOIN site s ON s.id = f.site_id"
-				    " WHERE ? = 0 OR f.site_id = ? ORDER BY s.key, f.key",
-				    "ii", c->site_id, c->site_id);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT f.key, f.label, f.type, s.key FROM custom_field f JOIN site s ON s.id = f.site_id"
+		" WHERE ? = 0 OR f.site_id = ? ORDER BY s.key, f.key",
+		"ii", c->site_id, c->site_id);
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(list, field_row(st));
@@ -713,17 +733,18 @@ static void h_fields_list(em_req *r)
 static int field_create_fn(em_db *db, void *arg)
 {
 	ctx *c = arg;
-	int rc = em_db_exec(db, "INSERT INTO custom_field (site_id, key, label, type) VALUES (?, ?, ?, ?)", "ittt",
-			    c->site_id, em_json_str(c->in, "key", ""), em_json_str(c->in, "label", ""),
-			    em_json_str(c->in, "type", ""));
+	int rc = em_db_exec(db, "INSERT INTO custom_field (site_id, key, label, type) VALUES (?, ?, ?, ?)",
+			    "ittt", c->site_id, em_json_str(c->in, "key", ""),
+			    em_json_str(c->in, "label", ""), em_json_str(c->in, "type", ""));
 	if (rc == EM_EEXIST)
 		return refuse(c, 409, "conflict", "key", "a custom field with this key exists already");
 	if (rc)
 		return EM_EIO;
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT f.key, f.label, f.type, s.key FROM custom_field f JOIN site s ON s.id = f.site_id"
-				    " WHERE f.id = ?",
-				    "i", em_db_last_id(db));
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT f.key, f.label, f.type, s.key FROM custom_field f JOIN site s ON s.id = f.site_id"
+		" WHERE f.id = ?",
+		"i", em_db_last_id(db));
 	if (em_stmt_step(st) == 1)
 		c->out = json_pack("{s:o}", "custom_field", field_row(st));
 	em_stmt_done(st);
@@ -741,14 +762,16 @@ static void h_field_create(em_req *r)
 	const char *key, *label, *type, *site;
 	if (em_api_str_field(r, body, "key", 1, EM_CONTACT_CUSTOM_KEY_MAX, &key) ||
 	    em_api_str_field(r, body, "label", 1, LABEL_MAX * 4, &label) ||
-	    em_api_str_field(r, body, "type", 1, 8, &type) || em_api_str_field(r, body, "site", 0, EM_SITE_KEY_MAX, &site)) {
+	    em_api_str_field(r, body, "type", 1, 8, &type) ||
+	    em_api_str_field(r, body, "site", 0, EM_SITE_KEY_MAX, &site)) {
 		json_decref(body);
 		return;
 	}
 	const char *err = NULL, *field = NULL;
 	if (!key_ok(key))
 		err = "key is 1-40 of a-z, 0-9 and _, starting with a letter", field = "key";
-	else if (strcmp(type, "text") && strcmp(type, "number") && strcmp(type, "date") && strcmp(type, "bool"))
+	else if (strcmp(type, "text") && strcmp(type, "number") && strcmp(type, "date") &&
+		 strcmp(type, "bool"))
 		err = "type is one of text, number, date, bool", field = "type";
 	else
 		for (const char *s = label; *s; s++)
@@ -789,7 +812,8 @@ static int field_delete_fn(em_db *db, void *arg)
 	/* The values go with their definition. The key is [a-z0-9_], so the
 	** JSON path built from it is plain. */
 	if (em_db_exec(db,
-		       "UPDATE contact SET custom = json_remove(custom, '$.' || ?) WHERE site_id = ? AND custom != '{}'"
+		       "UPDATE contact SET custom = json_remove(custom, '$.' || ?) WHERE site_id = ? AND "
+		       "custom != '{}'"
 		       " AND json_type(custom, '$.' || ?) IS NOT NULL",
 		       "tit", c->id, c->site_id, c->id))
 		return EM_EIO;

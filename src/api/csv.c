@@ -112,15 +112,16 @@ static void chunk_done(int status, void *arg)
 		json_t *rep = em_csv_import_report(c->imp);
 		char msg[200];
 		snprintf(msg, sizeof msg,
-			 "the import stopped (%s); %lld rows were applied before, the rest was not: fix the cause "
+			 "the import stopped (%s); %lld rows were applied before, the rest was not: fix the "
+			 "cause "
 			 "and import the file again (applied rows come out unchanged)",
 			 em_strerror(status),
 			 (long long)(json_integer_value(json_object_get(rep, "created")) +
 				     json_integer_value(json_object_get(rep, "updated"))));
 		json_decref(rep);
 		em_warn("contact import stopped", "status=%s", em_strerror(status));
-		em_resp_error(c->r, status == EM_EAGAIN ? 503 : 500, status == EM_EAGAIN ? "unavailable" : "internal",
-			      msg, NULL);
+		em_resp_error(c->r, status == EM_EAGAIN ? 503 : 500,
+			      status == EM_EAGAIN ? "unavailable" : "internal", msg, NULL);
 		import_free(c);
 		return;
 	}
@@ -212,21 +213,23 @@ typedef struct export_ctx {
 static int export_fn(em_db *db, void *arg)
 {
 	export_ctx *x = arg;
-	return em_csv_export_db(db, x->site_id, x->stage[0] ? x->stage : NULL, x->tag[0] ? x->tag : NULL, &x->out);
+	return em_csv_export_db(db, x->site_id, x->stage[0] ? x->stage : NULL, x->tag[0] ? x->tag : NULL,
+				&x->out);
 }
 
 static void export_done(int status, void *arg)
 {
 	export_ctx *x = arg;
 	if (status == EM_ETOOBIG) {
-		em_resp_error(x->r, 413, "too_large", "the export is larger than 256 MiB: filter by stage or tag",
-			      NULL);
+		em_resp_error(x->r, 413, "too_large",
+			      "the export is larger than 256 MiB: filter by stage or tag", NULL);
 	} else if (status) {
 		em_api_fail(x->r, status, NULL, NULL);
 	} else {
 		em_resp_header(x->r, "Content-Disposition", "attachment; filename=\"contacts.csv\"");
 		em_resp_header(x->r, "Cache-Control", "no-store");
-		em_resp_send(x->r, 200, "text/csv; charset=utf-8", x->out.data ? x->out.data : "", x->out.len);
+		em_resp_send(x->r, 200, "text/csv; charset=utf-8", x->out.data ? x->out.data : "",
+			     x->out.len);
 	}
 	em_buf_free(&x->out);
 	em_free(x);
@@ -240,7 +243,8 @@ static void h_export(em_req *r)
 	const char *stage = em_req_query_param(r, "stage");
 	if (stage && *stage && strcmp(stage, "lead") && strcmp(stage, "customer") && strcmp(stage, "lost") &&
 	    strcmp(stage, "won_back")) {
-		em_resp_error(r, 422, "invalid_field", "stage is one of lead, customer, lost, won_back", "stage");
+		em_resp_error(r, 422, "invalid_field", "stage is one of lead, customer, lost, won_back",
+			      "stage");
 		return;
 	}
 	const char *tag = em_req_query_param(r, "tag");

@@ -12,6 +12,7 @@ void em_api_register_all(em_server *s)
 	em_api_ws_visitor_routes(s);
 	em_api_conversations_routes(s);
 	em_api_faq_routes(s);
+	em_api_help_routes(s);
 	em_api_card_routes(s);
 	em_api_track_routes(s);
 	em_api_visitors_routes(s);

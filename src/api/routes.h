@@ -21,6 +21,8 @@ void em_api_conversations_routes(em_server *s);
 void em_api_faq_routes(em_server *s);
 /* The widget's business card, POST /api/v1/public/card (src/api/card.c). */
 void em_api_card_routes(em_server *s);
+/* The help centre's HTML pages under /help (src/api/help.c). */
+void em_api_help_routes(em_server *s);
 /* Tracking: /t, /t.gif, /emma.js (src/api/track.c). */
 void em_api_track_routes(em_server *s);
 /* Visitors: live list and profiles (src/api/visitors.c). */

@@ -55,7 +55,8 @@ static int op_fn(em_db *db, void *arg)
 	case OP_DELETE: return em_webhooks_delete_db(db, o->id);
 	case OP_PING: return em_webhooks_ping_db(db, o->id, &o->out);
 	case OP_DELIVERIES:
-		return em_webhooks_deliveries_db(db, o->id, o->status, o->limit, o->cursor, &o->out, &o->next);
+		return em_webhooks_deliveries_db(db, o->id, o->status, o->limit, o->cursor, &o->out,
+						 &o->next);
 	case OP_RETRY: return em_webhooks_retry_db(db, o->id, &o->out);
 	}
 	return EM_EINVAL;
@@ -79,7 +80,8 @@ static void op_done(int status, void *arg)
 	em_app *app = em_req_app(r);
 	if (status == EM_ENOTFOUND) {
 		em_resp_error(r, 404, "not_found",
-			      o->kind == OP_RETRY ? "no delivery with this id" : "no webhook with this id", NULL);
+			      o->kind == OP_RETRY ? "no delivery with this id" : "no webhook with this id",
+			      NULL);
 	} else if (status == EM_ERANGE) {
 		em_resp_error(r, 422, "invalid_field", "at most 100 webhooks may exist", NULL);
 	} else if (status) {
@@ -121,7 +123,8 @@ static void op_done(int status, void *arg)
 static void run(op *o, int write)
 {
 	em_app *app = em_req_app(o->r);
-	int e = write ? em_store_write(app->store, op_fn, op_done, o) : em_store_read(app->store, op_fn, op_done, o);
+	int e = write ? em_store_write(app->store, op_fn, op_done, o)
+		      : em_store_read(app->store, op_fn, op_done, o);
 	if (e) {
 		em_api_fail(o->r, e, NULL, NULL);
 		em_free(o);
@@ -155,7 +158,8 @@ static int read_events(em_req *r, const json_t *body, int required, char **out)
 	if (!a || json_is_null(a)) {
 		if (required) {
 			em_resp_error(r, 422, "missing_field",
-				      "events is required: a list of event names, or [\"*\"] for all", "events");
+				      "events is required: a list of event names, or [\"*\"] for all",
+				      "events");
 			return -1;
 		}
 		return 0;
@@ -183,16 +187,17 @@ static int read_events(em_req *r, const json_t *body, int required, char **out)
 		}
 		if (!strcmp(name, "*")) {
 			if (json_array_size(a) != 1) {
-				em_resp_error(r, 422, "invalid_field", "\"*\" (all events) must be the only entry",
-					      field);
+				em_resp_error(r, 422, "invalid_field",
+					      "\"*\" (all events) must be the only entry", field);
 				return -1;
 			}
 		} else if (!em_webhooks_event_known(name)) {
-			em_resp_error(r, 422, "invalid_field",
-				      "unknown event; known: contact.created, contact.updated, contact.deleted, "
-				      "lead.created, chat.started, chat.closed, callback.requested, "
-				      "callback.updated, note.created",
-				      field);
+			em_resp_error(
+				r, 422, "invalid_field",
+				"unknown event; known: contact.created, contact.updated, contact.deleted, "
+				"lead.created, chat.started, chat.closed, callback.requested, "
+				"callback.updated, note.created",
+				field);
 			return -1;
 		}
 		for (size_t k = 0; k < i; k++) {
@@ -345,7 +350,8 @@ static void h_deliveries(em_req *r)
 	if (st && !*st)
 		st = NULL;
 	if (st && strcmp(st, "pending") && strcmp(st, "delivered") && strcmp(st, "failed")) {
-		em_resp_error(r, 422, "invalid_field", "status must be pending, delivered or failed", "status");
+		em_resp_error(r, 422, "invalid_field", "status must be pending, delivered or failed",
+			      "status");
 		return;
 	}
 	long long limit = query_int(r, "limit", LIST_DEFAULT, LIST_MAX);

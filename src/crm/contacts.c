@@ -107,7 +107,8 @@ int em_contact_email(const char *in, char *out, size_t outlen, const char **why)
 	if (at > 64)
 		return fail(why, "the part before the '@' has at most 64 characters");
 	if (s[0] == '.' || s[at - 1] == '.' || memmem(s, at, "..", 2))
-		return fail(why, "the part before the '@' neither starts nor ends with a dot and has no two dots in a row");
+		return fail(why, "the part before the '@' neither starts nor ends with a dot and has no two "
+				 "dots in a row");
 	const char *d = s + at + 1;
 	size_t dn = n - at - 1;
 	if (dn == 0)
@@ -119,7 +120,8 @@ int em_contact_email(const char *in, char *out, size_t outlen, const char **why)
 		unsigned char c = i < dn ? (unsigned char)d[i] : '.';
 		if (c == '.') {
 			if (label == 0)
-				return fail(why, "the domain after the '@' has an empty part (a dot at its start or end, or two in a row)");
+				return fail(why, "the domain after the '@' has an empty part (a dot at its "
+						 "start or end, or two in a row)");
 			if (d[i - 1] == '-' || d[i - label] == '-')
 				return fail(why, "a part of the domain neither starts nor ends with '-'");
 			label = 0;
@@ -171,7 +173,8 @@ int em_contact_phone(const char *in, char *out, size_t outlen, const char **why)
 		}
 	}
 	if (i == 0)
-		return fail(why, "write the phone number with its country code, starting with + or 00 (as in +49 30 1234567)");
+		return fail(why, "write the phone number with its country code, starting with + or 00 (as in "
+				 "+49 30 1234567)");
 	if (nd == 0)
 		return fail(why, "the phone number has no digits");
 	if (digits[0] == '0')
@@ -304,10 +307,12 @@ int em_contact_validate(const em_contact_input *in, const char **field, const ch
 			const char *msg = NULL;
 			if (!custom_key_ok(k))
 				msg = "a custom field key is 1-40 of a-z, 0-9 and _, starting with a letter";
-			else if (!(json_is_string(v) || json_is_number(v) || json_is_boolean(v) || json_is_null(v)))
+			else if (!(json_is_string(v) || json_is_number(v) || json_is_boolean(v) ||
+				   json_is_null(v)))
 				msg = "a custom value is text, a number, true/false or null";
 			else if (json_is_string(v) &&
-				 (utf8_chars(json_string_value(v), json_string_length(v)) > EM_CONTACT_CUSTOM_TEXT_MAX ||
+				 (utf8_chars(json_string_value(v), json_string_length(v)) >
+					  EM_CONTACT_CUSTOM_TEXT_MAX ||
 				  has_control(json_string_value(v))))
 				msg = "a custom text has at most 1000 characters and no control characters";
 			if (msg) {
@@ -350,8 +355,9 @@ static int set_stage(em_db *db, int64_t id, const char *from, const char *to, co
 		return 0;
 	if (em_db_exec(db, "UPDATE contact SET stage = ?, updated_at = ? WHERE id = ?", "tii", to, now, id))
 		return EM_EIO;
-	return event_add(db, id, "stage", json_pack("{s:s, s:s, s:s}", "from", from, "to", to, "reason", reason),
-			 operator_id, now);
+	return event_add(db, id, "stage",
+			 json_pack("{s:s, s:s, s:s}", "from", from, "to", to, "reason", reason), operator_id,
+			 now);
 }
 
 /* Queues a webhook event carrying the contact. */
@@ -395,8 +401,10 @@ static int tags_add(em_db *db, int64_t id, const json_t *tags)
 	{
 		char tag[EM_CONTACT_TAG_MAX * 4 + 1];
 		tag_norm(json_string_value(t), tag, sizeof tag);
-		if (em_db_exec(db, "INSERT INTO contact_tag (contact_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
-			       "it", id, tag))
+		if (em_db_exec(
+			    db,
+			    "INSERT INTO contact_tag (contact_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+			    "it", id, tag))
 			return EM_EIO;
 	}
 	return 0;
@@ -409,7 +417,8 @@ static int consent_add(em_db *db, int64_t site_id, int64_t id, const em_contact_
 	if (em_db_exec(db, "UPDATE contact SET consent_marketing = ?, consent_at = ? WHERE id = ?", "iii",
 		       (int64_t)(in->consent_marketing != 0), now, id) ||
 	    em_db_exec(db,
-		       "INSERT INTO consent_record (site_id, contact_id, purpose, granted, wording, source, created_at)"
+		       "INSERT INTO consent_record (site_id, contact_id, purpose, granted, wording, source, "
+		       "created_at)"
 		       " VALUES (?, ?, 'marketing', ?, ?, ?, ?)",
 		       "iiitti", site_id, id, (int64_t)(in->consent_marketing != 0),
 		       in->consent_wording ? in->consent_wording : "", in->source ? in->source : "api", now))
@@ -419,10 +428,10 @@ static int consent_add(em_db *db, int64_t site_id, int64_t id, const em_contact_
 
 /* ---- Reading ------------------------------------------------------------ */
 
-#define CONTACT_COLS                                                                                         \
-	"c.id, c.public_id, s.key, c.name, c.email, c.phone, c.company, c.stage, o.public_id, o.name,"        \
-	" c.source, c.custom, c.lifetime_value, c.orders, c.consent_marketing, c.consent_at, c.created_at,"  \
-	" c.updated_at, (SELECT json_group_array(tag) FROM (SELECT tag FROM contact_tag"                     \
+#define CONTACT_COLS \
+	"c.id, c.public_id, s.key, c.name, c.email, c.phone, c.company, c.stage, o.public_id, o.name," \
+	" c.source, c.custom, c.lifetime_value, c.orders, c.consent_marketing, c.consent_at, c.created_at," \
+	" c.updated_at, (SELECT json_group_array(tag) FROM (SELECT tag FROM contact_tag" \
 	" WHERE contact_id = c.id ORDER BY tag))"
 #define CONTACT_JOINS " JOIN site s ON s.id = c.site_id LEFT JOIN operator o ON o.id = c.owner_id"
 
@@ -449,21 +458,23 @@ static json_t *row_json(em_stmt *st)
 	char created[32], updated[32];
 	em_rfc3339(em_stmt_int(st, 16), created);
 	em_rfc3339(em_stmt_int(st, 17), updated);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:f, s:I, s:{s:b, s:o},"
-			 " s:s, s:s}",
-			 "id", em_stmt_text(st, 1), "site", em_stmt_text(st, 2) ? em_stmt_text(st, 2) : "", "name",
-			 em_stmt_text(st, 3), "email", em_stmt_text(st, 4), "phone", em_stmt_text(st, 5), "company",
-			 em_stmt_text(st, 6), "stage", em_stmt_text(st, 7), "owner", owner, "source",
-			 em_stmt_text(st, 10), "tags", parse_or(em_stmt_text(st, 18), json_array()), "custom",
-			 parse_or(em_stmt_text(st, 11), json_object()), "lifetime_value", em_stmt_double(st, 12),
-			 "orders", (json_int_t)em_stmt_int(st, 13), "consent", "marketing",
-			 (int)em_stmt_int(st, 14), "at", consent_at, "created_at", created, "updated_at", updated);
+	return json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:f, s:I, s:{s:b, s:o},"
+		" s:s, s:s}",
+		"id", em_stmt_text(st, 1), "site", em_stmt_text(st, 2) ? em_stmt_text(st, 2) : "", "name",
+		em_stmt_text(st, 3), "email", em_stmt_text(st, 4), "phone", em_stmt_text(st, 5), "company",
+		em_stmt_text(st, 6), "stage", em_stmt_text(st, 7), "owner", owner, "source",
+		em_stmt_text(st, 10), "tags", parse_or(em_stmt_text(st, 18), json_array()), "custom",
+		parse_or(em_stmt_text(st, 11), json_object()), "lifetime_value", em_stmt_double(st, 12),
+		"orders", (json_int_t)em_stmt_int(st, 13), "consent", "marketing", (int)em_stmt_int(st, 14),
+		"at", consent_at, "created_at", created, "updated_at", updated);
 }
 
 json_t *em_contacts_json_db(em_db *db, int64_t contact_id)
 {
-	em_stmt *st = em_db_prepare(db, "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS " WHERE c.id = ?",
-				    "i", contact_id);
+	em_stmt *st =
+		em_db_prepare(db, "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS " WHERE c.id = ?",
+			      "i", contact_id);
 	json_t *out = em_stmt_step(st) == 1 ? row_json(st) : NULL;
 	em_stmt_done(st);
 	return out;
@@ -472,11 +483,12 @@ json_t *em_contacts_json_db(em_db *db, int64_t contact_id)
 int em_contacts_ref_db(em_db *db, const char *public_id, em_contact_ref *out)
 {
 	memset(out, 0, sizeof *out);
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT c.id, c.site_id, coalesce(c.owner_id, 0), coalesce(c.merged_into, 0),"
-				    " c.public_id, m.public_id FROM contact c LEFT JOIN contact m ON m.id = c.merged_into"
-				    " WHERE c.public_id = ?",
-				    "t", public_id);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT c.id, c.site_id, coalesce(c.owner_id, 0), coalesce(c.merged_into, 0),"
+		" c.public_id, m.public_id FROM contact c LEFT JOIN contact m ON m.id = c.merged_into"
+		" WHERE c.public_id = ?",
+		"t", public_id);
 	int rc = em_stmt_step(st);
 	if (rc == 1) {
 		out->id = em_stmt_int(st, 0);
@@ -493,48 +505,57 @@ int em_contacts_ref_db(em_db *db, const char *public_id, em_contact_ref *out)
 
 /* The filters every list form shares; bound by bind order site, site,
 ** stage, stage, owner, owner, tag, tag. */
-#define FILTERS                                                                                              \
-	" AND c.merged_into IS NULL AND (? = 0 OR c.site_id = ?) AND (? = '' OR c.stage = ?)"                \
-	" AND (? = 0 OR coalesce(c.owner_id, -1) = ?)"                                                       \
+#define FILTERS \
+	" AND c.merged_into IS NULL AND (? = 0 OR c.site_id = ?) AND (? = '' OR c.stage = ?)" \
+	" AND (? = 0 OR coalesce(c.owner_id, -1) = ?)" \
 	" AND (? = '' OR EXISTS (SELECT 1 FROM contact_tag WHERE contact_id = c.id AND tag = ?))"
 #define FILTER_TYPES "iittiitt"
-#define FILTER_ARGS(q, stage, tag)                                                                           \
+#define FILTER_ARGS(q, stage, tag) \
 	(q)->site_id, (q)->site_id, stage, stage, (q)->owner_id, (q)->owner_id, tag, tag
 
 /* Search forms; see the file comment. */
-static const char sql_fts[] = "SELECT " CONTACT_COLS " FROM contact_search f JOIN contact c ON c.id = f.rowid"
-	CONTACT_JOINS " WHERE contact_search MATCH ? AND f.rowid < ?" FILTERS " ORDER BY f.rowid DESC LIMIT ?";
-static const char sql_fts_tag[] = "SELECT " CONTACT_COLS " FROM (SELECT rowid AS id FROM contact_search"
+static const char sql_fts[] =
+	"SELECT " CONTACT_COLS " FROM contact_search f JOIN contact c ON c.id = f.rowid" CONTACT_JOINS
+	" WHERE contact_search MATCH ? AND f.rowid < ?" FILTERS " ORDER BY f.rowid DESC LIMIT ?";
+static const char sql_fts_tag[] =
+	"SELECT " CONTACT_COLS " FROM (SELECT rowid AS id FROM contact_search"
 	" WHERE contact_search MATCH ? AND rowid < ? UNION SELECT contact_id FROM contact_tag"
 	" WHERE tag = ? AND contact_id < ?) m JOIN contact c ON c.id = m.id" CONTACT_JOINS " WHERE 1" FILTERS
 	" ORDER BY m.id DESC LIMIT ?";
-static const char sql_short[] = "SELECT " CONTACT_COLS " FROM (SELECT id FROM contact"
-	" WHERE site_id IN (SELECT id FROM site WHERE ? = 0 OR id = ?) AND email >= ? AND email < ? AND id < ?"
+static const char sql_short[] =
+	"SELECT " CONTACT_COLS " FROM (SELECT id FROM contact"
+	" WHERE site_id IN (SELECT id FROM site WHERE ? = 0 OR id = ?) AND email >= ? AND email < ? AND id < "
+	"?"
 	" UNION SELECT id FROM contact WHERE site_id IN (SELECT id FROM site WHERE ? = 0 OR id = ?)"
 	" AND phone >= ? AND phone < ? AND id < ?"
 	" UNION SELECT contact_id FROM contact_tag WHERE tag = ? AND contact_id < ?) m"
 	" JOIN contact c ON c.id = m.id" CONTACT_JOINS " WHERE 1" FILTERS " ORDER BY m.id DESC LIMIT ?";
 /* The same for a dense prefix: newest first through every live contact,
 ** stopping after a page; cheap when many contacts match. */
-static const char sql_short_scan[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS
+static const char sql_short_scan[] =
+	"SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS
 	" WHERE c.id < ? AND ((c.email >= ? AND c.email < ?) OR (c.phone >= ? AND c.phone < ?)"
 	" OR EXISTS (SELECT 1 FROM contact_tag WHERE contact_id = c.id AND tag = ?))" FILTERS
 	" ORDER BY c.id DESC LIMIT ?";
 /* How many contacts a prefix matches, counted up to a bound in the indexes. */
-static const char sql_short_count[] = "SELECT (SELECT count(*) FROM (SELECT 1 FROM contact"
+static const char sql_short_count[] =
+	"SELECT (SELECT count(*) FROM (SELECT 1 FROM contact"
 	" WHERE site_id IN (SELECT id FROM site WHERE ? = 0 OR id = ?) AND email >= ? AND email < ? LIMIT ?))"
-	" + (SELECT count(*) FROM (SELECT 1 FROM contact WHERE site_id IN (SELECT id FROM site WHERE ? = 0 OR id = ?)"
+	" + (SELECT count(*) FROM (SELECT 1 FROM contact WHERE site_id IN (SELECT id FROM site WHERE ? = 0 "
+	"OR id = ?)"
 	" AND phone >= ? AND phone < ? LIMIT ?))";
 /* Above this many matches a prefix is read newest first instead of sorted. */
 #define SHORT_SORT_MAX 1000
-static const char sql_tag[] = "SELECT " CONTACT_COLS " FROM contact_tag t JOIN contact c ON c.id = t.contact_id"
-	CONTACT_JOINS " WHERE t.tag = ? AND t.contact_id < ?" FILTERS " ORDER BY t.contact_id DESC LIMIT ?";
-static const char sql_stage[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS
+static const char sql_tag[] =
+	"SELECT " CONTACT_COLS " FROM contact_tag t JOIN contact c ON c.id = t.contact_id" CONTACT_JOINS
+	" WHERE t.tag = ? AND t.contact_id < ?" FILTERS " ORDER BY t.contact_id DESC LIMIT ?";
+static const char sql_stage[] =
+	"SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS
 	" WHERE c.site_id = ? AND c.stage = ? AND c.id < ?" FILTERS " ORDER BY c.id DESC LIMIT ?";
 static const char sql_owner[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS
-	" WHERE c.owner_id = ? AND c.id < ?" FILTERS " ORDER BY c.id DESC LIMIT ?";
-static const char sql_all[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS
-	" WHERE c.id < ?" FILTERS " ORDER BY c.id DESC LIMIT ?";
+				" WHERE c.owner_id = ? AND c.id < ?" FILTERS " ORDER BY c.id DESC LIMIT ?";
+static const char sql_all[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS " WHERE c.id < ?" FILTERS
+			      " ORDER BY c.id DESC LIMIT ?";
 
 /* The upper bound of a prefix range: the prefix with its last byte
 ** increased ("ab" -> "ac"); a prefix ending in 0xff bytes takes them off. */
@@ -626,13 +647,14 @@ int em_contacts_search_db(em_db *db, em_contact_query *q)
 		phrase[o] = '\0';
 		int is_tag = 0;
 		if (utf8_chars(text, qn) <= EM_CONTACT_TAG_MAX) {
-			em_stmt *tq = em_db_prepare(db, "SELECT 1 FROM contact_tag WHERE tag = ? LIMIT 1", "t", text);
+			em_stmt *tq = em_db_prepare(db, "SELECT 1 FROM contact_tag WHERE tag = ? LIMIT 1",
+						    "t", text);
 			is_tag = em_stmt_step(tq) == 1;
 			em_stmt_done(tq);
 		}
 		if (is_tag)
-			st = em_db_prepare(db, sql_fts_tag, "titi" FILTER_TYPES "i", phrase, cursor, text, cursor,
-					   FILTER_ARGS(q, stage, tag), want);
+			st = em_db_prepare(db, sql_fts_tag, "titi" FILTER_TYPES "i", phrase, cursor, text,
+					   cursor, FILTER_ARGS(q, stage, tag), want);
 		else
 			st = em_db_prepare(db, sql_fts, "ti" FILTER_TYPES "i", phrase, cursor,
 					   FILTER_ARGS(q, stage, tag), want);
@@ -647,20 +669,23 @@ int em_contacts_search_db(em_db *db, em_contact_query *q)
 		** matches: collect them from the e-mail and phone indexes and
 		** sort. Many (a common first letter): walk the newest contacts and
 		** stop after a page, which is quick exactly because they are many. */
-		em_stmt *cq = em_db_prepare(db, sql_short_count, "iittiiitti", q->site_id, q->site_id, text, email_end,
-					    (int64_t)SHORT_SORT_MAX, q->site_id, q->site_id, phone_lo, phone_hi,
-					    (int64_t)SHORT_SORT_MAX);
+		em_stmt *cq = em_db_prepare(db, sql_short_count, "iittiiitti", q->site_id, q->site_id, text,
+					    email_end, (int64_t)SHORT_SORT_MAX, q->site_id, q->site_id,
+					    phone_lo, phone_hi, (int64_t)SHORT_SORT_MAX);
 		int64_t matches = em_stmt_step(cq) == 1 ? em_stmt_int(cq, 0) : 0;
 		em_stmt_done(cq);
 		if (matches < SHORT_SORT_MAX)
-			st = em_db_prepare(db, sql_short, "iittiiittiti" FILTER_TYPES "i", q->site_id, q->site_id, text,
-					   email_end, cursor, q->site_id, q->site_id, phone_lo, phone_hi, cursor, text,
-					   cursor, FILTER_ARGS(q, stage, tag), want);
+			st = em_db_prepare(db, sql_short, "iittiiittiti" FILTER_TYPES "i", q->site_id,
+					   q->site_id, text, email_end, cursor, q->site_id, q->site_id,
+					   phone_lo, phone_hi, cursor, text, cursor,
+					   FILTER_ARGS(q, stage, tag), want);
 		else
-			st = em_db_prepare(db, sql_short_scan, "itttti" FILTER_TYPES "i", cursor, text, email_end,
-					   phone_lo, phone_hi, text, FILTER_ARGS(q, stage, tag), want);
+			st = em_db_prepare(db, sql_short_scan, "itttti" FILTER_TYPES "i", cursor, text,
+					   email_end, phone_lo, phone_hi, text, FILTER_ARGS(q, stage, tag),
+					   want);
 	} else if (tag[0]) {
-		st = em_db_prepare(db, sql_tag, "ti" FILTER_TYPES "i", tag, cursor, FILTER_ARGS(q, stage, tag), want);
+		st = em_db_prepare(db, sql_tag, "ti" FILTER_TYPES "i", tag, cursor,
+				   FILTER_ARGS(q, stage, tag), want);
 	} else if (stage[0] && q->site_id) {
 		st = em_db_prepare(db, sql_stage, "iti" FILTER_TYPES "i", q->site_id, stage, cursor,
 				   FILTER_ARGS(q, stage, tag), want);
@@ -668,7 +693,8 @@ int em_contacts_search_db(em_db *db, em_contact_query *q)
 		st = em_db_prepare(db, sql_owner, "ii" FILTER_TYPES "i", q->owner_id, cursor,
 				   FILTER_ARGS(q, stage, tag), want);
 	} else {
-		st = em_db_prepare(db, sql_all, "i" FILTER_TYPES "i", cursor, FILTER_ARGS(q, stage, tag), want);
+		st = em_db_prepare(db, sql_all, "i" FILTER_TYPES "i", cursor, FILTER_ARGS(q, stage, tag),
+				   want);
 	}
 	q->out = json_array();
 	q->next_cursor = 0;
@@ -700,14 +726,15 @@ int em_contacts_conflict_db(em_db *db, int64_t site_id, const char *email, const
 		const char *v = pass ? phone : email;
 		if (!v || !*v)
 			continue;
-		em_stmt *st = pass ? em_db_prepare(db,
-						   "SELECT public_id FROM contact WHERE site_id = ? AND phone = ?"
-						   " AND merged_into IS NULL AND id != ? ORDER BY id LIMIT 1",
-						   "iti", site_id, v, except)
-				   : em_db_prepare(db,
-						   "SELECT public_id FROM contact WHERE site_id = ? AND email = ?"
-						   " AND merged_into IS NULL AND id != ? ORDER BY id LIMIT 1",
-						   "iti", site_id, v, except);
+		em_stmt *st =
+			pass ? em_db_prepare(db,
+					     "SELECT public_id FROM contact WHERE site_id = ? AND phone = ?"
+					     " AND merged_into IS NULL AND id != ? ORDER BY id LIMIT 1",
+					     "iti", site_id, v, except)
+			     : em_db_prepare(db,
+					     "SELECT public_id FROM contact WHERE site_id = ? AND email = ?"
+					     " AND merged_into IS NULL AND id != ? ORDER BY id LIMIT 1",
+					     "iti", site_id, v, except);
 		int rc = em_stmt_step(st);
 		if (rc == 1)
 			snprintf(existing, 32, "%s", em_stmt_text(st, 0));
@@ -730,8 +757,8 @@ int em_contacts_check_custom_db(em_db *db, int64_t site_id, const json_t *custom
 	json_object_foreach((json_t *)custom, k, v)
 	{
 		snprintf(field, 80, "custom.%.60s", k);
-		em_stmt *st = em_db_prepare(db, "SELECT type FROM custom_field WHERE site_id = ? AND key = ?", "it",
-					    site_id, k);
+		em_stmt *st = em_db_prepare(db, "SELECT type FROM custom_field WHERE site_id = ? AND key = ?",
+					    "it", site_id, k);
 		int rc = em_stmt_step(st);
 		char type[8] = "";
 		if (rc == 1)
@@ -761,8 +788,8 @@ int em_contacts_check_custom_db(em_db *db, int64_t site_id, const json_t *custom
 			const char *s = json_string_value(v);
 			int y, m, d;
 			char end;
-			if (!s || strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &end) != 3 || m < 1 ||
-			    m > 12 || d < 1 || d > 31 || s[4] != '-' || s[7] != '-') {
+			if (!s || strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &end) != 3 ||
+			    m < 1 || m > 12 || d < 1 || d > 31 || s[4] != '-' || s[7] != '-') {
 				*why = "this custom field holds a date as YYYY-MM-DD";
 				return EM_EINVAL;
 			}
@@ -821,12 +848,13 @@ int em_contacts_create_db(em_db *db, int64_t site_id, const em_contact_input *in
 	em_id_random(pid + 2, sizeof pid - 2, 10);
 	char *name = trimmed(in->name), *company = trimmed(in->company);
 	char *custom = in->custom ? custom_text(in->custom) : em_strdup("{}");
-	int rc = em_db_exec(db,
-			    "INSERT INTO contact (public_id, site_id, name, email, phone, company, stage, owner_id,"
-			    " source, custom, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, 0), ?, ?,"
-			    " ?, ?)",
-			    "titttttittii", pid, site_id, name, email, phone, company, stage, owner, source, custom,
-			    now, now);
+	int rc = em_db_exec(
+		db,
+		"INSERT INTO contact (public_id, site_id, name, email, phone, company, stage, owner_id,"
+		" source, custom, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, 0), ?, ?,"
+		" ?, ?)",
+		"titttttittii", pid, site_id, name, email, phone, company, stage, owner, source, custom, now,
+		now);
 	em_free(name);
 	em_free(company);
 	em_free(custom);
@@ -836,7 +864,8 @@ int em_contacts_create_db(em_db *db, int64_t site_id, const em_contact_input *in
 	if ((in->tags && (rc = tags_add(db, id, in->tags))) || (rc = consent_add(db, site_id, id, in, now)) ||
 	    (rc = event_add(db, id, "created", json_pack("{s:s, s:s}", "source", source, "stage", stage),
 			    operator_id, now)) ||
-	    (rc = hook(db, "contact.created", id)) || (!strcmp(stage, "lead") && (rc = hook(db, "lead.created", id))))
+	    (rc = hook(db, "contact.created", id)) ||
+	    (!strcmp(stage, "lead") && (rc = hook(db, "lead.created", id))))
 		return rc;
 	*contact_id = id;
 	if (public_id)
@@ -930,19 +959,21 @@ int em_contacts_upsert_db(em_db *db, int64_t site_id, const em_contact_input *in
 int em_contacts_recount_db(em_db *db, int64_t contact_id)
 {
 	/* Each order id once: a thank-you page reloaded sends its order again. */
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT count(*), coalesce(sum(t), 0) FROM (SELECT json_extract(e.data, '$.id') AS oid,"
-				    " max(coalesce(json_extract(e.data, '$.total'), 0)) AS t FROM visitor v"
-				    " JOIN visit vi ON vi.visitor_id = v.id JOIN event e ON e.visit_id = vi.id"
-				    " WHERE v.contact_id = ? AND e.type = 'order' GROUP BY oid)",
-				    "i", contact_id);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT count(*), coalesce(sum(t), 0) FROM (SELECT json_extract(e.data, '$.id') AS oid,"
+		" max(coalesce(json_extract(e.data, '$.total'), 0)) AS t FROM visitor v"
+		" JOIN visit vi ON vi.visitor_id = v.id JOIN event e ON e.visit_id = vi.id"
+		" WHERE v.contact_id = ? AND e.type = 'order' GROUP BY oid)",
+		"i", contact_id);
 	int rc = em_stmt_step(st);
 	int64_t orders = rc == 1 ? em_stmt_int(st, 0) : 0;
 	double value = rc == 1 ? em_stmt_double(st, 1) : 0;
 	em_stmt_done(st);
 	if (rc != 1)
 		return EM_EIO;
-	st = em_db_prepare(db, "SELECT stage, orders, lifetime_value FROM contact WHERE id = ?", "i", contact_id);
+	st = em_db_prepare(db, "SELECT stage, orders, lifetime_value FROM contact WHERE id = ?", "i",
+			   contact_id);
 	rc = em_stmt_step(st);
 	char stage[16] = "";
 	int changed = 0;
@@ -954,8 +985,9 @@ int em_contacts_recount_db(em_db *db, int64_t contact_id)
 	if (rc != 1)
 		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
 	int64_t now = em_now_ms();
-	if (changed && em_db_exec(db, "UPDATE contact SET orders = ?, lifetime_value = ?, updated_at = ? WHERE id = ?",
-				  "idii", orders, value, now, contact_id))
+	if (changed &&
+	    em_db_exec(db, "UPDATE contact SET orders = ?, lifetime_value = ?, updated_at = ? WHERE id = ?",
+		       "idii", orders, value, now, contact_id))
 		return EM_EIO;
 	if (orders > 0 && !strcmp(stage, "lead"))
 		return set_stage(db, contact_id, "lead", "customer", "order", 0, now);
@@ -972,10 +1004,11 @@ int em_contacts_order_db(em_db *db, int64_t visitor_id, int64_t event_id)
 		return EM_EIO;
 	if (!cid)
 		return 0;
-	st = em_db_prepare(db,
-			   "SELECT json_extract(data, '$.id'), coalesce(json_extract(data, '$.total'), 0) FROM event"
-			   " WHERE id = ?",
-			   "i", event_id);
+	st = em_db_prepare(
+		db,
+		"SELECT json_extract(data, '$.id'), coalesce(json_extract(data, '$.total'), 0) FROM event"
+		" WHERE id = ?",
+		"i", event_id);
 	rc = em_stmt_step(st);
 	char oid[128] = "";
 	double total = 0;
@@ -1000,7 +1033,8 @@ int em_contacts_order_db(em_db *db, int64_t visitor_id, int64_t event_id)
 		return 0; /* the same order again */
 	int64_t now = em_now_ms();
 	if (em_db_exec(db,
-		       "UPDATE contact SET lifetime_value = lifetime_value + ?, orders = orders + 1, updated_at = ?"
+		       "UPDATE contact SET lifetime_value = lifetime_value + ?, orders = orders + 1, "
+		       "updated_at = ?"
 		       " WHERE id = ?",
 		       "dii", total, now, cid))
 		return EM_EIO;
@@ -1019,8 +1053,9 @@ int em_contacts_order_db(em_db *db, int64_t visitor_id, int64_t event_id)
 
 int em_contacts_link_visitor_db(em_db *db, int64_t site_id, const char *vid, int64_t contact_id)
 {
-	em_stmt *st = em_db_prepare(db, "SELECT coalesce(merged_into, id) FROM visitor WHERE site_id = ? AND vid = ?",
-				    "it", site_id, vid);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT coalesce(merged_into, id) FROM visitor WHERE site_id = ? AND vid = ?", "it",
+		site_id, vid);
 	int rc = em_stmt_step(st);
 	int64_t root = rc == 1 ? em_stmt_int(st, 0) : 0;
 	em_stmt_done(st);
@@ -1048,26 +1083,34 @@ int em_contacts_link_visitor_db(em_db *db, int64_t site_id, const char *vid, int
 	if (linked_already && nold == 0) {
 		/* Visitor rows are linked; conversations started since may not be. */
 		if (em_db_exec(db,
-			       "UPDATE conversation SET contact_id = ? WHERE site_id = ? AND contact_id IS NULL AND vid IN"
+			       "UPDATE conversation SET contact_id = ? WHERE site_id = ? AND contact_id IS "
+			       "NULL AND vid IN"
 			       " (SELECT vid FROM visitor WHERE id = ? OR merged_into = ?)",
 			       "iiii", contact_id, site_id, root, root))
 			return EM_EIO;
 		return 0;
 	}
-	if (em_db_exec(db, "UPDATE visitor SET contact_id = ? WHERE id = ? OR merged_into = ?", "iii", contact_id,
-		       root, root))
+	if (em_db_exec(db, "UPDATE visitor SET contact_id = ? WHERE id = ? OR merged_into = ?", "iii",
+		       contact_id, root, root))
 		return EM_EIO;
 	/* What happened as this visitor follows them: chats, notes, callbacks
 	** and consent given before anyone knew who they were. */
 	static const char *const moves[] = {
-		"UPDATE conversation SET contact_id = ? WHERE site_id = ? AND (contact_id IS NULL OR contact_id IN"
-		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR merged_into = ?)",
+		"UPDATE conversation SET contact_id = ? WHERE site_id = ? AND (contact_id IS NULL OR "
+		"contact_id IN"
+		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR "
+		"merged_into = ?)",
 		"UPDATE note SET contact_id = ? WHERE site_id = ? AND (contact_id IS NULL OR contact_id IN"
-		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR merged_into = ?)",
-		"UPDATE callback_request SET contact_id = ? WHERE site_id = ? AND (contact_id IS NULL OR contact_id IN"
-		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR merged_into = ?)",
-		"UPDATE consent_record SET contact_id = ? WHERE site_id = ? AND (contact_id IS NULL OR contact_id IN"
-		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR merged_into = ?)",
+		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR "
+		"merged_into = ?)",
+		"UPDATE callback_request SET contact_id = ? WHERE site_id = ? AND (contact_id IS NULL OR "
+		"contact_id IN"
+		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR "
+		"merged_into = ?)",
+		"UPDATE consent_record SET contact_id = ? WHERE site_id = ? AND (contact_id IS NULL OR "
+		"contact_id IN"
+		" (SELECT value FROM json_each(?))) AND vid IN (SELECT vid FROM visitor WHERE id = ? OR "
+		"merged_into = ?)",
 	};
 	json_t *olds = json_array();
 	for (int i = 0; i < nold; i++)
@@ -1115,8 +1158,9 @@ int em_contacts_update_db(em_db *db, int64_t contact_id, const em_contact_input 
 	char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2];
 	if (norm_ids(in, email, phone))
 		return EM_EINVAL;
-	em_stmt *st = em_db_prepare(db, "SELECT stage, site_id, custom FROM contact WHERE id = ? AND merged_into IS NULL",
-				    "i", contact_id);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT stage, site_id, custom FROM contact WHERE id = ? AND merged_into IS NULL", "i",
+		contact_id);
 	int rc = em_stmt_step(st);
 	char stage[16] = "";
 	int64_t site_id = 0;
@@ -1140,16 +1184,18 @@ int em_contacts_update_db(em_db *db, int64_t contact_id, const em_contact_input 
 		char *patch = dump(json_deep_copy(in->custom));
 		custom = patch;
 	}
-	char *name = in->name ? trimmed(in->name) : NULL, *company = in->company ? trimmed(in->company) : NULL;
+	char *name = in->name ? trimmed(in->name) : NULL,
+	     *company = in->company ? trimmed(in->company) : NULL;
 	int64_t now = em_now_ms();
-	rc = em_db_exec(db,
-			"UPDATE contact SET name = coalesce(?, name), email = coalesce(?, email),"
-			" phone = coalesce(?, phone), company = coalesce(?, company),"
-			" owner_id = CASE WHEN ? THEN nullif(?, 0) ELSE owner_id END,"
-			" custom = CASE WHEN ? IS NULL THEN custom ELSE json_patch(custom, ?) END, updated_at = ?"
-			" WHERE id = ?",
-			"ttttiittii", name, in->email ? email : NULL, in->phone ? phone : NULL, company,
-			(int64_t)(in->owner != NULL), owner, custom, custom, now, contact_id);
+	rc = em_db_exec(
+		db,
+		"UPDATE contact SET name = coalesce(?, name), email = coalesce(?, email),"
+		" phone = coalesce(?, phone), company = coalesce(?, company),"
+		" owner_id = CASE WHEN ? THEN nullif(?, 0) ELSE owner_id END,"
+		" custom = CASE WHEN ? IS NULL THEN custom ELSE json_patch(custom, ?) END, updated_at = ?"
+		" WHERE id = ?",
+		"ttttiittii", name, in->email ? email : NULL, in->phone ? phone : NULL, company,
+		(int64_t)(in->owner != NULL), owner, custom, custom, now, contact_id);
 	em_free(name);
 	em_free(company);
 	em_free(custom);
@@ -1186,8 +1232,8 @@ static void fold(const char *in, char *out, size_t cap)
 
 int em_contacts_merge_db(em_db *db, int64_t target, const int64_t *from, size_t n, int64_t operator_id)
 {
-	em_stmt *st = em_db_prepare(db, "SELECT site_id, stage FROM contact WHERE id = ? AND merged_into IS NULL", "i",
-				    target);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT site_id, stage FROM contact WHERE id = ? AND merged_into IS NULL", "i", target);
 	int rc = em_stmt_step(st);
 	int64_t site_id = rc == 1 ? em_stmt_int(st, 0) : 0;
 	char stage[16] = "";
@@ -1201,7 +1247,8 @@ int em_contacts_merge_db(em_db *db, int64_t target, const int64_t *from, size_t 
 	for (size_t i = 0; i < n; i++) {
 		int64_t s = from[i];
 		st = em_db_prepare(db,
-				   "SELECT site_id, merged_into IS NULL, public_id, stage, consent_at FROM contact WHERE id = ?",
+				   "SELECT site_id, merged_into IS NULL, public_id, stage, consent_at FROM "
+				   "contact WHERE id = ?",
 				   "i", s);
 		rc = em_stmt_step(st);
 		int ok = rc == 1 && s != target && em_stmt_int(st, 0) == site_id && em_stmt_int(st, 1);
@@ -1222,7 +1269,8 @@ int em_contacts_merge_db(em_db *db, int64_t target, const int64_t *from, size_t 
 			"UPDATE callback_request SET contact_id = ? WHERE contact_id = ?",
 			"UPDATE consent_record SET contact_id = ? WHERE contact_id = ?",
 			"UPDATE contact_event SET contact_id = ? WHERE contact_id = ?",
-			"INSERT INTO contact_tag (contact_id, tag) SELECT ?, tag FROM contact_tag WHERE contact_id = ?"
+			"INSERT INTO contact_tag (contact_id, tag) SELECT ?, tag FROM contact_tag WHERE "
+			"contact_id = ?"
 			" ON CONFLICT DO NOTHING",
 			"UPDATE contact SET merged_into = ? WHERE merged_into = ?",
 		};
@@ -1236,23 +1284,31 @@ int em_contacts_merge_db(em_db *db, int64_t target, const int64_t *from, size_t 
 		if (em_db_exec(db, "DELETE FROM contact_tag WHERE contact_id = ?", "i", s) ||
 		    em_db_exec(db,
 			       "UPDATE contact SET"
-			       " name = CASE WHEN name = '' THEN (SELECT name FROM contact WHERE id = ?1) ELSE name END,"
-			       " email = CASE WHEN email = '' THEN (SELECT email FROM contact WHERE id = ?1) ELSE email END,"
-			       " phone = CASE WHEN phone = '' THEN (SELECT phone FROM contact WHERE id = ?1) ELSE phone END,"
-			       " company = CASE WHEN company = '' THEN (SELECT company FROM contact WHERE id = ?1)"
+			       " name = CASE WHEN name = '' THEN (SELECT name FROM contact WHERE id = ?1) "
+			       "ELSE name END,"
+			       " email = CASE WHEN email = '' THEN (SELECT email FROM contact WHERE id = ?1) "
+			       "ELSE email END,"
+			       " phone = CASE WHEN phone = '' THEN (SELECT phone FROM contact WHERE id = ?1) "
+			       "ELSE phone END,"
+			       " company = CASE WHEN company = '' THEN (SELECT company FROM contact WHERE id "
+			       "= ?1)"
 			       " ELSE company END,"
 			       " owner_id = coalesce(owner_id, (SELECT owner_id FROM contact WHERE id = ?1)),"
 			       " custom = json_patch((SELECT custom FROM contact WHERE id = ?1), custom),"
-			       " consent_marketing = CASE WHEN coalesce((SELECT consent_at FROM contact WHERE id = ?1), 0)"
-			       " > coalesce(consent_at, 0) THEN (SELECT consent_marketing FROM contact WHERE id = ?1)"
+			       " consent_marketing = CASE WHEN coalesce((SELECT consent_at FROM contact "
+			       "WHERE id = ?1), 0)"
+			       " > coalesce(consent_at, 0) THEN (SELECT consent_marketing FROM contact WHERE "
+			       "id = ?1)"
 			       " ELSE consent_marketing END,"
-			       " consent_at = max(coalesce(consent_at, 0), coalesce((SELECT consent_at FROM contact"
+			       " consent_at = max(coalesce(consent_at, 0), coalesce((SELECT consent_at FROM "
+			       "contact"
 			       " WHERE id = ?1), 0)),"
 			       " updated_at = ?2 WHERE id = ?3",
 			       "iii", s, now, target) ||
-		    em_db_exec(db, "UPDATE contact SET consent_at = NULL WHERE id = ? AND consent_at = 0", "i", target) ||
-		    em_db_exec(db, "UPDATE contact SET merged_into = ?, updated_at = ? WHERE id = ?", "iii", target, now,
-			       s)) {
+		    em_db_exec(db, "UPDATE contact SET consent_at = NULL WHERE id = ? AND consent_at = 0",
+			       "i", target) ||
+		    em_db_exec(db, "UPDATE contact SET merged_into = ?, updated_at = ? WHERE id = ?", "iii",
+			       target, now, s)) {
 			json_decref(merged);
 			return EM_EIO;
 		}
@@ -1274,8 +1330,8 @@ int em_contacts_merge_db(em_db *db, int64_t target, const int64_t *from, size_t 
 int em_contacts_duplicates_db(em_db *db, int64_t contact_id, json_t **out)
 {
 	*out = NULL;
-	em_stmt *st = em_db_prepare(db, "SELECT site_id, email, phone, name, company FROM contact WHERE id = ?", "i",
-				    contact_id);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT site_id, email, phone, name, company FROM contact WHERE id = ?", "i", contact_id);
 	int rc = em_stmt_step(st);
 	int64_t site_id = 0;
 	char email[EM_CONTACT_EMAIL_MAX + 2] = "", phone[EM_CONTACT_PHONE_MAX + 8] = "";
@@ -1295,11 +1351,12 @@ int em_contacts_duplicates_db(em_db *db, int64_t contact_id, json_t **out)
 	** the name and company are then compared exactly after folding. */
 	int64_t ids[64];
 	int n = 0;
-	st = em_db_prepare(db,
-			   "SELECT id FROM contact WHERE site_id = ? AND email = ? AND email != '' AND id != ?"
-			   " AND merged_into IS NULL UNION SELECT id FROM contact WHERE site_id = ? AND phone = ?"
-			   " AND phone != '' AND id != ? AND merged_into IS NULL ORDER BY 1 DESC LIMIT 50",
-			   "itiiti", site_id, email, contact_id, site_id, phone, contact_id);
+	st = em_db_prepare(
+		db,
+		"SELECT id FROM contact WHERE site_id = ? AND email = ? AND email != '' AND id != ?"
+		" AND merged_into IS NULL UNION SELECT id FROM contact WHERE site_id = ? AND phone = ?"
+		" AND phone != '' AND id != ? AND merged_into IS NULL ORDER BY 1 DESC LIMIT 50",
+		"itiiti", site_id, email, contact_id, site_id, phone, contact_id);
 	while ((rc = em_stmt_step(st)) == 1 && n < 50)
 		ids[n++] = em_stmt_int(st, 0);
 	em_stmt_done(st);
@@ -1329,8 +1386,10 @@ int em_contacts_duplicates_db(em_db *db, int64_t contact_id, json_t **out)
 		phrase[o++] = '"';
 		phrase[o] = '\0';
 		st = em_db_prepare(db,
-				   "SELECT c.id, c.name, c.company FROM contact_search f JOIN contact c ON c.id = f.rowid"
-				   " WHERE contact_search MATCH ? AND c.site_id = ? AND c.id != ? AND c.merged_into IS NULL"
+				   "SELECT c.id, c.name, c.company FROM contact_search f JOIN contact c ON "
+				   "c.id = f.rowid"
+				   " WHERE contact_search MATCH ? AND c.site_id = ? AND c.id != ? AND "
+				   "c.merged_into IS NULL"
 				   " ORDER BY f.rowid DESC LIMIT 500",
 				   "tii", phrase, site_id, contact_id);
 		while ((rc = em_stmt_step(st)) == 1 && n < 64) {

@@ -84,7 +84,8 @@ static int utf8_ok(const unsigned char *s, size_t n)
 				return 0;
 			cp = (cp << 6) | (s[i + j] & 0x3F);
 		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
 			return 0;
 		i += k + 1;
 	}
@@ -146,7 +147,8 @@ int em_csv_next(em_csv *c, const char **why)
 				return EM_EINVAL;
 			}
 			if (c->p < c->end && *c->p != ',' && *c->p != '\r' && *c->p != '\n') {
-				*why = "unexpected text after a closing quote (a quote inside a quoted field is written "
+				*why = "unexpected text after a closing quote (a quote inside a quoted field "
+				       "is written "
 				       "\"\")";
 				skip_line(c);
 				return EM_EINVAL;
@@ -321,7 +323,8 @@ struct em_csv_import {
 	size_t nkeys_cap, nkeys;
 };
 
-em_csv_import *em_csv_import_new(int64_t site_id, int dry_run, int64_t operator_id, const char *data, size_t len)
+em_csv_import *em_csv_import_new(int64_t site_id, int dry_run, int64_t operator_id, const char *data,
+				 size_t len)
 {
 	em_csv_import *imp = em_calloc(1, sizeof *imp);
 	imp->site_id = site_id;
@@ -431,7 +434,8 @@ static int read_header(em_csv_import *imp, em_csv *c, const json_t *fields)
 	const char *why;
 	int rc = em_csv_next(c, &why);
 	if (rc == 0)
-		return set_fatal(imp, NULL, "%s", "the file is empty: expected a header row such as name,email,phone");
+		return set_fatal(imp, NULL, "%s",
+				 "the file is empty: expected a header row such as name,email,phone");
 	if (rc < 0)
 		return set_fatal(imp, NULL, "line 1: %s", why);
 	int have_id = 0;
@@ -444,7 +448,8 @@ static int read_header(em_csv_import *imp, em_csv *c, const json_t *fields)
 			char col[16];
 			snprintf(col, sizeof col, "%d", i + 1);
 			return set_fatal(imp, NULL,
-					 "line 1: column %s has no usable name (1 to 63 characters expected)", col);
+					 "line 1: column %s has no usable name (1 to 63 characters expected)",
+					 col);
 		}
 		for (size_t k = 0; k < n; k++)
 			lower[k] = (char)tolower((unsigned char)s[k]);
@@ -458,7 +463,8 @@ static int read_header(em_csv_import *imp, em_csv *c, const json_t *fields)
 			const char *type = json_string_value(json_object_get(fields, lower));
 			if (!type)
 				return set_fatal(imp, lower,
-						 "line 1: unknown column '%s': use name, email, phone, company, stage, "
+						 "line 1: unknown column '%s': use name, email, phone, "
+						 "company, stage, "
 						 "tags, owner or the key of one of the site's custom fields",
 						 lower);
 			imp->kind[i] = COL_CUSTOM;
@@ -500,7 +506,8 @@ static json_t *custom_value(char type, const char *s, const char **why)
 		return json_real(d);
 	}
 	if (type == 'b') {
-		static const char *yes[] = {"true", "yes", "1", "ja", NULL}, *no[] = {"false", "no", "0", "nein", NULL};
+		static const char *yes[] = {"true", "yes", "1", "ja", NULL},
+				  *no[] = {"false", "no", "0", "nein", NULL};
 		for (int i = 0; yes[i]; i++)
 			if (!strcasecmp(s, yes[i]))
 				return json_true();
@@ -513,8 +520,8 @@ static json_t *custom_value(char type, const char *s, const char **why)
 	if (type == 'd') {
 		int y, m, d;
 		char end;
-		if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &end) != 3 ||
-		    m < 1 || m > 12 || d < 1 || d > 31) {
+		if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+		    sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &end) != 3 || m < 1 || m > 12 || d < 1 || d > 31) {
 			*why = "this custom field holds a date as YYYY-MM-DD";
 			return NULL;
 		}
@@ -529,7 +536,8 @@ static int read_row(em_csv_import *imp, em_csv *c, row *r)
 	r->line = c->rec_line;
 	if (c->nfields != imp->ncols) {
 		char msg[96];
-		snprintf(msg, sizeof msg, "expected %d columns as in the header, found %d", imp->ncols, c->nfields);
+		snprintf(msg, sizeof msg, "expected %d columns as in the header, found %d", imp->ncols,
+			 c->nfields);
 		row_error(imp, r->line, NULL, msg);
 		return -1;
 	}
@@ -603,7 +611,8 @@ static int read_row(em_csv_import *imp, em_csv *c, row *r)
 		why = "a row needs an e-mail address or a phone number";
 	}
 	if (!why) {
-		em_contact_input in = {.name = r->name, .company = r->company, .tags = r->tags, .custom = r->custom};
+		em_contact_input in = {
+			.name = r->name, .company = r->company, .tags = r->tags, .custom = r->custom};
 		const char *vfield;
 		if (em_contact_validate(&in, &vfield, &why)) {
 			/* Name the CSV column: tags[2] is in "tags". */
@@ -957,22 +966,24 @@ static int create_bulk(em_db *db, em_csv_import *imp, row **rows, size_t n)
 		json_t *custom = r->custom ? json_incref(r->custom) : json_object();
 		char *ctext = em_json_dump(custom, NULL);
 		json_decref(custom);
-		json_array_append_new(batch, json_pack("[s, s, s, s, s, s, I, s]", pid, r->name ? r->name : "",
-							r->email ? r->email : "", r->phone ? r->phone : "",
-							r->company ? r->company : "", r->stage ? r->stage : "lead",
-							(json_int_t)r->owner_id, ctext));
+		json_array_append_new(batch,
+				      json_pack("[s, s, s, s, s, s, I, s]", pid, r->name ? r->name : "",
+						r->email ? r->email : "", r->phone ? r->phone : "",
+						r->company ? r->company : "", r->stage ? r->stage : "lead",
+						(json_int_t)r->owner_id, ctext));
 		em_free(ctext);
 	}
 	char *text = em_json_dump(batch, NULL);
 	json_t *batch_ids = batch; /* kept for the public ids */
-	int rc = em_db_exec(db,
-			    "INSERT INTO contact (public_id, site_id, name, email, phone, company, stage, owner_id,"
-			    " source, custom, created_at, updated_at)"
-			    " SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'),"
-			    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
-			    " json_extract(value, '$[5]'), nullif(json_extract(value, '$[6]'), 0), 'import',"
-			    " json_extract(value, '$[7]'), ?, ? FROM json_each(?)",
-			    "iiit", imp->site_id, now, now, text);
+	int rc = em_db_exec(
+		db,
+		"INSERT INTO contact (public_id, site_id, name, email, phone, company, stage, owner_id,"
+		" source, custom, created_at, updated_at)"
+		" SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'),"
+		" json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+		" json_extract(value, '$[5]'), nullif(json_extract(value, '$[6]'), 0), 'import',"
+		" json_extract(value, '$[7]'), ?, ? FROM json_each(?)",
+		"iiit", imp->site_id, now, now, text);
 	if (rc) {
 		em_free(text);
 		json_decref(batch_ids);
@@ -1002,12 +1013,14 @@ static int create_bulk(em_db *db, em_csv_import *imp, row **rows, size_t n)
 			"t", ptext);
 	em_free(ptext);
 	if (!rc)
-		rc = em_db_exec(db,
-				"INSERT INTO contact_event (contact_id, type, detail, operator_id, created_at)"
-				" SELECT c.id, 'created', json_object('source', 'import', 'stage', c.stage), nullif(?, 0), ?"
-				" FROM json_each(?) j JOIN contact c ON c.public_id = json_extract(j.value, '$[0]')"
-				" ORDER BY j.key",
-				"iit", imp->operator_id, now, text);
+		rc = em_db_exec(
+			db,
+			"INSERT INTO contact_event (contact_id, type, detail, operator_id, created_at)"
+			" SELECT c.id, 'created', json_object('source', 'import', 'stage', c.stage), "
+			"nullif(?, 0), ?"
+			" FROM json_each(?) j JOIN contact c ON c.public_id = json_extract(j.value, '$[0]')"
+			" ORDER BY j.key",
+			"iit", imp->operator_id, now, text);
 	if (rc) {
 		em_free(text);
 		json_decref(batch_ids);
@@ -1034,7 +1047,8 @@ static int create_bulk(em_db *db, em_csv_import *imp, row **rows, size_t n)
 				continue;
 			json_t *c = em_contacts_json_db(db, ids[i]);
 			json_t *payload = c ? json_pack("{s:o}", "contact", c) : NULL;
-			if (!payload || (want_contact && em_webhooks_enqueue_db(db, "contact.created", payload)) ||
+			if (!payload ||
+			    (want_contact && em_webhooks_enqueue_db(db, "contact.created", payload)) ||
 			    (want_lead && lead[i] && em_webhooks_enqueue_db(db, "lead.created", payload)))
 				rc = EM_EIO;
 			json_decref(payload);
@@ -1127,15 +1141,16 @@ json_t *em_csv_import_report(const em_csv_import *imp)
 
 /* ---- Export --------------------------------------------------------------- */
 
-static const char *const export_cols[] = {"id",	    "name",	      "email",  "phone",      "company",
-					  "stage",  "tags",	      "owner",  "source",     "lifetime_value",
+static const char *const export_cols[] = {"id",	    "name",	  "email",	"phone",  "company",
+					  "stage",  "tags",	  "owner",	"source", "lifetime_value",
 					  "orders", "created_at", "updated_at", NULL};
 
 int em_csv_export_db(em_db *db, int64_t site_id, const char *stage, const char *tag, em_buf *out)
 {
 	/* The site's custom field keys make the last columns. */
 	json_t *keys = json_array();
-	em_stmt *st = em_db_prepare(db, "SELECT key FROM custom_field WHERE site_id = ? ORDER BY key", "i", site_id);
+	em_stmt *st = em_db_prepare(db, "SELECT key FROM custom_field WHERE site_id = ? ORDER BY key", "i",
+				    site_id);
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(keys, json_string(em_stmt_text(st, 0)));
@@ -1152,15 +1167,17 @@ int em_csv_export_db(em_db *db, int64_t site_id, const char *stage, const char *
 	json_array_foreach(keys, k, key) if (!e) e = em_csv_cell(out, json_string_value(key), 0);
 	if (!e)
 		e = em_csv_eol(out);
-	st = em_db_prepare(db,
-			   "SELECT c.public_id, c.name, c.email, c.phone, c.company, c.stage,"
-			   " (SELECT group_concat(tag, ';') FROM (SELECT tag FROM contact_tag WHERE contact_id = c.id"
-			   " ORDER BY tag)), o.email, c.source, c.lifetime_value, c.orders, c.created_at, c.updated_at,"
-			   " c.custom FROM contact c LEFT JOIN operator o ON o.id = c.owner_id"
-			   " WHERE c.site_id = ? AND c.merged_into IS NULL AND (? IS NULL OR c.stage = ?)"
-			   " AND (? IS NULL OR EXISTS (SELECT 1 FROM contact_tag t WHERE t.contact_id = c.id AND t.tag = ?))"
-			   " ORDER BY c.id",
-			   "itttt", site_id, stage, stage, tag, tag);
+	st = em_db_prepare(
+		db,
+		"SELECT c.public_id, c.name, c.email, c.phone, c.company, c.stage,"
+		" (SELECT group_concat(tag, ';') FROM (SELECT tag FROM contact_tag WHERE contact_id = c.id"
+		" ORDER BY tag)), o.email, c.source, c.lifetime_value, c.orders, c.created_at, c.updated_at,"
+		" c.custom FROM contact c LEFT JOIN operator o ON o.id = c.owner_id"
+		" WHERE c.site_id = ? AND c.merged_into IS NULL AND (? IS NULL OR c.stage = ?)"
+		" AND (? IS NULL OR EXISTS (SELECT 1 FROM contact_tag t WHERE t.contact_id = c.id AND t.tag "
+		"= ?))"
+		" ORDER BY c.id",
+		"itttt", site_id, stage, stage, tag, tag);
 	while (!e && (rc = em_stmt_step(st)) == 1) {
 		char num[64], t1[32], t2[32];
 		for (int i = 0; i < 9 && !e; i++)

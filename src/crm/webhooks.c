@@ -40,8 +40,8 @@
 #define RESPONSE_KEEP 160 /* bytes of a failed answer's body kept in last_error */
 
 static const char *const event_names[] = {
-	"contact.created",    "contact.updated", "contact.deleted", "lead.created", "chat.started",
-	"chat.closed",	      "callback.requested", "callback.updated", "note.created", NULL,
+	"contact.created", "contact.updated",	 "contact.deleted",  "lead.created", "chat.started",
+	"chat.closed",	   "callback.requested", "callback.updated", "note.created", NULL,
 };
 
 /* ---- Pure helpers ------------------------------------------------------- */
@@ -147,10 +147,11 @@ static int insert_delivery(em_db *db, int64_t webhook_id, const char *event, con
 {
 	char pid[32] = "whd";
 	em_id_random(pid + 3, sizeof pid - 3, 10);
-	if (em_db_exec(db,
-		       "INSERT INTO webhook_delivery (public_id, webhook_id, event, payload, status, attempts,"
-		       " next_at, created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
-		       "tittii", pid, webhook_id, event, payload, now, now))
+	if (em_db_exec(
+		    db,
+		    "INSERT INTO webhook_delivery (public_id, webhook_id, event, payload, status, attempts,"
+		    " next_at, created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
+		    "tittii", pid, webhook_id, event, payload, now, now))
 		return EM_EIO;
 	if (pid_out)
 		memcpy(pid_out, pid, sizeof pid);
@@ -206,11 +207,11 @@ int em_webhooks_conversation_db(em_db *db, const char *event, const char *conver
 		em_stmt_done(st);
 		return rc < 0 ? EM_EIO : 0;
 	}
-	json_t *conv = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", em_stmt_text(st, 0),
-				 "site", em_stmt_text(st, 1), "vid", em_stmt_text(st, 2), "status",
-				 em_stmt_text(st, 3), "channel", em_stmt_text(st, 4), "name", em_stmt_text(st, 5),
-				 "email", em_stmt_text(st, 6), "lang", em_stmt_text(st, 7), "page_url",
-				 em_stmt_text(st, 8));
+	json_t *conv =
+		json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", em_stmt_text(st, 0), "site",
+			  em_stmt_text(st, 1), "vid", em_stmt_text(st, 2), "status", em_stmt_text(st, 3),
+			  "channel", em_stmt_text(st, 4), "name", em_stmt_text(st, 5), "email",
+			  em_stmt_text(st, 6), "lang", em_stmt_text(st, 7), "page_url", em_stmt_text(st, 8));
 	const char *outcome = em_stmt_text(st, 9);
 	json_object_set_new(conv, "outcome", outcome && *outcome ? json_string(outcome) : json_null());
 	const char *op = em_stmt_text(st, 10), *ct = em_stmt_text(st, 11);
@@ -414,7 +415,8 @@ static int result_fn(em_db *db, void *arg)
 	else if (next > deadline)
 		next = deadline; /* one last attempt when the time is up */
 	return em_db_exec(db,
-			  "UPDATE webhook_delivery SET status = ?, attempts = attempts + 1, last_status = nullif(?, 0),"
+			  "UPDATE webhook_delivery SET status = ?, attempts = attempts + 1, last_status = "
+			  "nullif(?, 0),"
 			  " last_error = ?, next_at = ? WHERE id = ? AND status = 'pending'",
 			  "titii", status, (int64_t)j->code, j->err, next, j->id)
 		       ? EM_EIO
@@ -447,8 +449,8 @@ static void send_done(void *arg)
 		em_debug("webhook delivered", "delivery=%s event=%s status=%ld", j->pid, j->event, j->code);
 	} else {
 		W.failed++;
-		em_info("webhook attempt failed", "delivery=%s event=%s attempt=%d error=\"%s\"", j->pid, j->event,
-			j->attempts + 1, j->err);
+		em_info("webhook attempt failed", "delivery=%s event=%s attempt=%d error=\"%s\"", j->pid,
+			j->event, j->attempts + 1, j->err);
 	}
 	if (em_store_write(W.app->store, result_fn, result_done, j)) {
 		flying_remove(j->id);
@@ -471,12 +473,13 @@ typedef struct fetch_ctx {
 static int fetch_fn(em_db *db, void *arg)
 {
 	fetch_ctx *f = arg;
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT d.id, d.public_id, d.event, d.payload, d.attempts, d.created_at, w.url,"
-				    " w.secret FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id"
-				    " WHERE d.status = 'pending' AND d.next_at <= ? AND w.enabled = 1"
-				    " ORDER BY d.next_at LIMIT ?",
-				    "iI", f->now, f->want + f->nskip);
+	em_stmt *st =
+		em_db_prepare(db,
+			      "SELECT d.id, d.public_id, d.event, d.payload, d.attempts, d.created_at, w.url,"
+			      " w.secret FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id"
+			      " WHERE d.status = 'pending' AND d.next_at <= ? AND w.enabled = 1"
+			      " ORDER BY d.next_at LIMIT ?",
+			      "iI", f->now, f->want + f->nskip);
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1 && f->n < f->want) {
 		int64_t id = em_stmt_int(st, 0);
@@ -500,8 +503,9 @@ static int fetch_fn(em_db *db, void *arg)
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
-	st = em_db_prepare(db, "SELECT min(next_at) FROM webhook_delivery WHERE status = 'pending' AND next_at > ?",
-			   "i", f->now);
+	st = em_db_prepare(
+		db, "SELECT min(next_at) FROM webhook_delivery WHERE status = 'pending' AND next_at > ?", "i",
+		f->now);
 	if (em_stmt_step(st) == 1 && !em_stmt_is_null(st, 0))
 		f->next_due = em_stmt_int(st, 0);
 	em_stmt_done(st);
@@ -664,9 +668,9 @@ void em_webhooks_shutdown(void)
 
 /* ---- Store functions for the API ---------------------------------------- */
 
-#define WEBHOOK_COLS                                                                                       \
-	"w.public_id, w.url, w.events, w.enabled, w.created_at, w.updated_at,"                             \
-	" (SELECT count(*) FROM webhook_delivery d WHERE d.webhook_id = w.id AND d.status = 'pending'),"   \
+#define WEBHOOK_COLS \
+	"w.public_id, w.url, w.events, w.enabled, w.created_at, w.updated_at," \
+	" (SELECT count(*) FROM webhook_delivery d WHERE d.webhook_id = w.id AND d.status = 'pending')," \
 	" (SELECT count(*) FROM webhook_delivery d WHERE d.webhook_id = w.id AND d.status = 'failed')"
 
 static json_t *time_or_null(int64_t ms)
@@ -697,8 +701,8 @@ static json_t *webhook_row(em_stmt *st)
 	return json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:I, s:I}", "id", em_stmt_text(st, 0), "url",
 			 em_stmt_text(st, 1), "events", events_json(em_stmt_text(st, 2)), "enabled",
 			 (int)em_stmt_int(st, 3), "created", time_or_null(em_stmt_int(st, 4)), "updated",
-			 time_or_null(em_stmt_int(st, 5)), "pending", (json_int_t)em_stmt_int(st, 6), "failed",
-			 (json_int_t)em_stmt_int(st, 7));
+			 time_or_null(em_stmt_int(st, 5)), "pending", (json_int_t)em_stmt_int(st, 6),
+			 "failed", (json_int_t)em_stmt_int(st, 7));
 }
 
 int em_webhooks_list_db(em_db *db, json_t **out)
@@ -719,7 +723,8 @@ int em_webhooks_list_db(em_db *db, json_t **out)
 
 int em_webhooks_get_db(em_db *db, const char *id, json_t **out)
 {
-	em_stmt *st = em_db_prepare(db, "SELECT " WEBHOOK_COLS " FROM webhook w WHERE w.public_id = ?", "t", id);
+	em_stmt *st =
+		em_db_prepare(db, "SELECT " WEBHOOK_COLS " FROM webhook w WHERE w.public_id = ?", "t", id);
 	int rc = em_stmt_step(st);
 	if (rc == 1)
 		*out = json_pack("{s:o}", "webhook", webhook_row(st));
@@ -764,11 +769,12 @@ int em_webhooks_update_db(em_db *db, const char *id, const char *url, const char
 	char secret[48] = "";
 	if (rotate)
 		new_secret(secret);
-	if (em_db_exec(db,
-		       "UPDATE webhook SET url = coalesce(?, url), events = coalesce(?, events),"
-		       " enabled = CASE WHEN ? < 0 THEN enabled ELSE ? END,"
-		       " secret = CASE WHEN ? = '' THEN secret ELSE ? END, updated_at = ? WHERE public_id = ?",
-		       "ttIIttit", url, events_csv, enabled, enabled, secret, secret, em_now_ms(), id))
+	if (em_db_exec(
+		    db,
+		    "UPDATE webhook SET url = coalesce(?, url), events = coalesce(?, events),"
+		    " enabled = CASE WHEN ? < 0 THEN enabled ELSE ? END,"
+		    " secret = CASE WHEN ? = '' THEN secret ELSE ? END, updated_at = ? WHERE public_id = ?",
+		    "ttIIttit", url, events_csv, enabled, enabled, secret, secret, em_now_ms(), id))
 		return EM_EIO;
 	if (em_db_changes(db) != 1)
 		return EM_ENOTFOUND;
@@ -784,7 +790,8 @@ int em_webhooks_delete_db(em_db *db, const char *id)
 	/* The log goes with the webhook (explicitly, not relying on the
 	** connection's foreign-key setting). */
 	if (em_db_exec(db,
-		       "DELETE FROM webhook_delivery WHERE webhook_id = (SELECT id FROM webhook WHERE public_id = ?)",
+		       "DELETE FROM webhook_delivery WHERE webhook_id = (SELECT id FROM webhook WHERE "
+		       "public_id = ?)",
 		       "t", id))
 		return EM_EIO;
 	if (em_db_exec(db, "DELETE FROM webhook WHERE public_id = ?", "t", id))
@@ -792,21 +799,23 @@ int em_webhooks_delete_db(em_db *db, const char *id)
 	return em_db_changes(db) == 1 ? 0 : EM_ENOTFOUND;
 }
 
-#define DELIVERY_COLS                                                                                      \
-	"d.id, d.public_id, w.public_id, d.event, d.status, d.attempts, d.last_status, d.last_error,"      \
+#define DELIVERY_COLS \
+	"d.id, d.public_id, w.public_id, d.event, d.status, d.attempts, d.last_status, d.last_error," \
 	" d.created_at, d.next_at, coalesce(d.delivered_at, 0), d.payload"
 
 static json_t *delivery_row(em_stmt *st)
 {
 	const char *status = em_stmt_text(st, 4);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", em_stmt_text(st, 1) ? em_stmt_text(st, 1) : "",
-			      "webhook", em_stmt_text(st, 2), "event", em_stmt_text(st, 3), "status", status,
-			      "attempts", (json_int_t)em_stmt_int(st, 5));
+	json_t *o =
+		json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", em_stmt_text(st, 1) ? em_stmt_text(st, 1) : "",
+			  "webhook", em_stmt_text(st, 2), "event", em_stmt_text(st, 3), "status", status,
+			  "attempts", (json_int_t)em_stmt_int(st, 5));
 	json_object_set_new(o, "last_status",
 			    em_stmt_is_null(st, 6) ? json_null() : json_integer(em_stmt_int(st, 6)));
 	json_object_set_new(o, "last_error", json_string(em_stmt_text(st, 7) ? em_stmt_text(st, 7) : ""));
 	json_object_set_new(o, "created", time_or_null(em_stmt_int(st, 8)));
-	json_object_set_new(o, "next_at", strcmp(status, "pending") ? json_null() : time_or_null(em_stmt_int(st, 9)));
+	json_object_set_new(o, "next_at",
+			    strcmp(status, "pending") ? json_null() : time_or_null(em_stmt_int(st, 9)));
 	json_object_set_new(o, "delivered", time_or_null(em_stmt_int(st, 10)));
 	const char *payload = em_stmt_text(st, 11);
 	json_t *data = payload ? json_loads(payload, 0, NULL) : NULL;
@@ -857,7 +866,8 @@ int em_webhooks_deliveries_db(em_db *db, const char *id, const char *status, int
 		return rc == 0 ? EM_ENOTFOUND : EM_EIO;
 	/* Newest first; the cursor is the last row id of the page before. */
 	st = em_db_prepare(db,
-			   "SELECT " DELIVERY_COLS " FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id"
+			   "SELECT " DELIVERY_COLS
+			   " FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id"
 			   " WHERE d.webhook_id = ? AND (? = 0 OR d.id < ?) AND (? IS NULL OR d.status = ?)"
 			   " ORDER BY d.id DESC LIMIT ?",
 			   "iiittI", wid, cursor, cursor, status, status, limit + 1);
@@ -883,8 +893,8 @@ int em_webhooks_deliveries_db(em_db *db, const char *id, const char *status, int
 
 int em_webhooks_retry_db(em_db *db, const char *delivery_id, json_t **out)
 {
-	if (em_db_exec(db, "UPDATE webhook_delivery SET status = 'pending', next_at = ? WHERE public_id = ?", "it",
-		       em_now_ms(), delivery_id))
+	if (em_db_exec(db, "UPDATE webhook_delivery SET status = 'pending', next_at = ? WHERE public_id = ?",
+		       "it", em_now_ms(), delivery_id))
 		return EM_EIO;
 	if (em_db_changes(db) != 1)
 		return EM_ENOTFOUND;

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "crm/contacts.h"
 #include "crm/webhooks.h"
 
 static const char *status_names[] = {"pending", "open", "closed"};
@@ -53,21 +54,53 @@ static json_t *text_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* The person behind a new conversation: an e-mail from the pre-chat form or
+** the offline message makes (or finds) a lead with the visitor's history;
+** otherwise a contact the visitor is linked to already is used. */
+static int link_contact(em_db *db, const em_conv_new *c)
+{
+	char email[EM_CONTACT_EMAIL_MAX + 1];
+	const char *why;
+	if (c->email && *c->email && em_contact_email(c->email, email, sizeof email, &why) == 0) {
+		em_contact_input in = {.name = c->name && *c->name ? c->name : NULL,
+				       .email = email,
+				       .source = c->channel == EM_CHAN_OFFLINE ? "offline" : "chat",
+				       .consent_marketing = c->consent,
+				       .has_consent = c->consent};
+		int64_t id = 0;
+		char pub[32];
+		int created = 0;
+		int rc = em_contacts_upsert_db(db, c->site_id, &in, c->vid, &id, pub, &created);
+		if (rc)
+			return rc == EM_EINVAL ? 0 : rc;
+		return em_db_exec(db, "UPDATE conversation SET contact_id = ? WHERE public_id = ?", "it", id,
+				  c->public_id)
+			       ? EM_EIO
+			       : 0;
+	}
+	return em_db_exec(db,
+			  "UPDATE conversation SET contact_id = (SELECT contact_id FROM visitor"
+			  " WHERE site_id = ? AND vid = ?) WHERE public_id = ?",
+			  "itt", c->site_id, c->vid, c->public_id)
+		       ? EM_EIO
+		       : 0;
+}
+
 int em_convstore_create(em_db *db, void *arg)
 {
 	em_conv_new *c = arg;
-	return em_db_exec(db,
-			  "INSERT INTO conversation (public_id, site_id, vid, operator_id, department_id,"
-			  " invitation_id, status, channel, name, email, consent, lang, page_url, created_at,"
-			  " accepted_at, updated_at) VALUES (?,?,?,nullif(?, 0),nullif(?, 0),nullif(?, 0),?,?,?,?,?,?,?,?,"
-			  " nullif(?, 0),?)",
-			  "titiiittttIttiii", c->public_id, c->site_id, c->vid, c->operator_id,
-			  c->department_id, c->invitation_id, em_conv_status_name(c->status),
-			  em_conv_channel_name(c->channel), c->name ? c->name : "", c->email ? c->email : "",
-			  c->consent, c->lang, c->page_url ? c->page_url : "", c->created_at, c->accepted_at,
-			  c->created_at) == 0
-		       ? em_webhooks_conversation_db(db, "chat.started", c->public_id)
-		       : EM_EIO;
+	if (em_db_exec(db,
+		       "INSERT INTO conversation (public_id, site_id, vid, operator_id, department_id,"
+		       " invitation_id, status, channel, name, email, consent, lang, page_url, created_at,"
+		       " accepted_at, updated_at) VALUES (?,?,?,nullif(?, 0),nullif(?, 0),nullif(?, 0),?,?,?,?,?,?,?,?,"
+		       " nullif(?, 0),?)",
+		       "titiiittttIttiii", c->public_id, c->site_id, c->vid, c->operator_id, c->department_id,
+		       c->invitation_id, em_conv_status_name(c->status), em_conv_channel_name(c->channel),
+		       c->name ? c->name : "", c->email ? c->email : "", c->consent, c->lang,
+		       c->page_url ? c->page_url : "", c->created_at, c->accepted_at, c->created_at))
+		return EM_EIO;
+	int rc = link_contact(db, c);
+	return rc ? rc : em_webhooks_conversation_db(db, "chat.started", c->public_id);
 }
 
 int em_convstore_change(em_db *db, void *arg)
@@ -156,8 +189,9 @@ int em_convstore_rate(em_db *db, void *arg)
 #define CONV_COLS                                                                              \
 	"c.id, c.public_id, s.key, c.vid, c.status, c.channel, o.public_id, o.name, d.public_id,"    \
 	" c.name, c.email, c.page_url, c.outcome, c.rating, c.rating_comment, c.last_seq,"          \
-	" c.created_at, c.accepted_at, c.closed_at, c.lang"                                         \
+	" c.created_at, c.accepted_at, c.closed_at, c.lang, ct.public_id"                           \
 	" FROM conversation c JOIN site s ON s.id = c.site_id"                                     \
+	" LEFT JOIN contact ct ON ct.id = c.contact_id"                                            \
 	" LEFT JOIN operator o ON o.id = c.operator_id LEFT JOIN department d ON d.id = c.department_id"
 
 static json_t *conv_row(em_stmt *st)
@@ -184,6 +218,7 @@ static json_t *conv_row(em_stmt *st)
 	json_object_set_new(o, "accepted", time_json(em_stmt_int(st, 17)));
 	json_object_set_new(o, "closed", time_json(em_stmt_int(st, 18)));
 	json_object_set_new(o, "lang", json_string(em_stmt_text(st, 19)));
+	json_object_set_new(o, "contact", text_or_null(em_stmt_text(st, 20)));
 	return o;
 }
 

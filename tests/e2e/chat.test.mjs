@@ -42,6 +42,11 @@ test('no operator online: the widget offers a message form, which lands as an of
 	assert.equal(conv.email, 'ada@example.org');
 	const full = await api(emma.url, 'GET', `/api/v1/conversations/${conv.id}`, { cookie: admin.cookie });
 	assert.equal(full.json.messages.length, 1);
+	// The message's sender is now a lead, linked to the conversation.
+	const lead = await api(emma.url, 'GET', '/api/v1/contacts?q=ada%40example.org', { cookie: admin.cookie });
+	assert.equal(lead.json.contacts.length, 1, lead.text);
+	assert.equal(lead.json.contacts[0].source, 'offline');
+	assert.equal(full.json.conversation.contact, lead.json.contacts[0].id);
 	assert.equal(full.json.messages[0].body, 'Do you ship to Vienna?');
 	closeAll(v);
 });
@@ -379,6 +384,9 @@ test('canned responses and chat settings', async () => {
 	assert.ok(started.conversation.id);
 	v.sendJson({ type: 'msg', client_id: 'p1', body: 'hi' });
 	assert.equal((await v.next((m) => m.type === 'ack')).seq, 1);
+	const bo = await api(emma.url, 'GET', '/api/v1/contacts?q=bo%40example.org', { cookie: admin.cookie });
+	assert.equal(bo.json.contacts[0]?.source, 'chat', bo.text);
+	assert.equal(bo.json.contacts[0].name, 'Bo');
 	await api(emma.url, 'PUT', '/api/v1/chat/settings?site=default', { cookie: admin.cookie, csrf: admin.csrf, body: { email: 'optional' } });
 	await api(emma.url, 'POST', `/api/v1/conversations/${started.conversation.id}/close`, { cookie: admin.cookie, csrf: admin.csrf, body: {} });
 	closeAll(v);

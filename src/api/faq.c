@@ -22,6 +22,7 @@
 #include "crm/audit.h"
 #include "crm/auth.h"
 #include "crm/operators.h"
+#include "kb/help.h"
 #include "kb/kb.h"
 #include "track/sites.h"
 
@@ -57,6 +58,7 @@ typedef struct kb_ctx {
 	json_t *items;	/* imports: the list and the per-item results */
 	size_t at;
 	int created, updated;
+	int nolog; /* search: do not record (a half-typed question) */
 	json_t *errors;
 } kb_ctx;
 
@@ -101,8 +103,10 @@ static void answered(int status, void *arg)
 		em_api_fail(c->r, status, status == EM_EEXIST ? "slug" : NULL,
 			    status == EM_EEXIST ? "an article with this slug exists already" : NULL);
 	} else {
-		if (c->audit)
+		if (c->audit) {
+			em_help_invalidate(); /* a write: the help centre renders its pages again */
 			em_audit(c->app, c->operator_id, c->audit, c->target, c->ip, NULL);
+		}
 		if (c->status_ok == 204)
 			em_resp_empty(c->r, 204);
 		else if (c->wrap)
@@ -439,7 +443,7 @@ static void h_import_json(em_req *r, const em_principal *p, json_t *body)
 			snprintf(field, sizeof field, "status"), why = "status must be draft or published";
 		(void)probe;
 		if (why) {
-			char path[64];
+			char path[128];
 			snprintf(path, sizeof path, "articles[%zu]%s%s", i, field[0] ? "." : "", field);
 			json_array_append_new(c->errors, json_pack("{s:s, s:s}", "field", path, "message", why));
 			continue;
@@ -495,7 +499,8 @@ static void searched(int status, void *arg)
 		snprintf(e.query, sizeof e.query, "%s", c->u.s.q);
 		snprintf(e.lang, sizeof e.lang, "%s", c->u.s.lang);
 		snprintf(e.vid, sizeof e.vid, "%s", c->target);
-		if (!c->operator_id) /* operators' own searches are not content gaps */
+		/* Operators' own searches and half-typed ones are not content gaps. */
+		if (!c->operator_id && !c->nolog)
 			log_event(c->app, &e);
 		json_object_set_new(c->u.s.out, "query", json_string(c->u.s.q));
 		em_resp_json(c->r, 200, c->u.s.out);
@@ -541,6 +546,8 @@ static void h_search(em_req *r)
 	c->u.s.include_drafts = p && em_req_query_param(r, "drafts") != NULL;
 	const char *vid = em_req_query_param(r, "vid");
 	snprintf(c->target, sizeof c->target, "%.39s", vid ? vid : "");
+	const char *log = em_req_query_param(r, "log");
+	c->nolog = log && !strcmp(log, "0");
 	int e = em_store_read(c->app->store, em_kb_search_db, searched, c);
 	if (e) {
 		em_api_fail(r, e, NULL, NULL);
@@ -876,7 +883,7 @@ static void h_products_put_json(em_req *r, const em_principal *p, json_t *body)
 		json_t *item = batch ? json_array_get(list, i) : body;
 		const char *field, *why;
 		if (em_kb_product_check(item, &field, &why)) {
-			char path[64];
+			char path[128];
 			if (batch)
 				snprintf(path, sizeof path, "products[%zu]%s%s", i, *field ? "." : "", field);
 			else

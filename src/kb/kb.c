@@ -1005,6 +1005,23 @@ int em_kb_gaps_db(em_db *db, void *arg)
 							   (json_int_t)em_stmt_int(st, 1), "last",
 							   time_json(em_stmt_int(st, 2))));
 	em_stmt_done(st);
+	if (rc < 0)
+		return EM_EIO;
+	/* The other side of the report: articles that answered a question in
+	** the widget without a chat ("Yes" under an article), most first. */
+	json_t *deflected = json_array();
+	json_object_set_new(q->out, "deflected", deflected);
+	st = em_db_prepare(db,
+			   "SELECT a.public_id, a.question, count(*), max(e.at) FROM kb_event e"
+			   " JOIN kb_article a ON a.id = e.article_id WHERE e.site_id = ? AND e.type = 'deflected'"
+			   " AND e.at >= ? GROUP BY e.article_id ORDER BY count(*) DESC LIMIT ?",
+			   "iiI", q->site_id, since, q->limit);
+	while ((rc = em_stmt_step(st)) == 1)
+		json_array_append_new(deflected, json_pack("{s:s, s:s, s:I, s:o}", "id", em_stmt_text(st, 0), "question",
+							   em_stmt_text(st, 1), "deflections",
+							   (json_int_t)em_stmt_int(st, 2), "last",
+							   time_json(em_stmt_int(st, 3))));
+	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
 }
 

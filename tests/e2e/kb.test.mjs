@@ -116,6 +116,8 @@ test('votes, views and deflections are counted; content gaps list what was not f
 	assert.equal(esc.status, 204);
 	assert.equal((await api(emma.url, 'POST', '/api/v1/public/kb/events', { body: { type: 'bogus' } })).status, 422);
 	for (let i = 0; i < 3; i++) await search('Nachnahme');
+	// Searches while typing say log=0 and are no content gaps.
+	await search('Nachnah', 'de', '&log=0');
 	await search('Gutschein');
 	const a = await api(emma.url, 'GET', `/api/v1/faq/${ids.payment}`, { cookie: admin.cookie });
 	assert.equal(a.json.article.helpful_no, 2);
@@ -129,6 +131,7 @@ test('votes, views and deflections are counted; content gaps list what was not f
 	assert.equal(gaps.json.searches[0].query, 'nachnahme');
 	assert.equal(gaps.json.searches[0].without_results, 3);
 	assert.ok(gaps.json.searches.some((s) => s.query === 'gutschein'));
+	assert.ok(!gaps.json.searches.some((s) => s.query === 'nachnah'));
 	assert.equal(gaps.json.unhelpful[0].id, ids.payment);
 	assert.equal(gaps.json.escalated[0].query, 'kann ich per nachnahme zahlen?');
 });

@@ -259,29 +259,38 @@ static int64_t count(em_db *db, const char *sql, int64_t arg)
 static int seed(em_db *db, void *arg)
 {
 	(void)arg;
-	if (em_db_exec(db, "INSERT INTO site (id, key, name, created_at) VALUES (1, 'default', 'Shop', 0)", NULL) ||
-	    em_db_exec(db,
-		       "INSERT INTO operator (id, public_id, email, role, password_hash, created_at, updated_at)"
-		       " VALUES (1, 'op_a', 'a@shop.example', 'admin', 'x', 0, 0)",
-		       NULL))
+	if (em_db_exec(db, "INSERT INTO site (id, key, name, created_at) VALUES (1, 'default', 'Shop', 0)",
+		       NULL) ||
+	    em_db_exec(
+		    db,
+		    "INSERT INTO operator (id, public_id, email, role, password_hash, created_at, updated_at)"
+		    " VALUES (1, 'op_a', 'a@shop.example', 'admin', 'x', 0, 0)",
+		    NULL))
 		return EM_EIO;
 	const char *vids[] = {"vid-one", "vid-two"};
 	for (int i = 0; i < 2; i++) {
 		int64_t vrow = i + 1, visit = i + 1;
-		if (em_db_exec(db, "INSERT INTO visitor (id, site_id, vid, first_seen, last_seen) VALUES (?, 1, ?, 1, 2)",
+		if (em_db_exec(db,
+			       "INSERT INTO visitor (id, site_id, vid, first_seen, last_seen) VALUES (?, 1, "
+			       "?, 1, 2)",
 			       "it", vrow, vids[i]) ||
-		    em_db_exec(db, "INSERT INTO visit (id, visitor_id, site_id, started_at, last_at) VALUES (?, ?, 1, 1, 2)",
+		    em_db_exec(db,
+			       "INSERT INTO visit (id, visitor_id, site_id, started_at, last_at) VALUES (?, "
+			       "?, 1, 1, 2)",
 			       "ii", visit, vrow) ||
 		    em_db_exec(db,
-			       "INSERT INTO event (visit_id, visitor_id, site_id, ts, type, url) VALUES (?, ?, 1, 1,"
+			       "INSERT INTO event (visit_id, visitor_id, site_id, ts, type, url) VALUES (?, "
+			       "?, 1, 1,"
 			       " 'pageview', '/p')",
 			       "ii", visit, vrow) ||
 		    em_db_exec(db,
-			       "INSERT INTO event (visit_id, visitor_id, site_id, ts, type, data) VALUES (?, ?, 1, 2,"
+			       "INSERT INTO event (visit_id, visitor_id, site_id, ts, type, data) VALUES (?, "
+			       "?, 1, 2,"
 			       " 'order', json_object('id', ?, 'total', ?))",
 			       "iitd", visit, vrow, i ? "O-2" : "O-1", i ? 5.5 : 10.0) ||
 		    em_db_exec(db,
-			       "INSERT INTO conversation (public_id, site_id, vid, status, created_at, updated_at)"
+			       "INSERT INTO conversation (public_id, site_id, vid, status, created_at, "
+			       "updated_at)"
 			       " VALUES (?, 1, ?, 'closed', 1, 1)",
 			       "tt", i ? "cv2" : "cv1", vids[i]) ||
 		    em_db_exec(db,
@@ -289,7 +298,8 @@ static int seed(em_db *db, void *arg)
 			       " VALUES (?, 1, ?, 'a note', 1, 1)",
 			       "tt", i ? "n2" : "n1", vids[i]) ||
 		    em_db_exec(db,
-			       "INSERT INTO callback_request (public_id, site_id, vid, phone, due_at, created_at,"
+			       "INSERT INTO callback_request (public_id, site_id, vid, phone, due_at, "
+			       "created_at,"
 			       " updated_at) VALUES (?, 1, ?, '+4930123456', 1, 1, 1)",
 			       "tt", i ? "cb2" : "cb1", vids[i]) ||
 		    em_db_exec(db,
@@ -491,7 +501,8 @@ static void test_upsert_follows_merge(void **state)
 static int many_fn(em_db *db, void *arg)
 {
 	(void)arg;
-	static const char *names[] = {"Anna Schäfer", "Bert Sonnberg", "Carla Sonne", "Dieter Mond", "Eva Sonntag"};
+	static const char *names[] = {"Anna Schäfer", "Bert Sonnberg", "Carla Sonne", "Dieter Mond",
+				      "Eva Sonntag"};
 	for (int i = 0; i < 5; i++) {
 		em_contact_input in = {0};
 		char email[64], phone[32];
@@ -509,7 +520,8 @@ static int many_fn(em_db *db, void *arg)
 			return rc;
 	}
 	/* A change of name reaches the index through its trigger. */
-	return em_db_exec(db, "UPDATE contact SET name = 'Dieter Sonnenschein' WHERE name = 'Dieter Mond'", NULL);
+	return em_db_exec(db, "UPDATE contact SET name = 'Dieter Sonnenschein' WHERE name = 'Dieter Mond'",
+			  NULL);
 }
 
 struct search_arg {
@@ -565,7 +577,8 @@ static void test_search(void **state)
 	assert_string_equal(search(f->s, "", "even", 50, NULL), "Eva Sonntag|Carla Sonne|Anna Schäfer");
 	assert_string_equal(search(f->s, "odd", NULL, 50, NULL), "Dieter Sonnenschein|Bert Sonnberg");
 	int64_t cur = 0;
-	assert_string_equal(search(f->s, "sonn", NULL, 3, &cur), "Eva Sonntag|Dieter Sonnenschein|Carla Sonne");
+	assert_string_equal(search(f->s, "sonn", NULL, 3, &cur),
+			    "Eva Sonntag|Dieter Sonnenschein|Carla Sonne");
 	assert_true(cur > 0);
 	assert_string_equal(search(f->s, "sonn", NULL, 3, &cur), "Bert Sonnberg");
 	assert_int_equal(cur, 0);

@@ -46,14 +46,15 @@ export function createApi({ onUnauthorized } = {}) {
    */
   async function request(method, path, body, opts = {}) {
     const headers = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // opts.contentType sends body as it is (a CSV file), not as JSON.
+    if (body !== undefined) headers['Content-Type'] = opts.contentType || 'application/json';
     if (UNSAFE.has(method) && csrf) headers['X-CSRF-Token'] = csrf;
     let res;
     try {
       res = await fetch('/api/v1' + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : opts.contentType ? body : JSON.stringify(body),
         credentials: 'same-origin',
         cache: 'no-store',
         signal: opts.signal,
@@ -82,6 +83,7 @@ export function createApi({ onUnauthorized } = {}) {
     }
     const err = new ApiError(res.status, e.code || `http_${res.status}`, e.message, e.field,
       parseRetryAfter(res.headers.get('Retry-After')));
+    err.body = data; // the whole answer (e.g. "existing_id" beside "error")
     if (res.status === 401 && !opts.expect401 && onUnauthorized) onUnauthorized(err);
     throw err;
   }
@@ -90,6 +92,7 @@ export function createApi({ onUnauthorized } = {}) {
     setCsrf,
     get: (path, opts) => request('GET', path, undefined, opts),
     post: (path, body, opts) => request('POST', path, body ?? {}, opts),
+    postRaw: (path, body, contentType, opts) => request('POST', path, body, { ...opts, contentType }),
     put: (path, body, opts) => request('PUT', path, body ?? {}, opts),
     patch: (path, body, opts) => request('PATCH', path, body, opts),
     del: (path, opts) => request('DELETE', path, undefined, opts),

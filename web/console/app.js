@@ -22,6 +22,14 @@ import { renderRules } from '/console/views/rules.js';
 import { renderCanned } from '/console/views/canned.js';
 import { renderDepartments } from '/console/views/departments.js';
 import { renderSites } from '/console/views/sites.js';
+import { renderKb } from '/console/views/kb.js';
+import { renderProducts } from '/console/views/products.js';
+import { renderContacts, renderNewContact } from '/console/views/contacts.js';
+import { renderContact } from '/console/views/contact.js';
+import { renderCallbacks } from '/console/views/callbacks.js';
+import { renderWebhooks } from '/console/views/webhooks.js';
+import { renderImport } from '/console/views/import.js';
+import { attachCrm, refreshCallbackBadge } from '/console/views/crm.js';
 
 const root = document.getElementById('app');
 
@@ -34,14 +42,19 @@ const ROUTES = [
   { path: '/visitors/', prefix: true, label: 'visitor.title', view: renderVisitor, navPath: '/live' },
   { path: '/chats', label: 'nav.chats', view: renderChats, group: 'work' },
   { path: '/rules', label: 'nav.rules', view: renderRules, group: 'work' },
-  { path: '/contacts', label: 'nav.contacts', view: placeholder('contacts'), group: 'work' },
-  { path: '/callbacks', label: 'nav.callbacks', view: placeholder('callbacks'), group: 'work' },
-  { path: '/help', label: 'nav.help', view: placeholder('help'), group: 'work' },
+  { path: '/contacts', label: 'nav.contacts', view: renderContacts, group: 'work' },
+  { path: '/contacts/new', label: 'contacts.new_title', view: renderNewContact, navPath: '/contacts' },
+  { path: '/contacts/import', label: 'import.title', view: renderImport, navPath: '/contacts', admin: true },
+  { path: '/contacts/', prefix: true, label: 'contact.title', view: renderContact, navPath: '/contacts' },
+  { path: '/callbacks', label: 'nav.callbacks', view: renderCallbacks, group: 'work' },
+  { path: '/kb', prefix: true, label: 'nav.kb', view: renderKb, group: 'work', navPath: '/kb' },
+  { path: '/products', label: 'nav.products', view: renderProducts, group: 'work' },
   { path: '/settings/operators', label: 'nav.operators', view: renderOperators, group: 'settings' },
   { path: '/settings/canned', label: 'nav.canned', view: renderCanned, group: 'settings' },
   { path: '/settings/departments', label: 'nav.departments', view: renderDepartments, group: 'settings', admin: true },
   { path: '/settings/sites', label: 'nav.sites', view: renderSites, group: 'settings' },
   { path: '/settings/tokens', label: 'nav.tokens', view: renderTokens, group: 'settings' },
+  { path: '/settings/webhooks', label: 'nav.webhooks', view: renderWebhooks, group: 'settings', admin: true },
   { path: '/settings/audit', label: 'nav.audit', view: renderAudit, group: 'settings', admin: true },
 ];
 const DEFAULT_ROUTE = '/live';
@@ -72,6 +85,8 @@ chatStore.subscribe((kind) => {
   if (kind === 'list' || kind === 'messages') showChatBadge();
   if (kind === 'operators') showMyStatus();
 });
+// Customers: the toast for new leads and the overdue-callback badge.
+attachCrm(live, api, () => state.me);
 
 // The document title names the page; it follows the language.
 let titleKey = 'signin.title';
@@ -137,7 +152,7 @@ async function signOut(btn) {
 // ---- shell -------------------------------------------------------------------
 
 function navLink(r) {
-  if (r.path === '/chats') {
+  if (r.path === '/chats' || r.path === '/callbacks') {
     // The number of waiting chats (and unread messages in one's own) beside "Chats".
     return h('li', null, h('a', { href: `#${r.path}`, 'data-path': r.path },
       h('span', { t: r.label }), h('span', { class: 'nav-badge', hidden: true })));
@@ -221,6 +236,7 @@ function showShell() {
   showLiveState(live.state);
   showChatBadge();
   showMyStatus();
+  refreshCallbackBadge();
   route();
 }
 

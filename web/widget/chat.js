@@ -8,6 +8,10 @@
 ** launcher's host element and x = 1 (open the window), {vid, invite} (an
 ** invitation from the /t answer) or nothing (restore after a page change).
 **
+** Before a chat, the question typed is searched in the knowledge base and
+** matching articles and products are offered (self-service); a footer offers
+** the business card, call-me-back and "delete my data" (REST, not the socket).
+**
 ** Everything is drawn into the host's shadow DOM, so the shop's CSS and ours
 ** do not meet. Text from people is always inserted as text.
 **
@@ -85,6 +89,69 @@ const STRINGS = {
 		reply: 'Reply',
 		dismiss: 'Dismiss invitation',
 		error: 'Something went wrong: {message}',
+		// Self-service before a chat
+		suggestions: 'Suggested answers',
+		maybe: 'Maybe this answers your question:',
+		found1: '1 article found',
+		foundN: '{n} articles found',
+		prod1: '1 product',
+		prodN: '{n} products',
+		onlyProd1: '1 product found',
+		onlyProdN: '{n} products found',
+		articles: 'Articles',
+		products: 'Products',
+		outOfStock: 'out of stock',
+		preorder: 'available for pre-order',
+		back: 'Back',
+		loading: 'Loading…',
+		helpful: 'Did this answer your question?',
+		yes: 'Yes',
+		no: 'No',
+		glad: 'Glad we could help!',
+		closeWin: 'Close the chat window',
+		sorry: 'Sorry about that. Our team is happy to help.',
+		ask: 'Ask an operator',
+		helpCentre: 'Open in the help centre',
+		newTab: '(opens in a new tab)',
+		// Business card
+		cardOpen: 'Leave your details',
+		cardIntro: 'We will get back to you. Please leave an e-mail address or a phone number; everything else is up to you.',
+		phone: 'Phone',
+		phoneHint: 'with country code, e.g. +49 30 1234567',
+		company: 'Company',
+		cardConsent: 'I agree that my details are stored so that you can contact me.',
+		cardSend: 'Send details',
+		cardDone: 'Thank you! We have your details and will get back to you.',
+		needContact: 'Please leave an e-mail address or a phone number.',
+		badPhone: 'Please enter the number with its country code, e.g. +49 30 1234567.',
+		tooMany: 'Too many requests. Please try again in a few minutes.',
+		// Call-me-back
+		cbOpen: 'Call me back',
+		cbIntro: 'We will call you back. When suits you?',
+		when: 'When',
+		asap: 'As soon as possible',
+		today: 'Today',
+		tomorrow: 'Tomorrow',
+		fromTime: 'From',
+		toTime: 'To',
+		topic: 'Topic',
+		cbConsent: 'I agree that my phone number is stored so that you can call me back.',
+		cbSend: 'Request the call',
+		needPhone: 'Please enter your phone number.',
+		badWindow: 'Please choose a time window that has not passed yet, with "To" after "From".',
+		cbDone: 'Thank you! We will call you back at {phone}, {when}.',
+		cbAsap: 'as soon as possible',
+		cbWindow: '{day} between {from} and {to}',
+		todayL: 'today',
+		tomorrowL: 'tomorrow',
+		// Privacy
+		privacy: 'Privacy',
+		privacyIntro: 'This chat keeps your messages and a random visitor id in this browser and on our server. You can have everything stored under this id deleted: your visits, chats, details and call-back requests.',
+		forget: 'Delete my data',
+		forgetAsk: 'Really delete everything? This cannot be undone.',
+		forgetYes: 'Yes, delete',
+		cancel: 'Cancel',
+		forgetDone: 'Your data has been deleted, here and on our server.',
 	},
 	de: {
 		open: 'Chat öffnen',
@@ -138,6 +205,65 @@ const STRINGS = {
 		reply: 'Antworten',
 		dismiss: 'Einladung schließen',
 		error: 'Etwas ist schiefgegangen: {message}',
+		suggestions: 'Antwortvorschläge',
+		maybe: 'Vielleicht beantwortet das Ihre Frage:',
+		found1: '1 Artikel gefunden',
+		foundN: '{n} Artikel gefunden',
+		prod1: '1 Produkt',
+		prodN: '{n} Produkte',
+		onlyProd1: '1 Produkt gefunden',
+		onlyProdN: '{n} Produkte gefunden',
+		articles: 'Artikel',
+		products: 'Produkte',
+		outOfStock: 'nicht vorrätig',
+		preorder: 'vorbestellbar',
+		back: 'Zurück',
+		loading: 'Wird geladen…',
+		helpful: 'Hat das Ihre Frage beantwortet?',
+		yes: 'Ja',
+		no: 'Nein',
+		glad: 'Schön, dass wir helfen konnten!',
+		closeWin: 'Chatfenster schließen',
+		sorry: 'Das tut uns leid. Unser Team hilft Ihnen gern.',
+		ask: 'Unser Team fragen',
+		helpCentre: 'Im Hilfe-Center öffnen',
+		newTab: '(öffnet in einem neuen Tab)',
+		cardOpen: 'Kontaktdaten hinterlassen',
+		cardIntro: 'Wir melden uns bei Ihnen. Bitte hinterlassen Sie eine E-Mail-Adresse oder eine Telefonnummer; alles andere ist freiwillig.',
+		phone: 'Telefon',
+		phoneHint: 'mit Ländervorwahl, z. B. +49 30 1234567',
+		company: 'Firma',
+		cardConsent: 'Ich bin einverstanden, dass meine Angaben gespeichert werden, damit Sie mich kontaktieren können.',
+		cardSend: 'Angaben senden',
+		cardDone: 'Vielen Dank! Wir haben Ihre Angaben erhalten und melden uns bei Ihnen.',
+		needContact: 'Bitte geben Sie eine E-Mail-Adresse oder eine Telefonnummer an.',
+		badPhone: 'Bitte geben Sie die Nummer mit Ländervorwahl ein, z. B. +49 30 1234567.',
+		tooMany: 'Zu viele Anfragen. Bitte versuchen Sie es in ein paar Minuten noch einmal.',
+		cbOpen: 'Rückruf anfordern',
+		cbIntro: 'Wir rufen Sie zurück. Wann passt es Ihnen?',
+		when: 'Wann',
+		asap: 'So bald wie möglich',
+		today: 'Heute',
+		tomorrow: 'Morgen',
+		fromTime: 'Von',
+		toTime: 'Bis',
+		topic: 'Thema',
+		cbConsent: 'Ich bin einverstanden, dass meine Telefonnummer für den Rückruf gespeichert wird.',
+		cbSend: 'Rückruf senden',
+		needPhone: 'Bitte geben Sie Ihre Telefonnummer ein.',
+		badWindow: 'Bitte wählen Sie ein Zeitfenster, das noch nicht vorbei ist, mit „Bis“ nach „Von“.',
+		cbDone: 'Vielen Dank! Wir rufen Sie unter {phone} zurück, {when}.',
+		cbAsap: 'so bald wie möglich',
+		cbWindow: '{day} zwischen {from} und {to} Uhr',
+		todayL: 'heute',
+		tomorrowL: 'morgen',
+		privacy: 'Datenschutz',
+		privacyIntro: 'Dieser Chat speichert Ihre Nachrichten und eine zufällige Besucherkennung in diesem Browser und auf unserem Server. Sie können alles löschen lassen, was unter dieser Kennung gespeichert ist: Ihre Besuche, Chats, Angaben und Rückrufwünsche.',
+		forget: 'Meine Daten löschen',
+		forgetAsk: 'Wirklich alles löschen? Das lässt sich nicht rückgängig machen.',
+		forgetYes: 'Ja, löschen',
+		cancel: 'Abbrechen',
+		forgetDone: 'Ihre Daten wurden gelöscht, hier und auf unserem Server.',
 	},
 };
 const LANG = /^de\b/i.test(cfg.lang || navigator.language || '') ? 'de' : 'en';
@@ -204,6 +330,7 @@ let everUp = false;
 let tries = 0;
 let retryTimer = 0;
 let vidWaits = 0;
+let vidWaitUntil = 8000; // performance.now() up to which a missing id is waited for
 const requests = []; // {kind: rate|transcript, email} waiting for "ok"
 
 function connect() {
@@ -214,7 +341,7 @@ function connect() {
 	// On a first visit the tracker learns its id from its first /t answer
 	// (about a second after load): wait for it briefly, so that chat and
 	// tracking speak of the same visitor.
-	if (!vid && vidWaits < 8 && performance.now() < 8000) {
+	if (!vid && vidWaits < 8 && performance.now() < vidWaitUntil) {
 		vidWaits++;
 		retryTimer = setTimeout(connect, 250);
 		return;
@@ -492,6 +619,7 @@ function sendMessage(body) {
 	body = body.trim().slice(0, MAX_BODY);
 	if (!body) return false;
 	if (S.closed) return false;
+	escalated(body);
 	if (!S.conv && !S.start) {
 		// The first message opens the conversation anyway; start also says the language.
 		S.start = { type: 'start', lang: LANG, page: location.href.slice(0, 2048) };
@@ -514,6 +642,7 @@ function startChat(pre, body) {
 }
 
 function sendOffline(o) {
+	escalated(o.body);
 	S.pre = { ...S.pre, name: o.name, email: o.email };
 	S.offline = { type: 'offline', client_id: uuid(), email: o.email, body: o.body };
 	if (o.name) S.offline.name = o.name;
@@ -603,6 +732,753 @@ function pumpTyping() {
 	}
 }
 
+/* ---- REST beside the socket ----------------------------------------------- */
+
+// Sent as text/plain (the server reads it as JSON): a "simple" request,
+// so no CORS preflight stands before it.
+async function post(path, body, keepalive) {
+	const r = await fetch(BASE + path, { method: 'POST', body: JSON.stringify(body), credentials: 'omit', keepalive: !!keepalive });
+	let j = null;
+	try {
+		j = await r.json();
+	} catch { /* 204 or not JSON */ }
+	return { status: r.status, json: j || {} };
+}
+
+const vidNow = () => (E._vid && E._vid()) || S.vid || '';
+
+// The first n UTF-8 bytes of s, not cutting a character
+function cutBytes(s, n) {
+	const b = new TextEncoder().encode(s);
+	return b.length <= n ? s : new TextDecoder().decode(b.slice(0, n)).replace(/\uFFFD$/, '');
+}
+
+/* ---- Self-service: answers before a chat ------------------------------------ */
+
+const SS_WAIT_MS = 250; // debounce of the search while typing
+const SS_SETTLED_MS = 1500; // a question left this long is what the visitor asks
+const SS_MIN = 3; // characters before a search
+const QUERY_MAX = 200; // bytes, as the server takes them
+
+// q: the query of the results shown; n: number of the latest search (older
+// answers are dropped); res: {articles, products}; art: the open article
+// {id, slug, lang, question, html (null while loading), failed}; votes: id ->
+// 'yes'|'no'; searched: the last question searched (for the escalation).
+const ss = { q: '', n: 0, ctl: null, timer: 0, logTimer: 0, logged: '', res: null, art: null, votes: {}, searched: '' };
+
+// Before a conversation, and only then, typing a question searches.
+function ssInput(field) {
+	if (S.conv || S.start || S.closed || S.m.some((m) => m.a === 'visitor')) return;
+	clearTimeout(ss.timer);
+	const q = field.value.trim().replace(/\s+/g, ' ');
+	if (q.length < SS_MIN) {
+		ssClear();
+		return;
+	}
+	ss.timer = setTimeout(() => ssSearch(cutBytes(q, QUERY_MAX)), SS_WAIT_MS);
+	// Searches while typing are not recorded (half words would look like
+	// content gaps); the question once the visitor stops typing is.
+	clearTimeout(ss.logTimer);
+	ss.logTimer = setTimeout(() => ssLog(cutBytes(q, QUERY_MAX)), SS_SETTLED_MS);
+}
+
+function ssLog(q) {
+	if (q === ss.logged) return;
+	ss.logged = q;
+	const p = new URLSearchParams({ q, lang: LANG, site: cfg.site || 'default', limit: '1', products: '1' });
+	const vid = vidNow();
+	if (vid) p.set('vid', vid);
+	fetch(`${BASE}api/v1/faq/search?${p}`, { credentials: 'omit', keepalive: true }).catch(() => {});
+}
+
+function ssClear() {
+	clearTimeout(ss.timer);
+	clearTimeout(ss.logTimer);
+	if (ss.ctl) ss.ctl.abort();
+	ss.ctl = null;
+	ss.n++;
+	ss.q = '';
+	ss.res = null;
+	ss.art = null;
+	ssDraw();
+	view();
+}
+
+async function ssSearch(q) {
+	if (q === ss.q && ss.res) return;
+	const n = ++ss.n;
+	if (ss.ctl) ss.ctl.abort();
+	const ctl = (ss.ctl = new AbortController());
+	const p = new URLSearchParams({ q, lang: LANG, site: cfg.site || 'default', limit: '3', products: '3', log: '0' });
+	const vid = vidNow();
+	if (vid) p.set('vid', vid);
+	let j = null;
+	try {
+		const r = await fetch(`${BASE}api/v1/faq/search?${p}`, { signal: ctl.signal, credentials: 'omit' });
+		if (r.ok) j = await r.json();
+	} catch { /* offline or aborted: no suggestions */ }
+	if (n !== ss.n) return;
+	ss.ctl = null;
+	ss.q = q;
+	ss.searched = q;
+	ss.res = j && { articles: j.articles || [], products: j.products || [] };
+	// An article the visitor opened stays open (a late answer must not close it).
+	ssDraw();
+	view();
+}
+
+const ssCount = () => (ss.res ? ss.res.articles.length + ss.res.products.length : 0);
+
+// What the screen reader hears: "3 articles found" (and the products).
+function ssAnnounce() {
+	const a = ss.res ? ss.res.articles.length : 0;
+	const p = ss.res ? ss.res.products.length : 0;
+	let text = '';
+	if (a) text = a === 1 ? t('found1') : t('foundN', { n: a });
+	if (a && p) text += `, ${p === 1 ? t('prod1') : t('prodN', { n: p })}`;
+	else if (p) text = p === 1 ? t('onlyProd1') : t('onlyProdN', { n: p });
+	if (U.ssLive.textContent !== text) U.ssLive.textContent = text;
+}
+
+function ssDraw() {
+	if (!U.ss) return;
+	ssAnnounce();
+	const res = ss.res || { articles: [], products: [] };
+	U.ssArts.replaceChildren(...res.articles.map((a) => h('li', null,
+		h('button', { type: 'button', class: 'art', 'data-id': a.id, onclick: () => ssOpen(a) },
+			h('span', { class: 'q' }, marked(a.question_html)),
+			a.snippet_html ? h('span', { class: 'sn' }, marked(a.snippet_html)) : null))));
+	U.ssArts.hidden = !res.articles.length;
+	U.ssProds.replaceChildren(...res.products.map(productItem));
+	U.ssProds.hidden = !res.products.length;
+	ssDrawArticle();
+}
+
+function productItem(p) {
+	const url = safeUrl(p.url);
+	const img = safeUrl(p.image);
+	const kids = [];
+	if (img) kids.push(h('img', { src: img, alt: '', loading: 'lazy', width: '44', height: '44', onerror: (e) => e.target.remove() }));
+	const info = h('span', { class: 'pi' }, h('span', { class: 'pn' }, p.name_html ? marked(p.name_html) : String(p.name || p.sku || '')));
+	const price = money(p.price, p.currency);
+	const avail = p.availability === 'out_of_stock' ? t('outOfStock') : p.availability === 'preorder' ? t('preorder') : '';
+	if (price || avail) info.append(h('span', { class: 'pp' }, [price, avail].filter(Boolean).join(' · ')));
+	kids.push(info);
+	// Products are pages of this shop: the link opens in the same tab (the chat comes along).
+	return h('li', null, url ? h('a', { class: 'prod', href: url }, ...kids) : h('span', { class: 'prod' }, ...kids));
+}
+
+function money(v, cur) {
+	if (typeof v !== 'number' || !isFinite(v)) return '';
+	try {
+		if (/^[A-Z]{3}$/.test(cur || '')) return new Intl.NumberFormat(LANG, { style: 'currency', currency: cur }).format(v);
+	} catch { /* unknown currency */ }
+	return new Intl.NumberFormat(LANG, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(v);
+}
+
+async function ssOpen(a) {
+	ss.art = { id: a.id, slug: a.slug, lang: a.lang || LANG, question: '', html: null, failed: false };
+	ssDrawArticle();
+	U.ssArtTitle.focus(); // before view(), which would refocus what it sees hidden
+	view();
+	const p = new URLSearchParams({ site: cfg.site || 'default' });
+	const vid = vidNow();
+	if (vid) p.set('vid', vid);
+	let j = null;
+	try {
+		const r = await fetch(`${BASE}api/v1/public/faq/${encodeURIComponent(a.id)}?${p}`, { credentials: 'omit' });
+		if (r.ok) j = await r.json();
+	} catch { /* offline */ }
+	if (!ss.art || ss.art.id !== a.id) return;
+	const art = j && j.article;
+	if (art) Object.assign(ss.art, { question: String(art.question || ''), html: String(art.answer_html || ''), slug: art.slug || a.slug, lang: art.lang || ss.art.lang });
+	else ss.art.failed = true;
+	ssDrawArticle();
+}
+
+function ssDrawArticle() {
+	const a = ss.art;
+	U.ssList.hidden = !!a;
+	U.ssArt.hidden = !a;
+	if (!a) return;
+	U.ssArtTitle.textContent = a.question || (a.html === null && !a.failed ? t('loading') : '');
+	if (a.failed) U.ssAnswer.replaceChildren(h('p', null, t('noConnection')));
+	else if (a.html === null) U.ssAnswer.replaceChildren();
+	else U.ssAnswer.replaceChildren(safeHtml(a.html));
+	const site = encodeURIComponent(cfg.site || 'default');
+	U.ssHelp.hidden = !a.slug;
+	if (a.slug) U.ssHelp.href = `${BASE}help/${site}/${encodeURIComponent(a.lang)}/${encodeURIComponent(a.slug)}`;
+	const vote = ss.votes[a.id];
+	U.ssVote.hidden = !!vote || a.html === null;
+	U.ssYes.hidden = vote !== 'yes';
+	U.ssNo.hidden = vote !== 'no';
+}
+
+function ssBack() {
+	const id = ss.art && ss.art.id;
+	ss.art = null;
+	ssDrawArticle();
+	const b = [...U.ssArts.querySelectorAll('button')].find((x) => x.dataset.id === id);
+	if (b) b.focus();
+	view();
+	if (!b) focusFirst();
+}
+
+function kbEvent(type, o) {
+	const body = { site: cfg.site || 'default', type, lang: LANG, ...o };
+	const vid = vidNow();
+	if (vid) body.vid = vid;
+	return post('api/v1/public/kb/events', body, true).catch(() => {});
+}
+
+function ssVote(yes) {
+	const a = ss.art;
+	if (!a || ss.votes[a.id]) return;
+	ss.votes[a.id] = yes ? 'yes' : 'no';
+	const body = { helpful: yes, site: cfg.site || 'default' };
+	const vid = vidNow();
+	if (vid) body.vid = vid;
+	post(`api/v1/faq/${encodeURIComponent(a.id)}/vote`, body, true).catch(() => {});
+	// Answered without a chat: the deflection the shop counts.
+	if (yes) kbEvent('deflected', { article: a.id, query: ss.searched });
+	ssDrawArticle();
+	(yes ? U.ssYesText : U.ssNoText).focus();
+}
+
+// "Ask an operator": the question goes to the team (the form asks for
+// anything it still needs).
+function ssAsk() {
+	if (U.mode === 'pre') {
+		U.pre.requestSubmit();
+		return;
+	}
+	if (U.mode === 'chat' && U.text.value.trim()) {
+		U.composer.requestSubmit();
+		return;
+	}
+	ss.art = null;
+	ssDraw();
+	view();
+	focusFirst();
+}
+
+// After "Yes": done, close the window with a clean slate.
+function ssDone() {
+	for (const f of [U.text, U.preBody, U.offBody]) f.value = '';
+	grow();
+	ssClear();
+	closeWindow();
+}
+
+// The first message after a search: the question still went to a person.
+function escalated(body) {
+	if (!ss.searched) return;
+	kbEvent('escalated', { query: cutBytes(body.trim().replace(/\s+/g, ' '), QUERY_MAX) });
+	ss.searched = '';
+	ssClear();
+}
+
+// <mark> from the search, everything else as text
+function marked(html) {
+	return safeHtml(html, true);
+}
+
+const TAGS = new Set(['P', 'BR', 'STRONG', 'EM', 'B', 'I', 'CODE', 'PRE', 'UL', 'OL', 'LI', 'BLOCKQUOTE', 'H1', 'H2', 'H3',
+	'H4', 'H5', 'H6', 'HR', 'A', 'IMG', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD', 'DEL', 'MARK']);
+const DROP = /^(SCRIPT|STYLE|TEMPLATE|IFRAME|OBJECT|EMBED|NOSCRIPT|svg|math)$/;
+
+// The server renders Markdown safely already; this keeps only known tags
+// and http(s) links and images all the same, parsed in an inert template.
+function safeHtml(html, onlyMark) {
+	const tpl = d.createElement('template');
+	tpl.innerHTML = String(html || '');
+	return cleanNodes(tpl.content, onlyMark);
+}
+
+function cleanNodes(src, onlyMark) {
+	const out = d.createDocumentFragment();
+	for (const n of src.childNodes) {
+		if (n.nodeType === 3) {
+			out.append(n.data);
+			continue;
+		}
+		if (n.nodeType !== 1 || DROP.test(n.tagName)) continue;
+		const tag = n.tagName;
+		if (onlyMark ? tag !== 'MARK' : !TAGS.has(tag)) {
+			out.append(cleanNodes(n, onlyMark)); // the text, without the tag
+			continue;
+		}
+		const el = d.createElement(tag.toLowerCase());
+		if (tag === 'A') {
+			const u = safeUrl(n.getAttribute('href'), true);
+			if (u) {
+				el.setAttribute('href', u);
+				el.setAttribute('target', '_blank');
+				el.setAttribute('rel', 'noopener noreferrer');
+			}
+		} else if (tag === 'IMG') {
+			const u = safeUrl(n.getAttribute('src'));
+			if (!u) continue;
+			el.setAttribute('src', u);
+			el.setAttribute('alt', n.getAttribute('alt') || '');
+			el.setAttribute('loading', 'lazy');
+		}
+		el.append(cleanNodes(n, onlyMark));
+		out.append(el);
+	}
+	return out;
+}
+
+function safeUrl(u, mail) {
+	if (!u) return '';
+	try {
+		const x = new URL(u, BASE);
+		if (/^https?:$/.test(x.protocol) || (mail && x.protocol === 'mailto:')) return x.href;
+	} catch { /* not a URL */ }
+	return '';
+}
+
+/* ---- Side panels: business card, call-me-back, privacy ------------------------ */
+
+// What was sent in this tab's session, kept apart from emma_chat (whose
+// presence makes emma.js load the chat on every page).
+const SENT_KEY = 'emma_sent';
+let sent = {};
+try {
+	sent = JSON.parse(sessionStorage.getItem(SENT_KEY)) || {};
+} catch { /* blocked or damaged */ }
+
+function keepSent() {
+	try {
+		sessionStorage.setItem(SENT_KEY, JSON.stringify(sent));
+	} catch { /* blocked */ }
+}
+
+function openSide(name) {
+	U.side = name;
+	notice = '';
+	if (name === 'card') fillCard();
+	if (name === 'callback') fillCallback();
+	if (name === 'privacy') {
+		U.fgAsk.hidden = true;
+		U.fgBtn.hidden = false;
+		U.fgDone.hidden = true;
+		U.fgErr.textContent = '';
+	}
+	view();
+	focusFirst();
+}
+
+function closeSide() {
+	const was = U.side;
+	U.side = null;
+	const b = was && U.foot.querySelector(`[data-side="${was}"]`);
+	if (b) b.focus();
+	view();
+	if (!b) focusFirst();
+}
+
+// Marks the field at fault with its message (next to it), or the form's line.
+function fieldErrors(form, errLine, bad, text) {
+	for (const el of form.querySelectorAll('input,textarea,select')) {
+		el.toggleAttribute('aria-invalid', el === bad);
+		const e = el.id && form.querySelector(`[data-for="${el.id}"]`);
+		if (e) e.textContent = el === bad ? text : '';
+	}
+	errLine.textContent = bad && form.querySelector(`[data-for="${bad.id}"]`) ? '' : text;
+	if (bad) bad.focus();
+}
+
+// A field with its own error line, described by it (and a hint if any)
+function xfield(label, input, optional, hint) {
+	const f = field(label, input, optional);
+	const err = h('p', { class: 'errs', role: 'alert', 'data-for': input.id, id: `${input.id}-e` });
+	let desc = err.id;
+	if (hint) {
+		const hid = `${input.id}-h`;
+		f.append(h('p', { class: 'hint', id: hid }, hint));
+		desc = `${hid} ${desc}`;
+	}
+	input.setAttribute('aria-describedby', desc);
+	f.append(err);
+	return f;
+}
+
+// The answer of a public POST as the text for the visitor; '' = stored.
+function refusal(r, fields) {
+	if (r.status >= 200 && r.status < 300) return null;
+	const e = (r.json && r.json.error) || {};
+	if (r.status === 429) return { text: t('tooMany') };
+	const f = fields[e.field];
+	if (r.status === 422 && f) return { bad: f[0], text: f[1] || e.message || '' };
+	return { text: t('error', { message: e.message || e.code || r.status }) };
+}
+
+function buildCard() {
+	U.cdName = h('input', { type: 'text', autocomplete: 'name', maxlength: '200' });
+	U.cdEmail = h('input', { type: 'email', autocomplete: 'email', maxlength: '254' });
+	U.cdPhone = h('input', { type: 'tel', autocomplete: 'tel', maxlength: '40' });
+	U.cdCompany = h('input', { type: 'text', autocomplete: 'organization', maxlength: '200' });
+	U.cdMsg = h('textarea', { rows: '3', maxlength: '2000' });
+	U.cdConsent = h('input', { type: 'checkbox', id: uid('c') });
+	U.cdErr = errorLine();
+	U.cdForm = h('form', { novalidate: true, class: 'fld-list' },
+		h('p', null, t('cardIntro')),
+		xfield(t('name'), U.cdName, true), xfield(t('email'), U.cdEmail, true),
+		xfield(t('phone'), U.cdPhone, true, t('phoneHint')), xfield(t('company'), U.cdCompany, true),
+		xfield(t('message'), U.cdMsg, true),
+		h('div', { class: 'chk' }, U.cdConsent, h('label', { for: U.cdConsent.id }, t('cardConsent'))),
+		U.cdErr, U.cdSend = h('button', { type: 'submit', class: 'btn' }, t('cardSend')));
+	U.cdForm.addEventListener('submit', (e) => {
+		e.preventDefault();
+		sendCard();
+	});
+	U.cdDone = h('p', { role: 'status', tabindex: '-1' });
+	return sidePanel('card', t('cardOpen'), U.cdForm, U.cdDone);
+}
+
+function fillCard() {
+	U.cdForm.hidden = !!sent.card;
+	U.cdDone.hidden = !sent.card;
+	U.cdDone.textContent = sent.card ? t('cardDone') : '';
+	if (S.pre) {
+		if (S.pre.name && !U.cdName.value) U.cdName.value = S.pre.name;
+		if (S.pre.email && !U.cdEmail.value) U.cdEmail.value = S.pre.email;
+	}
+}
+
+async function sendCard() {
+	const v = (el) => el.value.trim();
+	const email = v(U.cdEmail);
+	const phone = v(U.cdPhone);
+	let bad = null;
+	let text = '';
+	if (!email && !phone) [bad, text] = [U.cdEmail, t('needContact')];
+	else if (email && !okEmail(email)) [bad, text] = [U.cdEmail, t('badEmail')];
+	fieldErrors(U.cdForm, U.cdErr, bad, text);
+	if (bad) return;
+	const body = { site: cfg.site || 'default', consent: U.cdConsent.checked, wording: t('cardConsent') };
+	const vid = vidNow();
+	if (vid) body.vid = vid;
+	for (const [k, el] of [['name', U.cdName], ['email', U.cdEmail], ['phone', U.cdPhone], ['company', U.cdCompany], ['message', U.cdMsg]]) {
+		if (v(el)) body[k] = v(el);
+	}
+	U.cdSend.disabled = true;
+	let r;
+	try {
+		r = await post('api/v1/public/card', body);
+	} catch {
+		r = { status: 0, json: { error: { message: t('noConnection') } } };
+	} finally {
+		U.cdSend.disabled = false;
+	}
+	const no = r.status ? refusal(r, {
+		email: [U.cdEmail, t('badEmail')], phone: [U.cdPhone, t('badPhone')], name: [U.cdName], company: [U.cdCompany],
+		message: [U.cdMsg],
+	}) : { text: t('noConnection') };
+	if (no) {
+		fieldErrors(U.cdForm, U.cdErr, no.bad || null, no.text);
+		return;
+	}
+	sent.card = (r.json.contact && r.json.contact.id) || true;
+	keepSent();
+	S.pre = { ...S.pre, ...(body.name ? { name: body.name } : {}), ...(body.email ? { email: body.email } : {}) };
+	fillCard();
+	U.cdDone.focus();
+}
+
+function buildCallback() {
+	U.cbPhone = h('input', { type: 'tel', autocomplete: 'tel', maxlength: '40', required: true, 'aria-required': 'true' });
+	U.cbName = h('input', { type: 'text', autocomplete: 'name', maxlength: '200' });
+	U.cbDay = h('select', null,
+		h('option', { value: '' }, t('asap')), h('option', { value: '0' }, t('today')), h('option', { value: '1' }, t('tomorrow')));
+	U.cbFrom = h('input', { type: 'time', step: '900' });
+	U.cbTo = h('input', { type: 'time', step: '900' });
+	U.cbTopic = h('input', { type: 'text', maxlength: '200' });
+	U.cbConsent = h('input', { type: 'checkbox', id: uid('c') });
+	U.cbErr = errorLine();
+	U.cbTimes = h('div', { class: 'two' }, xfield(t('fromTime'), U.cbFrom), xfield(t('toTime'), U.cbTo));
+	U.cbDay.addEventListener('change', () => {
+		presetTimes();
+		U.cbTimes.hidden = !U.cbDay.value;
+	});
+	U.cbForm = h('form', { novalidate: true, class: 'fld-list' },
+		h('p', null, t('cbIntro')),
+		xfield(t('phone'), U.cbPhone, false, t('phoneHint')), xfield(t('name'), U.cbName, true),
+		xfield(t('when'), U.cbDay), U.cbTimes, xfield(t('topic'), U.cbTopic, true),
+		h('div', { class: 'chk' }, U.cbConsent, h('label', { for: U.cbConsent.id }, t('cbConsent'))),
+		U.cbErr, U.cbSend = h('button', { type: 'submit', class: 'btn' }, t('cbSend')));
+	U.cbTimes.hidden = true;
+	U.cbForm.addEventListener('submit', (e) => {
+		e.preventDefault();
+		sendCallback();
+	});
+	U.cbDone = h('p', { role: 'status', tabindex: '-1' });
+	U.cbAgain = h('button', { type: 'button', class: 'btn sec', onclick: () => {
+		delete sent.cb;
+		keepSent();
+		fillCallback();
+		U.cbPhone.focus();
+	} }, t('cbOpen'));
+	return sidePanel('callback', t('cbOpen'), U.cbForm, U.cbDone, U.cbAgain);
+}
+
+// Today: the next full hour (at least 30 minutes ahead) for two hours; tomorrow: 9 to 11.
+function presetTimes() {
+	if (!U.cbDay.value || (U.cbFrom.value && U.cbTo.value)) return;
+	const hh = (x) => `${String(Math.min(23, x)).padStart(2, '0')}:00`;
+	let from = 9;
+	if (U.cbDay.value === '0') from = Math.min(22, new Date(Date.now() + 30 * 60000).getHours() + 1);
+	U.cbFrom.value = hh(from);
+	U.cbTo.value = from + 2 > 23 ? '23:59' : hh(from + 2);
+}
+
+// day 0 = today, 1 = tomorrow; "14:30" in the browser's time zone
+function localTime(day, hm) {
+	const [H, M] = hm.split(':').map(Number);
+	const x = new Date();
+	return new Date(x.getFullYear(), x.getMonth(), x.getDate() + day, H, M, 0, 0);
+}
+
+// RFC 3339 with the browser's offset: 2026-11-23T14:00:00+01:00
+function rfc3339(dt) {
+	const p = (n) => String(n).padStart(2, '0');
+	const off = -dt.getTimezoneOffset();
+	const sign = off < 0 ? '-' : '+';
+	const a = Math.abs(off);
+	return `${dt.getFullYear()}-${p(dt.getMonth() + 1)}-${p(dt.getDate())}T${p(dt.getHours())}:${p(dt.getMinutes())}:00` +
+		`${sign}${p(Math.floor(a / 60))}:${p(a % 60)}`;
+}
+
+function fillCallback() {
+	const c = sent.cb;
+	U.cbForm.hidden = !!c;
+	U.cbDone.hidden = !c;
+	U.cbAgain.hidden = !c;
+	if (c) U.cbDone.textContent = t('cbDone', { phone: c.phone, when: windowText(c.start, c.end) });
+	if (S.pre && S.pre.name && !U.cbName.value) U.cbName.value = S.pre.name;
+}
+
+function windowText(start, end) {
+	const a = start && new Date(start);
+	const b = end && new Date(end);
+	if (!a || !b || isNaN(a) || isNaN(b)) return t('cbAsap');
+	const tf = new Intl.DateTimeFormat(LANG, { hour: '2-digit', minute: '2-digit' });
+	const days = Math.round((new Date(a.getFullYear(), a.getMonth(), a.getDate()) - new Date(new Date().toDateString())) / 864e5);
+	const day = days === 0 ? t('todayL') : days === 1 ? t('tomorrowL') :
+		new Intl.DateTimeFormat(LANG, { weekday: 'long', day: 'numeric', month: 'long' }).format(a);
+	return t('cbWindow', { day, from: tf.format(a), to: tf.format(b) });
+}
+
+async function sendCallback() {
+	const phone = U.cbPhone.value.trim();
+	let bad = null;
+	let text = '';
+	let start = null;
+	let end = null;
+	if (!phone) [bad, text] = [U.cbPhone, t('needPhone')];
+	else if (U.cbDay.value) {
+		if (!U.cbFrom.value || !U.cbTo.value) [bad, text] = [U.cbFrom.value ? U.cbTo : U.cbFrom, t('badWindow')];
+		else {
+			start = localTime(+U.cbDay.value, U.cbFrom.value);
+			end = localTime(+U.cbDay.value, U.cbTo.value);
+			if (end <= start || end <= new Date()) [bad, text] = [U.cbTo, t('badWindow')];
+		}
+	}
+	fieldErrors(U.cbForm, U.cbErr, bad, text);
+	if (bad) return;
+	const vid = vidNow();
+	if (!vid) {
+		fieldErrors(U.cbForm, U.cbErr, null, t('noConnection'));
+		reconnectNow();
+		return;
+	}
+	const body = { site: cfg.site || 'default', vid, phone };
+	if (U.cbName.value.trim()) body.name = U.cbName.value.trim();
+	if (U.cbTopic.value.trim()) body.topic = U.cbTopic.value.trim();
+	if (start) {
+		body.window_start = rfc3339(start);
+		body.window_end = rfc3339(end);
+	}
+	if (U.cbConsent.checked) {
+		body.consent = true;
+		body.consent_text = t('cbConsent');
+	}
+	U.cbSend.disabled = true;
+	let r;
+	try {
+		r = await post('api/v1/public/callbacks', body);
+	} catch {
+		r = null;
+	} finally {
+		U.cbSend.disabled = false;
+	}
+	const no = r ? refusal(r, {
+		phone: [U.cbPhone, t('badPhone')], window_start: [U.cbFrom, t('badWindow')], window_end: [U.cbTo, t('badWindow')],
+		name: [U.cbName], topic: [U.cbTopic],
+	}) : { text: t('noConnection') };
+	if (no) {
+		fieldErrors(U.cbForm, U.cbErr, no.bad || null, no.text);
+		return;
+	}
+	const cb = r.json.callback || {};
+	sent.cb = { id: cb.id || '', phone, start: cb.window_start || body.window_start || '', end: cb.window_end || body.window_end || '' };
+	keepSent();
+	for (const el of [U.cbTopic, U.cbFrom, U.cbTo]) el.value = '';
+	U.cbDay.value = '';
+	U.cbTimes.hidden = true;
+	fillCallback();
+	U.cbDone.focus();
+}
+
+function buildPrivacy() {
+	U.fgErr = errorLine();
+	U.fgBtn = h('button', { type: 'button', class: 'btn sec', onclick: () => {
+		U.fgAsk.hidden = false;
+		U.fgBtn.hidden = true;
+		U.fgNo.focus();
+	} }, t('forget'));
+	U.fgNo = h('button', { type: 'button', class: 'btn sec', onclick: () => {
+		U.fgAsk.hidden = true;
+		U.fgBtn.hidden = false;
+		U.fgBtn.focus();
+	} }, t('cancel'));
+	U.fgYes = h('button', { type: 'button', class: 'btn danger', onclick: forgetMe }, t('forgetYes'));
+	U.fgAsk = h('div', { class: 'ask-del', role: 'group', 'aria-label': t('forget'), hidden: true },
+		h('p', null, t('forgetAsk')), h('div', { class: 'row' }, U.fgYes, U.fgNo));
+	U.fgDone = h('p', { role: 'status', tabindex: '-1', hidden: true }, t('forgetDone'));
+	return sidePanel('privacy', t('privacy'), h('p', null, t('privacyIntro')), U.fgBtn, U.fgAsk, U.fgErr, U.fgDone);
+}
+
+// Erases this visitor on the server, then everything the widget and the
+// tracker keep in this browser; a new anonymous id follows.
+let forgetVid = ''; // the id still to erase after a failed attempt
+let trackerOff = false; // consent withdrawn here until the erase went through
+
+async function forgetMe() {
+	const vid = forgetVid || vidNow();
+	U.fgYes.disabled = true;
+	U.fgErr.textContent = '';
+	// The tracker has no "reset": withdrawing consent drops its id
+	// (localStorage emma_vid) and its queue at once, so that nothing is sent
+	// under the old id while it is erased; granting it again afterwards
+	// restores tracking under a new id (from the next /t answer). Only
+	// where it had an id, i.e. where the visitor had not declined.
+	if (E._vid && E._vid() && E.consent) {
+		E.consent(false);
+		trackerOff = true;
+	}
+	// No socket under the old id either.
+	const s = ws;
+	ws = null;
+	up = false;
+	clearTimeout(retryTimer);
+	retryTimer = 0;
+	if (s) s.close();
+	let r = { status: 204, json: {} };
+	if (vid) {
+		try {
+			r = await post('api/v1/public/forget', { site: cfg.site || 'default', vid });
+		} catch {
+			r = null;
+		}
+	}
+	U.fgYes.disabled = false;
+	if (!r || r.status >= 300) {
+		forgetVid = vid;
+		const e = (r && r.json.error) || {};
+		U.fgErr.textContent = !r ? t('noConnection') : r.status === 429 ? t('tooMany') : t('error', { message: e.message || r.status });
+		return;
+	}
+	forgetVid = '';
+	if (trackerOff) {
+		trackerOff = false;
+		E.consent(true);
+	}
+	try {
+		sessionStorage.removeItem(KEY);
+		sessionStorage.removeItem(SENT_KEY);
+		localStorage.removeItem('emma_vid');
+	} catch { /* blocked */ }
+	sent = {};
+	S = fresh({ open: S.open });
+	resetLog();
+	ss.votes = {};
+	ss.searched = '';
+	for (const f of [U.text, U.preBody, U.offBody, U.cdName, U.cdEmail, U.cdPhone, U.cdCompany, U.cdMsg, U.cbPhone, U.cbName, U.cbTopic,
+		U.preName, U.preEmail, U.rateComment, U.trEmail]) f.value = '';
+	for (const f of [U.cdConsent, U.cbConsent, U.preConsent]) f.checked = false;
+	ssClear();
+	U.fgAsk.hidden = true;
+	U.fgBtn.hidden = false;
+	U.fgDone.hidden = false;
+	save();
+	view();
+	U.fgDone.focus();
+	// Chat again under the tracker's new id (connect waits for it briefly).
+	vidWaits = 0;
+	vidWaitUntil = performance.now() + 3000;
+	connect();
+}
+
+function sidePanel(name, title, ...kids) {
+	const id = uid('side');
+	return h('section', { class: 'panel side', 'aria-labelledby': id, hidden: true, 'data-panel': name },
+		h('div', { class: 'sidehd' },
+			h('button', { type: 'button', class: 'ib backb', onclick: closeSide }, `‹ ${t('back')}`),
+			h('h3', { id, tabindex: '-1' }, title)),
+		...kids);
+}
+
+function buildSelfService() {
+	U.ssLive = h('p', { class: 'sr', role: 'status', 'aria-live': 'polite' });
+	U.ssArts = h('ul', { class: 'arts', 'aria-label': t('articles') });
+	U.ssProds = h('ul', { class: 'prods', 'aria-label': t('products') });
+	U.ssList = h('div', null, h('p', { class: 'sshd' }, t('maybe')), U.ssArts, U.ssProds);
+	U.ssArtTitle = h('h3', { tabindex: '-1' });
+	U.ssAnswer = h('div', { class: 'ans' });
+	U.ssHelp = h('a', { class: 'helpl', target: '_blank', rel: 'noopener' }, t('helpCentre'), h('span', { class: 'sr' }, ` ${t('newTab')}`),
+		h('span', { 'aria-hidden': 'true' }, ' ↗'));
+	U.ssVote = h('div', { class: 'vote', role: 'group', 'aria-label': t('helpful') },
+		h('p', null, t('helpful')),
+		h('div', { class: 'row' },
+			h('button', { type: 'button', class: 'btn sec', onclick: () => ssVote(true) }, t('yes')),
+			h('button', { type: 'button', class: 'btn sec', onclick: () => ssVote(false) }, t('no'))));
+	U.ssYesText = h('p', { tabindex: '-1', role: 'status' }, t('glad'));
+	U.ssYes = h('div', { class: 'voted' }, U.ssYesText, h('button', { type: 'button', class: 'btn', onclick: ssDone }, t('closeWin')));
+	U.ssNoText = h('p', { tabindex: '-1', role: 'status' }, t('sorry'));
+	U.ssNo = h('div', { class: 'voted' }, U.ssNoText);
+	U.ssArt = h('div', { class: 'artv', hidden: true },
+		h('button', { type: 'button', class: 'ib backb', onclick: ssBack }, `‹ ${t('back')}`),
+		U.ssArtTitle, U.ssAnswer, U.ssHelp, U.ssVote, U.ssYes, U.ssNo);
+	U.ssAsk = h('button', { type: 'button', class: 'btn sec ask', onclick: ssAsk }, t('ask'));
+	U.ss = h('section', { class: 'ss', 'aria-label': t('suggestions'), hidden: true }, U.ssList, U.ssArt, U.ssAsk);
+	U.foot = h('div', { class: 'ft' },
+		...[['card', t('cardOpen')], ['callback', t('cbOpen')], ['privacy', t('privacy')]].map(([k, label]) =>
+			h('button', { type: 'button', class: 'lk', 'data-side': k, onclick: () => openSide(k) }, label)));
+	U.card = buildCard();
+	U.callback = buildCallback();
+	U.privacy = buildPrivacy();
+}
+
+// Where the suggestions stand: above the composer, or under the question
+// of the pre-chat or offline form.
+function placeSelfService(mode, hasChat) {
+	const show = !U.side && !hasChat && !S.closed && (ss.art || ssCount() > 0) &&
+		(mode === 'chat' || mode === 'pre' || mode === 'offline');
+	U.ss.hidden = !show;
+	if (!show) return;
+	if (mode === 'chat') {
+		if (U.composer.previousSibling !== U.ss) U.composer.before(U.ss);
+	} else {
+		const q = (mode === 'pre' ? U.preBody : U.offBody).closest('.fld');
+		if (q.nextSibling !== U.ss) q.after(U.ss);
+	}
+	U.ss.classList.toggle('full', mode === 'chat' && !!ss.art);
+	if (mode === 'chat' && ss.art) U.log.hidden = U.typing.hidden = true;
+	U.ssAsk.hidden = mode === 'offline';
+}
+
 /* ---- Drawing ------------------------------------------------------------------ */
 
 const CSS = `
@@ -610,7 +1486,7 @@ const CSS = `
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 .sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
-button,input,textarea{font:inherit;color:inherit}
+button,input,textarea,select{font:inherit;color:inherit}
 button{cursor:pointer}
 :focus-visible{outline:3px solid #111;outline-offset:2px}
 .l{position:fixed;z-index:2147483000;right:20px;bottom:20px;width:56px;height:56px;border:0;padding:0;
@@ -680,6 +1556,47 @@ form{margin:0}
 .inv .x{color:#3b4350;font-size:20px;width:34px;height:34px}
 .inv .x:hover{background:#eef0f3}
 .inv.in{position:static;width:auto;max-width:none;box-shadow:none;border-radius:0;border-bottom:1px solid #dde1e6;animation:none}
+.ft{display:flex;flex-wrap:wrap;justify-content:center;gap:0 12px;padding:4px 10px;border-top:1px solid #dde1e6;background:#fff}
+.lk{border:0;background:none;padding:5px 2px;font-size:12px;color:#3b4350;text-decoration:underline;text-underline-offset:2px}
+.lk[aria-current]{font-weight:700}
+.ss{flex:none;max-height:55%;overflow-y:auto;padding:10px 12px;background:#fff;border-top:1px solid #dde1e6;
+ display:flex;flex-direction:column;gap:8px}
+.ss.full{flex:1;max-height:none}
+.panel .ss{max-height:none;flex:none;border:1px solid #dde1e6;border-radius:10px}
+.sshd{margin:0;font-size:13px;font-weight:600;color:#3b4350}
+.arts,.prods{list-style:none;margin:6px 0 0;padding:0;display:flex;flex-direction:column;gap:6px}
+.art{display:block;width:100%;text-align:left;border:1px solid #dde1e6;background:#f7f8fa;border-radius:10px;padding:8px 10px}
+.art:hover,a.prod:hover{border-color:var(--emma-c,#1f5fbf)}
+.art .q{display:block;font-weight:600}
+.art .sn{display:block;font-size:13px;color:#555b66;margin-top:2px}
+mark{background:#fff0a8;color:inherit;padding:0 1px;border-radius:2px}
+.prod{display:flex;gap:10px;align-items:center;padding:6px 8px;border-radius:10px;color:inherit;text-decoration:none;
+ border:1px solid #dde1e6}
+.prod img{width:44px;height:44px;object-fit:cover;border-radius:6px;flex:none;background:#eef0f3}
+.pi{display:flex;flex-direction:column;min-width:0}
+.pn{font-weight:600;overflow:hidden;text-overflow:ellipsis}
+.pp{font-size:13px;color:#3b4350}
+.artv,.voted{display:flex;flex-direction:column;gap:8px}
+.artv h3,.side h3{margin:0;font-size:16px;line-height:1.3}
+.ans{overflow-wrap:anywhere}
+.ans>*{margin:0 0 8px}
+.ans img{max-width:100%;height:auto}
+.ans pre{white-space:pre-wrap;background:#f3f4f6;padding:8px;border-radius:6px}
+.ans a,.helpl{color:#1f4fa8}
+.helpl{font-size:13px}
+.vote p,.voted p{margin:0;font-weight:600}
+.vote .row,.ask-del .row{display:flex;flex-wrap:wrap;gap:8px;margin-top:6px}
+.backb{align-self:flex-start;color:#3b4350;padding:6px 8px 6px 0}
+.backb:hover{background:#eef0f3}
+.ask{align-self:stretch}
+.sidehd{display:flex;flex-direction:column;gap:2px}
+.fld-list{display:flex;flex-direction:column;gap:10px}
+.hint{margin:0;font-size:12px;color:#555b66}
+.two{display:flex;gap:10px}
+.two .fld{flex:1;min-width:0}
+.fld select{border:1px solid #b8bfc9;border-radius:8px;padding:8px 10px;background:#fff;width:100%}
+.btn.danger{background:#b3261e}
+.btn:disabled{opacity:.6;cursor:default}
 @media (max-width:479.98px){
  .w{inset:0;width:auto;height:auto;border-radius:0}
  .w:not([hidden])~.l{display:none}
@@ -792,16 +1709,21 @@ function build(givenHost) {
 	U.text.addEventListener('input', () => {
 		grow();
 		typing(U.text.value.trim() !== '');
+		ssInput(U.text);
 	});
 
 	U.pre = buildPrechat();
 	U.offline = buildOffline();
 	U.endPanel = buildEnd();
+	buildSelfService();
+	U.preBody.addEventListener('input', () => ssInput(U.preBody));
+	U.offBody.addEventListener('input', () => ssInput(U.offBody));
 
-	U.body = h('div', { class: 'bd' }, U.note, U.log, U.typing, U.pre, U.offline, U.endPanel, U.composer);
+	U.body = h('div', { class: 'bd' }, U.note, U.ssLive, U.log, U.typing, U.pre, U.offline, U.endPanel, U.ss, U.composer,
+		U.card, U.callback, U.privacy);
 	U.win = h('div', {
 		class: 'w', id: winId, role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': title, lang: LANG, hidden: true,
-	}, header, U.body);
+	}, header, U.body, U.foot);
 	U.win.addEventListener('keydown', trapKeys);
 
 	U.inv = buildInvite();
@@ -1144,6 +2066,12 @@ function view() {
 		if (!U.trEmail.value && S.pre && S.pre.email) U.trEmail.value = S.pre.email;
 	}
 
+	placeSelfService(mode, hasChat);
+	// A side panel (business card, call-me-back, privacy) stands in for the rest.
+	if (U.side) for (const el of [U.log, U.typing, U.pre, U.offline, U.endPanel, U.composer, U.ss]) el.hidden = true;
+	for (const [k, el] of [['card', U.card], ['callback', U.callback], ['privacy', U.privacy]]) el.hidden = U.side !== k;
+	for (const b of U.foot.children) b.toggleAttribute('aria-current', b.dataset.side === U.side);
+
 	// Invitation: a bubble by the launcher, or at the top of the open window
 	U.inv.hidden = !S.inv;
 	U.inv.classList.toggle('in', S.open);
@@ -1201,7 +2129,8 @@ function focusables() {
 function focusFirst() {
 	requestAnimationFrame(() => {
 		let el;
-		if (U.mode === 'chat') el = U.text;
+		if (U.side) el = { card: U.cdForm.hidden ? U.cdDone : U.cdName, callback: U.cbForm.hidden ? U.cbDone : U.cbPhone, privacy: U.privacy.querySelector('h3') }[U.side];
+		else if (U.mode === 'chat') el = U.text;
 		else if (U.mode === 'pre') el = [U.preName, U.preEmail, U.preBody].find((x) => x.getClientRects().length);
 		else if (U.mode === 'offline') el = U.offEmail.value ? U.offBody : U.offEmail;
 		if (!el || !el.getClientRects().length) el = focusables()[0];
@@ -1213,7 +2142,9 @@ function trapKeys(e) {
 	if (e.key === 'Escape') {
 		e.preventDefault();
 		e.stopPropagation();
-		closeWindow();
+		if (U.side) closeSide();
+		else if (ss.art && U.ss.contains(root.activeElement)) ssBack();
+		else closeWindow();
 		return;
 	}
 	if (e.key !== 'Tab') return;

@@ -1,8 +1,10 @@
 // Chats (#/chats): the queue of waiting visitors with their wait time, the
 // operator's open chats as tabs, the chat itself (messages, internal notes,
 // typing, canned responses), and beside it who the visitor is: the page they
-// are on now (live), device, cart and past visits. Transfer and close with an
-// outcome. State comes from chat.js; every text from visitors is set as text.
+// are on now (live), device, cart and past visits, and help-centre articles
+// and products that match what the visitor last wrote, each inserted into the
+// message field with one click (never sent by itself). Transfer and close with
+// an outcome. State comes from chat.js; every text from visitors is set as text.
 import { h, tx } from '/console/dom.js';
 import { i18n, timeEl } from '/console/i18n.js';
 import { errorMessage, pageHeader, setMessage } from '/console/ui.js';
@@ -12,11 +14,35 @@ import {
 import {
   deviceLabel, fmtDuration, fmtMoney, profileHref, urlPath, visitorKey, visitorStore,
 } from '/console/views/live.js';
+import { helpUrl, marked, plainText } from '/console/views/kb.js';
+import { priceText } from '/console/views/products.js';
 
 export const OUTCOMES = ['sale', 'support', 'lead', 'spam', 'other'];
 const TYPING_EVERY_MS = 3000; // own "typing" is sent at most this often...
 const TYPING_IDLE_MS = 4000;  // ...and "stopped" after this long without a key
 const MAX_BODY = 4000;
+const KB_MESSAGES = 3;     // suggestions search the visitor's last messages...
+const KB_QUERY_BYTES = 200; // ...within the search's limit
+const KB_WAIT_MS = 300;
+
+const utf8 = new TextEncoder();
+/** The newest of the visitor's last few messages, joined, within the query limit. */
+export function suggestQuery(messages) {
+  const texts = [];
+  for (let i = messages.length - 1; i >= 0 && texts.length < KB_MESSAGES; i--) {
+    const m = messages[i];
+    const body = String(m?.body ?? '').trim();
+    if (m?.author === 'visitor' && !m.internal && body) texts.push(body);
+  }
+  let q = '';
+  for (const t of texts) { // newest first; older ones only while they fit
+    const next = q ? `${t} ${q}` : t;
+    if (utf8.encode(next).length <= KB_QUERY_BYTES) { q = next; continue; }
+    if (!q) for (const ch of t) { if (utf8.encode(q + ch).length > KB_QUERY_BYTES) break; q += ch; }
+    break;
+  }
+  return q;
+}
 
 const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
 
@@ -630,6 +656,7 @@ export function renderChats({ api, me, signal, params }) {
     infoLive = h('div', { class: 'chat-live' });
     const history = h('div', { class: 'chat-history' }, h('p', { class: 'muted loading', t: 'common.loading' }));
     infoEl.replaceChildren(
+      kbPanel(rec),
       h('h2', { class: 'chat-side-title', t: 'chat.about_visitor' }),
       vid ? h('p', { class: 'chat-profile-link' }, h('a', { href: profileHref(site, vid), t: 'chat.open_profile' })) : null,
       infoLive, history);
@@ -653,6 +680,104 @@ export function renderChats({ api, me, signal, params }) {
       setMessage(p, e.status === 404 ? { key: 'visitor.not_found' } : errorMessage(e));
       history.replaceChildren(p);
     });
+  }
+
+  // ---- suggested articles and products for what the visitor last wrote ----
+  let kbFor = null;   // the conversation the panel belongs to
+  let kbSeen = 0;     // the visitor's newest seq already searched for
+  let kbTimer = 0;
+  let kbCtrl = null;
+  let kbList = null;
+  let kbNote = null;
+  function kbPanel(rec) {
+    kbFor = rec;
+    kbSeen = 0;
+    clearTimeout(kbTimer);
+    kbCtrl?.abort();
+    kbNote = h('p', { class: 'hint chat-kb-note', t: 'chat.kb_waiting' });
+    kbList = h('ul', { class: 'chat-kb-list' });
+    const panel = h('section', { class: 'chat-kb', 'aria-labelledby': 'chat-kb-title' },
+      h('h2', { class: 'chat-side-title', id: 'chat-kb-title', t: 'chat.kb_title' }), kbNote, kbList);
+    setTimeout(maybeSuggest, 0);
+    return panel;
+  }
+
+  function maybeSuggest() {
+    const rec = kbFor;
+    if (!rec || !pane || pane.rec !== rec) return;
+    let newest = 0;
+    for (const m of rec.messages) if (m.author === 'visitor' && !m.internal && m.seq > newest) newest = m.seq;
+    if (!newest || newest <= kbSeen) return;
+    kbSeen = newest;
+    clearTimeout(kbTimer);
+    kbTimer = setTimeout(() => suggest(rec), KB_WAIT_MS);
+  }
+
+  async function suggest(rec) {
+    const q = suggestQuery(rec.messages);
+    if (!q || kbFor !== rec) return;
+    kbCtrl?.abort();
+    const ctrl = new AbortController();
+    kbCtrl = ctrl;
+    const c = rec.c;
+    const l = String(c.lang || '').slice(0, 2).toLowerCase();
+    const lang = l === 'de' || l === 'en' ? l : i18n.lang === 'de' ? 'de' : 'en';
+    const site = String(c.site || 'default');
+    const p = new URLSearchParams({ q, lang, site, limit: '3', products: '3' });
+    i18n.text(kbNote, 'common.loading');
+    kbNote.hidden = false;
+    try {
+      const res = await api.get(`/faq/search?${p}`, { signal: ctrl.signal });
+      if (kbFor !== rec || ctrl.signal.aborted) return;
+      showSuggestions(rec, site, Array.isArray(res?.articles) ? res.articles : [], Array.isArray(res?.products) ? res.products : []);
+    } catch (e) {
+      if (e?.name === 'AbortError' || kbFor !== rec) return;
+      setMessage(kbNote, errorMessage(e));
+    }
+  }
+
+  function showSuggestions(rec, site, articles, products) {
+    const items = [
+      ...articles.map((a) => {
+        const text = `${plainText(a.question_html)}\n${helpUrl(site, a.lang === 'de' ? 'de' : 'en', String(a.slug ?? ''))}`;
+        return kbItem('article', a.id, marked(a.question_html), a.snippet_html ? marked(a.snippet_html) : null, text, plainText(a.question_html));
+      }),
+      ...products.map((pr) => {
+        const name = String(pr.name || pr.sku || '');
+        const price = priceText(pr);
+        const text = [price === '–' ? name : `${name} – ${price}`, pr.url ? String(pr.url) : ''].filter(Boolean).join('\n');
+        return kbItem('product', pr.sku, pr.name_html ? marked(pr.name_html) : name, price === '–' ? null : price, text, name);
+      }),
+    ];
+    kbList.replaceChildren(...items);
+    if (items.length) kbNote.hidden = true;
+    else i18n.text(kbNote, 'chat.kb_none');
+  }
+
+  function kbItem(kind, id, title, detail, text, name) {
+    const insert = h('button', { type: 'button', class: 'btn small chat-kb-insert', t: 'chat.kb_insert' });
+    i18n.attr(insert, 'aria-label', 'chat.kb_insert_named', { name });
+    insert.addEventListener('click', () => insertText(text));
+    return h('li', { class: `chat-kb-item chat-kb-${kind}`, 'data-kind': kind, 'data-id': String(id ?? '') },
+      h('span', { class: 'badge chat-kb-kind', t: kind === 'article' ? 'chat.kb_article' : 'chat.kb_product' }),
+      h('p', { class: 'chat-kb-name' }, title),
+      detail ? h('p', { class: 'chat-kb-detail' }, detail) : null,
+      insert);
+  }
+
+  // Puts text at the cursor in the message field (on its own line); the operator sends it.
+  function insertText(text) {
+    if (!pane || pane.input.disabled) return;
+    const { input, rec } = pane;
+    const start = input.selectionStart ?? input.value.length;
+    const end = input.selectionEnd ?? input.value.length;
+    const before = input.value.slice(0, start);
+    const lead = before && !before.endsWith('\n') ? '\n' : '';
+    input.value = before + lead + text + input.value.slice(end);
+    const at = start + lead.length + text.length;
+    input.setSelectionRange(at, at);
+    rec.draft = input.value;
+    input.focus();
   }
 
   function updateLiveInfo() {
@@ -688,6 +813,7 @@ export function renderChats({ api, me, signal, params }) {
       if (pane && (!id || id === pane.rec.id)) updatePane();
     } else if (kind === 'messages' && pane && id === pane.rec.id) {
       renderLog();
+      maybeSuggest();
     } else if (kind === 'typing') {
       if (pane && id === pane.rec.id) showTyping();
       renderTabs();
@@ -702,6 +828,8 @@ export function renderChats({ api, me, signal, params }) {
   const offLang = i18n.onChange(() => { renderLists(); renderTeam(); if (pane) { updatePane(); fillTransfer(); } });
   signal.addEventListener('abort', () => {
     stopTyping();
+    clearTimeout(kbTimer);
+    kbCtrl?.abort();
     offStore();
     offVisitors();
     offLang();

@@ -375,7 +375,7 @@ static void send_work(void *arg)
 	j->code = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->code);
 	if (res != CURLE_OK) {
-		snprintf(j->err, sizeof j->err, "%s", cerr[0] ? cerr : curl_easy_strerror(res));
+		snprintf(j->err, sizeof j->err, "%.200s", cerr[0] ? cerr : curl_easy_strerror(res));
 		j->code = 0;
 	} else if (j->code >= 200 && j->code < 300) {
 		j->err[0] = '\0';

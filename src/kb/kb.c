@@ -235,7 +235,7 @@ int em_kb_article_put_db(em_db *db, void *arg)
 			if (n == 1)
 				snprintf(slug, sizeof slug, "%s", a->slug);
 			else
-				snprintf(slug, sizeof slug, "%s-%d", a->slug, n);
+				snprintf(slug, sizeof slug, "%.110s-%d", a->slug, n);
 			int rc = em_db_exec(db,
 					    "INSERT INTO kb_article (public_id, site_id, lang, slug, question, answer,"
 					    " category, tags, status, created_at, updated_at)"

@@ -108,6 +108,8 @@ function onVisitor(ws, url) {
 		color: '',
 		invite: null,
 	});
+	if (v.conv && v.conv.operator)
+		send(ws, { type: 'operator_joined', conversation: v.conv.id, operator: { name: v.conv.operator, avatar: null } });
 	ws.on('message', (data) => {
 		let m;
 		try {
@@ -123,7 +125,10 @@ function onVisitor(ws, url) {
 			case 'msg':
 				if (typeof m.body !== 'string' || !m.body || m.body.length > BODY_MAX)
 					return send(ws, { type: 'error', client_id: m.client_id, error: { code: 'invalid_field', message: 'body', field: 'body' } });
-				if (!v.conv) startConversation(v, vid);
+				if (!v.conv) {
+					startConversation(v, vid);
+					send(ws, { type: 'conversation', conversation: convPublic(v.conv) });
+				}
 				post(v.conv, 'visitor', m.client_id, m.body, ws);
 				break;
 			case 'resume':

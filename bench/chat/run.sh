@@ -89,7 +89,8 @@ stop_server() {
 	server_pid=
 }
 
-# BENCH_CHAT_AUTOGROUP_NICE: the nice value of the server's session (autogroup).
+# BENCH_CHAT_AUTOGROUP_NICE: the nice value of the server's session (autogroup); called once
+# the server listens, so that setsid has made its session.
 boost() {
 	if [ -n "${BENCH_CHAT_AUTOGROUP_NICE:-}" ]; then
 		echo "$BENCH_CHAT_AUTOGROUP_NICE" >"/proc/$server_pid/autogroup"
@@ -123,7 +124,6 @@ run_emma() { # round
 		EMMA_WS_PING_INTERVAL_S="$PING_S" EMMA_WS_SILENT_CLOSE_S=$((PING_S * 3)) \
 		setsid "$EMMA_BIN" serve --listen 127.0.0.1:0 --data "$dir/data" >"$dir/out.log" 2>"$dir/err.log" &
 	server_pid=$!
-	boost
 	local port
 	port=$(wait_port "$dir/err.log")
 	if [ -z "$port" ]; then
@@ -131,6 +131,7 @@ run_emma() { # round
 		cat "$dir/err.log" >&2
 		exit 1
 	fi
+	boost
 	local perf=()
 	if [ "$PERF" = 1 ] && [ "$1" = "$ROUNDS" ]; then
 		perf=(--perf-out "$tmp/perf.data")
@@ -149,7 +150,6 @@ run_relay() { # round
 	mkdir -p "$dir"
 	RELAY_PING_S="$PING_S" setsid node bench/chat/relay.mjs --port 0 >"$dir/out.log" 2>"$dir/err.log" &
 	server_pid=$!
-	boost
 	local port
 	port=$(wait_port "$dir/out.log")
 	if [ -z "$port" ]; then
@@ -157,6 +157,7 @@ run_relay() { # round
 		cat "$dir/err.log" >&2
 		exit 1
 	fi
+	boost
 	node bench/chat/load.mjs --target relay --url "http://127.0.0.1:$port" --pid "$server_pid" \
 		--json "$tmp/relay-$1.json" "${common[@]}" >/dev/null
 	stop_server

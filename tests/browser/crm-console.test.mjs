@@ -113,9 +113,11 @@ test('an admin creates a contact in the form and finds it by an umlaut substring
   assert.equal(await link.getAttribute('href'), `#/contacts/${juergenId}`);
 
   // Search: "üller" (an umlaut in the middle of the name), debounced as one types.
+  assert.equal((await A('POST', '/api/v1/contacts', { name: 'Zora Other', email: 'zora@example.com' })).status, 201);
   await go(page, '#/contacts');
   const rows = page.locator('table.data tbody tr');
-  await rows.first().waitFor();
+  await page.locator('table.data tbody tr', { hasText: 'Zora Other' }).waitFor();
+  assert.equal(await rows.count(), 2);
   await page.getByLabel('Search').pressSequentially('üller', { delay: 30 });
   await waitFor(async () => (await rows.count()) === 1 && (await rows.first().innerText()).includes('Jürgen'), { what: 'the search result', timeoutMs: 8000 });
   const row = rows.first();
@@ -187,6 +189,8 @@ test('a callback from the widget appears in the queue, overdue, and becomes "cal
   const row = page.locator('table.data tbody tr', { hasText: 'Bernd Rückruf' });
   await row.waitFor();
   assert.match(await row.innerText(), /Delivery date/);
+  // Due at once, so it turns overdue within a second: every console is told.
+  await page.locator('.crm-toast', { hasText: 'Callback overdue: Bernd Rückruf' }).waitFor();
   assert.match(await row.innerText(), /\+49407654321/);
   // Due now: overdue a moment later, shown as a word, and counted beside "Callbacks".
   await page.reload();
@@ -290,6 +294,42 @@ test('a webhook: the secret is shown once, a test delivery shows in the log', as
   await page.locator('table.data tbody tr', { hasText: url }).getByText('Off', { exact: true }).waitFor();
   await page.locator('table.data tbody tr', { hasText: url }).getByRole('button', { name: 'Switch on' }).click();
   await page.locator('table.data tbody tr', { hasText: url }).getByText('On', { exact: true }).waitFor();
+});
+
+test('a delivery that fails shows the error and can be retried', async () => {
+  // A port nobody listens on.
+  const dead = http.createServer();
+  await new Promise((r) => dead.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${dead.address().port}/gone`;
+  await new Promise((r) => dead.close(r));
+  const wh = await A('POST', '/api/v1/webhooks', { url, events: ['*'] });
+  assert.equal(wh.status, 201, wh.text);
+  await page.reload();
+  const row = page.locator('table.data tbody tr', { hasText: url });
+  await row.getByRole('button', { name: 'Send test' }).click();
+  const log = page.locator('.wh-log');
+  await log.getByText(url).waitFor();
+  const d = log.locator('tbody tr').first();
+  await waitFor(async () => /\b1\b/.test(await d.locator('td').nth(3).innerText()) && (await d.locator('td').nth(4).innerText()).trim() !== '', { what: 'the first failed attempt', timeoutMs: 15_000 });
+  assert.match(await d.innerText(), /Waiting|Failed/);
+  await d.getByRole('button', { name: 'Retry' }).click();
+  await waitFor(async () => /\b2\b/.test(await log.locator('tbody tr').first().locator('td').nth(3).innerText()), { what: 'the retry', timeoutMs: 15_000 });
+});
+
+test('the timeline loads older entries when scrolled to its end', async () => {
+  const c = await A('POST', '/api/v1/contacts', { name: 'Tim Line', email: 'tim@example.com' });
+  for (let i = 1; i <= 40; i++) {
+    const r = await A('POST', `/api/v1/contacts/${c.json.contact.id}/notes`, { body: `Line note ${i}` });
+    assert.equal(r.status, 201);
+  }
+  const paged = page.waitForRequest((r) => /\/timeline\?.*cursor=/.test(r.url()));
+  await go(page, `#/contacts/${c.json.contact.id}`);
+  const items = page.locator('.crm-timeline > li');
+  await page.locator('.crm-timeline').getByText('Line note 40').waitFor();
+  await page.locator('.crm-sentinel').scrollIntoViewIfNeeded();
+  await paged; // the second page was asked for with the cursor of the first
+  await page.locator('.crm-timeline').getByText('Contact created').waitFor();
+  assert.equal(await items.count(), 41, '40 notes and the creation');
 });
 
 test('export downloads the JSON with the e-mail; erase asks for the name and removes the contact', async () => {

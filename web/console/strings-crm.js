@@ -205,6 +205,8 @@ export const crmStrings = {
     'callbacks.cancel_done': 'Cancelled: {name}',
     'callbacks.reopen_done': 'Open again: {name}',
     'callbacks.due_saved': 'New time saved for {name}',
+    'callbacks.overdue_toast': 'Callback overdue: {name}',
+    'callbacks.open_queue': 'Open the callbacks',
 
     'webhooks.title': 'Webhooks',
     'webhooks.intro': 'Emma tells your other systems (shop, newsletter, CRM) about new contacts, leads, chats and callbacks by sending a signed message to their address.',
@@ -502,6 +504,8 @@ export const crmStrings = {
     'callbacks.cancel_done': 'Storniert: {name}',
     'callbacks.reopen_done': 'Wieder offen: {name}',
     'callbacks.due_saved': 'Neue Zeit für {name} gespeichert',
+    'callbacks.overdue_toast': 'Rückruf überfällig: {name}',
+    'callbacks.open_queue': 'Zu den Rückrufen',
 
     'webhooks.title': 'Webhooks',
     'webhooks.intro': 'Emma meldet Ihren anderen Systemen (Shop, Newsletter, CRM) neue Kontakte, Interessenten, Chats und Rückrufe, indem sie eine signierte Nachricht an deren Adresse schickt.',

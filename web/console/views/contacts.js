@@ -176,7 +176,7 @@ export function renderNewContact({ api, me }) {
     field('contacts.col.company', company),
     field('contacts.col.stage', stage),
     field('contacts.tags', tags, 'contacts.tags_hint'),
-    h('div', { class: 'field crm-check' }, h('label', null, mine, ' ', tx('contacts.owner_me'))),
+    h('div', { class: 'crm-check' }, h('label', { class: 'crm-check' }, mine, ' ', tx('contacts.owner_me'))),
     dupSlot,
     err,
     h('div', { class: 'form-actions' }, submit, h('a', { class: 'btn ghost', href: '#/contacts', t: 'common.cancel' })));
@@ -223,7 +223,6 @@ export function renderNewContact({ api, me }) {
       allowDuplicate = false;
     }
   });
-  dupSlot.hidden = false;
 
   queueMicrotask(() => name.focus());
   return h('section', { class: 'page' },

@@ -4,6 +4,7 @@
 // number of overdue callbacks beside "Callbacks" in the navigation.
 import { h, tx } from '/console/dom.js';
 import { i18n } from '/console/i18n.js';
+import { playChime } from '/console/chat.js';
 
 export const STAGES = ['lead', 'customer', 'lost', 'won_back'];
 
@@ -143,7 +144,17 @@ export function attachCrm(live, api, getMe) {
     linkToast('crm.lead_toast', { name: contactLabel(c), source: i18n.t(source) },
       c.id ? `#/contacts/${encodeURIComponent(c.id)}` : null, 'crm.lead_open');
   });
-  live.on('callback', () => scheduleBadge());
+  live.on('callback', (m) => {
+    scheduleBadge();
+    // A request that just became overdue: a chime and a message for those who
+    // would call (the one who took it, or everyone while nobody has).
+    const cb = m?.callback;
+    const me = getMe();
+    if (m?.action !== 'overdue' || !cb || !me) return;
+    if (cb.assigned && cb.assigned.id !== me.id) return;
+    playChime();
+    linkToast('callbacks.overdue_toast', { name: cb.name || cb.contact?.name || cb.phone || '' }, '#/callbacks', 'callbacks.open_queue');
+  });
   // Requests become overdue as time passes; the server also says so with an
   // "overdue" event, this catches a missed one.
   setInterval(() => { if (getMe()) refreshCallbackBadge(); }, 60000);

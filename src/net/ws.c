@@ -52,6 +52,7 @@ struct em_ws {
 	** the few header bytes below track. */
 	size_t max_msg;
 	uint64_t last_send_ms;
+	uint64_t last_data_ms; /* last text/binary message received (pings do not count) */
 	uint64_t payload_left;
 	uint8_t fh[14];
 	uint8_t fh_have, fh_need;
@@ -127,7 +128,10 @@ static int maybe_park(em_ws *ws, uint64_t now)
 	if (!ws->ctx || ws->in_recv || ws->close_sent_ms || ws->close_code || !ws->conn ||
 	    ws->conn->out_bytes || ws->fh_have || ws->payload_left || ws->in_fragment)
 		return 0;
-	if (now - ws->last_recv_ms < PARK_IDLE_MS || now - ws->last_send_ms < PARK_IDLE_MS)
+	/* Quiet means no message either way for a while; pings and pongs do
+	** not count, so an idle peer that pings often still parks between
+	** pings (the sweep runs once a second). */
+	if (now - ws->last_data_ms < PARK_IDLE_MS || now - ws->last_send_ms < PARK_IDLE_MS)
 		return 0;
 	if (wslay_event_get_queued_msg_count(ws->ctx) || wslay_event_want_write(ws->ctx) ||
 	    wslay_event_get_close_received(ws->ctx) || wslay_event_get_close_sent(ws->ctx))
@@ -186,6 +190,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 	switch (arg->opcode) {
 	case WSLAY_TEXT_FRAME:
 	case WSLAY_BINARY_FRAME:
+		ws->last_data_ms = ws->last_recv_ms;
 		if (ws->h && ws->h->on_message && ws->conn)
 			ws->h->on_message(ws, (const char *)arg->msg, arg->msg_length,
 					  arg->opcode == WSLAY_TEXT_FRAME);
@@ -400,7 +405,7 @@ em_ws *em_ws_upgrade(em_req *r, const em_ws_handlers *h, void *user)
 	ws->last_recv_ms = ws->last_ping_ms = em_loop_now();
 	snprintf(ws->ip, sizeof ws->ip, "%s", em_req_client_ip(r));
 	ws->max_msg = em__server_cfg(c->srv)->ws_message_max;
-	ws->last_send_ms = ws->last_recv_ms;
+	ws->last_send_ms = ws->last_data_ms = ws->last_recv_ms;
 	ws->next = all_ws;
 	if (all_ws)
 		all_ws->prev = ws;

@@ -23,7 +23,14 @@ test('after 7 s of silence both directions still work, and a fragmented message 
 	// Half a message from the operator, then silence longer than the parking delay.
 	const echo = JSON.stringify({ type: 'echo', text: 'x'.repeat(300) });
 	op.send(echo.slice(0, 100), { fin: false });
-	await sleep(7000);
+	// The visitor pings all along (a parked socket answers every ping).
+	let pongs = 0;
+	v.on('pong', () => { pongs++; });
+	for (let i = 0; i < 14; i++) {
+		v.ping();
+		await sleep(500);
+	}
+	assert.ok(pongs >= 12, `pongs: ${pongs}`);
 	op.send(echo.slice(100), { fin: true });
 	const back = await op.next((m) => m.type === 'echo');
 	assert.equal(back.text.length, 300);

@@ -181,6 +181,22 @@ static int load_config(em_config *cfg, const struct common *o)
 	return 0;
 }
 
+/* Loads the configuration and opens the store, for the commands that run
+** on the database directly: 0, or the exit status after saying why. */
+static int open_store(em_config *cfg, const struct common *o, em_store **store)
+{
+	int rc = load_config(cfg, o);
+	if (rc)
+		return rc;
+	char err[512];
+	em_loop_init();
+	if (em_store_open(store, cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- serve ---------------------------------------------------------- */
 
 static em_app app;
@@ -393,16 +409,11 @@ static int cmd_user(int argc, char **argv)
 		generated = 1;
 	}
 	em_config cfg;
-	int rc = load_config(&cfg, &o);
+	em_store *store;
+	char err[512];
+	int rc = open_store(&cfg, &o, &store);
 	if (rc)
 		return rc;
-	char err[512];
-	em_loop_init();
-	em_store *store;
-	if (em_store_open(&store, &cfg, err, sizeof err)) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		return 1;
-	}
 	rc = em_operators_add_sync(store, email, role, password, err, sizeof err);
 	em_store_close(store);
 	em_loop_close();
@@ -539,16 +550,10 @@ static int cmd_import_faq(int argc, char **argv)
 	if (i >= n)
 		return usage_error("import-faq needs at least one PATH");
 	em_config cfg;
-	int rc = load_config(&cfg, &o);
+	em_store *store;
+	int rc = open_store(&cfg, &o, &store);
 	if (rc)
 		return rc;
-	char err[512];
-	em_loop_init();
-	em_store *store;
-	if (em_store_open(&store, &cfg, err, sizeof err)) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		return 1;
-	}
 	if (em_sites_load(store)) {
 		fprintf(stderr, "%s: cannot read the sites\n", prog);
 		em_store_close(store);
@@ -616,16 +621,11 @@ static int cmd_backup(int argc, char **argv)
 	if (i + 1 < argc)
 		return usage_error("unexpected argument '%s'", argv[i + 1]);
 	em_config cfg;
-	int rc = load_config(&cfg, &o);
+	em_store *store;
+	char err[512];
+	int rc = open_store(&cfg, &o, &store);
 	if (rc)
 		return rc;
-	char err[512];
-	em_loop_init();
-	em_store *store;
-	if (em_store_open(&store, &cfg, err, sizeof err)) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		return 1;
-	}
 	rc = em_store_backup(store, argv[i], err, sizeof err);
 	em_store_close(store);
 	em_loop_close();
@@ -666,16 +666,10 @@ static int cmd_retention(int argc, char **argv)
 	if (i < n)
 		return usage_error("retention takes no arguments, got '%s'", args[i]);
 	em_config cfg;
-	int rc = load_config(&cfg, &o);
+	em_store *store;
+	int rc = open_store(&cfg, &o, &store);
 	if (rc)
 		return rc;
-	char err[512];
-	em_loop_init();
-	em_store *store;
-	if (em_store_open(&store, &cfg, err, sizeof err)) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		return 1;
-	}
 	em_retention r;
 	em_privacy_retention_plan(&cfg, em_now_ms(), &r);
 	r.dry_run = dry_run;

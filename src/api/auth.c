@@ -12,6 +12,7 @@
 #include "app.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "crm/auth.h"
 #include "crm/operators.h"
 
@@ -112,11 +113,7 @@ void em_api_fail(em_req *r, int status, const char *field, const char *message)
 
 json_t *em_api_time(int64_t ms)
 {
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
+	return em_json_time(ms);
 }
 
 /* ---- Sign-in ---------------------------------------------------------- */
@@ -124,7 +121,6 @@ json_t *em_api_time(int64_t ms)
 static void login_answered(const em_login_result *res, void *arg)
 {
 	em_req *r = arg;
-	char s[16];
 	switch (res->status) {
 	case 0:
 		em_auth_set_cookie(r, res->token);
@@ -137,9 +133,7 @@ static void login_answered(const em_login_result *res, void *arg)
 		em_resp_error(r, 401, "invalid_credentials", "wrong e-mail address or password", NULL);
 		return;
 	case EM_ERANGE:
-		snprintf(s, sizeof s, "%d", res->retry_after_s);
-		em_resp_header(r, "Retry-After", s);
-		em_resp_error(r, 429, "rate_limited", "too many failed sign-ins; wait and try again", NULL);
+		em_api_rate_limited(r, res->retry_after_s, "too many failed sign-ins; wait and try again");
 		return;
 	default: em_api_fail(r, res->status, NULL, NULL); return;
 	}
@@ -218,20 +212,54 @@ void em_api_with_body(em_req *r, int flags, void (*fn)(em_req *, const em_princi
 	json_decref(body);
 }
 
-long long em_api_query_int(em_req *r, const char *name, long long def, long long max)
+int em_api_path_id(em_req *r, const char *name, char *out, size_t outlen, const char *message)
+{
+	const char *v = em_req_param(r, name);
+	if (!v || !*v || strlen(v) >= outlen) {
+		em_resp_error(r, 404, "not_found", message, NULL);
+		return -1;
+	}
+	snprintf(out, outlen, "%s", v);
+	return 0;
+}
+
+/* The one parser of integer query parameters; code is the error's code. */
+static long long query_int(em_req *r, const char *name, long long def, long long min, long long max,
+			   const char *code)
 {
 	const char *v = em_req_query_param(r, name);
 	if (!v || !*v)
 		return def;
 	char *end;
 	long long n = strtoll(v, &end, 10);
-	if (*end || n < 0 || n > max) {
+	if (*end || n < min || n > max) {
 		char m[96];
-		snprintf(m, sizeof m, "%s must be an integer from 0 to %lld", name, max);
-		em_resp_error(r, 422, "invalid", m, name);
+		snprintf(m, sizeof m, "%s must be an integer from %lld to %lld", name, min, max);
+		em_resp_error(r, 422, code, m, name);
 		return -1;
 	}
 	return n;
+}
+
+long long em_api_query_int(em_req *r, const char *name, long long def, long long max)
+{
+	return query_int(r, name, def, 0, max, "invalid");
+}
+
+long long em_api_query_range(em_req *r, const char *name, long long def, long long min, long long max)
+{
+	return query_int(r, name, def, min, max, "invalid_field");
+}
+
+int em_api_store(em_req *r, int write, em_db_fn fn, em_done_fn done, void *arg)
+{
+	em_store *s = ((em_app *)em_req_app(r))->store;
+	int e = write ? em_store_write(s, fn, done, arg) : em_store_read(s, fn, done, arg);
+	if (e) {
+		em_api_fail(r, e, NULL, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 const char *em_api_page_origin(em_req *r)
@@ -250,4 +278,35 @@ void em_api_public_cors(em_req *r)
 		em_resp_header(r, "Access-Control-Expose-Headers", "Retry-After");
 		em_resp_header(r, "Vary", "Origin");
 	}
+}
+
+void em_api_public_preflight(em_req *r)
+{
+	em_api_public_cors(r);
+	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
+	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
+	em_resp_header(r, "Access-Control-Max-Age", "86400");
+	em_resp_empty(r, 204);
+}
+
+json_t *em_api_public_json(em_req *r)
+{
+	size_t len;
+	const char *raw = em_req_body(r, &len);
+	char msg[128];
+	json_t *body = em_json_parse(raw ? raw : "", len, msg, sizeof msg);
+	if (!json_is_object(body)) {
+		em_resp_error(r, 400, "invalid_json", body ? "expected a JSON object" : msg, NULL);
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+void em_api_rate_limited(em_req *r, int wait_s, const char *message)
+{
+	char s[16];
+	snprintf(s, sizeof s, "%d", wait_s);
+	em_resp_header(r, "Retry-After", s);
+	em_resp_error(r, 429, "rate_limited", message, NULL);
 }

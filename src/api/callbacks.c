@@ -89,12 +89,8 @@ static cctx *ctx_new(em_req *r, const em_principal *p, int status_ok)
 
 static void run(cctx *c, em_db_fn fn, int write)
 {
-	em_store *s = c->app->store;
-	int e = write ? em_store_write(s, fn, done, c) : em_store_read(s, fn, done, c);
-	if (e) {
-		em_api_fail(c->r, e, NULL, NULL);
+	if (em_api_store(c->r, write, fn, done, c))
 		cctx_free(c);
-	}
 }
 
 /* ---- Shared input ------------------------------------------------------- */
@@ -252,17 +248,11 @@ static void h_list(em_req *r)
 		}
 		snprintf(c->op.contact, sizeof c->op.contact, "%s", v);
 	}
-	v = em_req_query_param(r, "limit");
-	if (v && *v) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 1 || n > EM_CALLBACK_LIST_MAX) {
-			em_resp_error(r, 422, "invalid_field", "limit must be an integer from 1 to 200",
-				      "limit");
-			goto out;
-		}
-		c->op.limit = (int)n;
-	}
+	/* Absent, the limit stays 0: the store's default. */
+	long long limit = em_api_query_range(r, "limit", 0, 1, EM_CALLBACK_LIST_MAX);
+	if (limit < 0)
+		goto out;
+	c->op.limit = (int)limit;
 	v = em_req_query_param(r, "cursor");
 	if (v && *v) {
 		/* The cursor is "<due ms>_<row>" as the list gave it out. */
@@ -285,13 +275,7 @@ out:
 
 static int id_param(em_req *r, cctx *c)
 {
-	const char *id = em_req_param(r, "id");
-	if (!id || !*id || strlen(id) >= sizeof c->op.id) {
-		em_resp_error(r, 404, "not_found", "no such callback", NULL);
-		return -1;
-	}
-	snprintf(c->op.id, sizeof c->op.id, "%s", id);
-	return 0;
+	return em_api_path_id(r, "id", c->op.id, sizeof c->op.id, "no such callback");
 }
 
 static void h_get(em_req *r)
@@ -365,41 +349,17 @@ out:
 
 /* ---- The widget's public endpoint --------------------------------------- */
 
-static void h_public_options(em_req *r)
-{
-	em_api_public_cors(r);
-	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
-	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
-	em_resp_header(r, "Access-Control-Max-Age", "86400");
-	em_resp_empty(r, 204);
-}
-
 static void h_public_create(em_req *r)
 {
 	em_api_public_cors(r);
 	int wait = em_callbacks_public_admit(em_req_client_ip(r), em_now_ms());
 	if (wait) {
-		char s[16];
-		snprintf(s, sizeof s, "%d", wait);
-		em_resp_header(r, "Retry-After", s);
-		em_resp_error(r, 429, "rate_limited",
-			      "too many callback requests from this address; try again later", NULL);
+		em_api_rate_limited(r, wait, "too many callback requests from this address; try again later");
 		return;
 	}
-	/* Any content type: the widget may send text/plain to spare a preflight. */
-	size_t len;
-	const char *raw = em_req_body(r, &len);
-	char msg[128];
-	json_t *body = em_json_parse(raw ? raw : "", len, msg, sizeof msg);
-	if (!body) {
-		em_resp_error(r, 400, "invalid_json", msg, NULL);
+	json_t *body = em_api_public_json(r);
+	if (!body)
 		return;
-	}
-	if (!json_is_object(body)) {
-		json_decref(body);
-		em_resp_error(r, 400, "invalid_json", "expected a JSON object", NULL);
-		return;
-	}
 	cctx *c = ctx_new(r, NULL, 201);
 	c->public = 1;
 	c->action = "created";
@@ -444,5 +404,5 @@ void em_api_callbacks_routes(em_server *s)
 	em_server_route(s, EM_GET, "/api/v1/callbacks/{id}", h_get);
 	em_server_route(s, EM_PATCH, "/api/v1/callbacks/{id}", h_update);
 	em_server_route(s, EM_POST, "/api/v1/public/callbacks", h_public_create);
-	em_server_route(s, EM_OPTIONS, "/api/v1/public/callbacks", h_public_options);
+	em_server_route(s, EM_OPTIONS, "/api/v1/public/callbacks", em_api_public_preflight);
 }

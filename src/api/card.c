@@ -122,22 +122,12 @@ static void h_card(em_req *r)
 		limit = em_ratelimit_new(4096, CARDS_PER_WINDOW, CARD_WINDOW_MS);
 	int wait = em_ratelimit_blocked(limit, em_req_client_ip(r), now);
 	if (wait) {
-		char sec[16];
-		snprintf(sec, sizeof sec, "%d", wait);
-		em_resp_header(r, "Retry-After", sec);
-		em_resp_error(r, 429, "rate_limited", "too many cards from this address; try again later", NULL);
+		em_api_rate_limited(r, wait, "too many cards from this address; try again later");
 		return;
 	}
-	/* Any content type: the widget may send text/plain to spare a preflight. */
-	size_t len;
-	const char *raw = em_req_body(r, &len);
-	char msg[128];
-	json_t *body = em_json_parse(raw ? raw : "", len, msg, sizeof msg);
-	if (!json_is_object(body)) {
-		em_resp_error(r, 400, "invalid_json", body ? "expected a JSON object" : msg, NULL);
-		json_decref(body);
+	json_t *body = em_api_public_json(r);
+	if (!body)
 		return;
-	}
 	const char *site, *vid, *name, *email, *phone, *company, *message, *wording;
 	int consent = 0, present;
 	if (em_api_str_field(r, body, "site", 1, EM_SITE_KEY_MAX, &site) ||
@@ -189,26 +179,14 @@ static void h_card(em_req *r)
 	c->message = dup_or_null(message);
 	c->wording = dup_or_null(wording);
 	c->consent = consent;
-	int rc = em_store_write(((em_app *)em_req_app(r))->store, card_fn, card_done, c);
-	if (rc) {
-		em_api_fail(r, rc, NULL, NULL);
+	if (em_api_store(r, 1, card_fn, card_done, c))
 		card_free(c);
-	}
 out:
 	json_decref(body);
-}
-
-static void h_card_options(em_req *r)
-{
-	em_api_public_cors(r);
-	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
-	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
-	em_resp_header(r, "Access-Control-Max-Age", "86400");
-	em_resp_empty(r, 204);
 }
 
 void em_api_card_routes(em_server *s)
 {
 	em_server_route(s, EM_POST, "/api/v1/public/card", h_card);
-	em_server_route(s, EM_OPTIONS, "/api/v1/public/card", h_card_options);
+	em_server_route(s, EM_OPTIONS, "/api/v1/public/card", em_api_public_preflight);
 }

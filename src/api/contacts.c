@@ -131,12 +131,8 @@ static void done(int status, void *arg)
 
 static void run(ctx *c, em_db_fn fn, int write)
 {
-	em_store *s = c->app->store;
-	int e = write ? em_store_write(s, fn, done, c) : em_store_read(s, fn, done, c);
-	if (e) {
-		em_api_fail(c->r, e, NULL, NULL);
+	if (em_api_store(c->r, write, fn, done, c))
 		ctx_free(c);
-	}
 }
 
 /* ---- Request input ------------------------------------------------------ */
@@ -257,28 +253,50 @@ static int duplicate(ctx *c, const char *existing, const char *field)
 	return refuse(c, 409, "duplicate", field, m);
 }
 
-/* Resolves the contact of the path for a change: live, and the actor may
-** change it. */
-static int editable(em_db *db, ctx *c, em_contact_ref *ref)
+/* Resolves the contact of the path: it exists and was not merged away. */
+static int live_ref(em_db *db, ctx *c, em_contact_ref *ref)
 {
 	int rc = em_contacts_ref_db(db, c->id, ref);
 	if (rc == EM_ENOTFOUND)
 		return refuse(c, 404, "not_found", NULL, "no such contact");
 	if (rc)
 		return rc;
-	if (ref->merged_into)
-		return refuse_merged(c, ref);
+	return ref->merged_into ? refuse_merged(c, ref) : 0;
+}
+
+/* Resolves the contact of the path for a change: live, and the actor may
+** change it. */
+static int editable(em_db *db, ctx *c, em_contact_ref *ref)
+{
+	int rc = live_ref(db, c, ref);
+	if (rc)
+		return rc;
 	if (!c->is_admin && ref->owner_id && ref->owner_id != c->operator_id)
 		return refuse(c, 403, "forbidden", NULL, "this contact belongs to another operator");
 	return 0;
 }
 
-static int check_owner(em_db *db, ctx *c)
+/* Checks what a create or a change writes: the owner exists, the custom
+** fields are the site's, and (unless allowed) no other contact of the site
+** has the e-mail address or phone number. self_id is the contact changed
+** (0 on create), which must not count as its own duplicate. */
+static int check_input(em_db *db, ctx *c, int64_t site_id, int64_t self_id)
 {
 	int64_t id;
 	if (c->input.owner && *c->input.owner && em_contacts_operator_db(db, c->input.owner, &id))
 		return refuse(c, 422, "invalid_field", "owner", "no operator with this id");
-	return 0;
+	int rc;
+	char field[80];
+	const char *why;
+	if (c->input.custom && (rc = em_contacts_check_custom_db(db, site_id, c->input.custom, field, &why)))
+		return rc == EM_EINVAL ? refuse(c, 422, "invalid_field", field, why) : rc;
+	if (c->allow_duplicate)
+		return 0;
+	char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2], existing[32];
+	const char *f;
+	norm_ids(&c->input, email, phone);
+	rc = em_contacts_conflict_db(db, site_id, email, phone, self_id, existing, &f);
+	return rc == EM_EEXIST ? duplicate(c, existing, f) : rc;
 }
 
 /* ---- List ---------------------------------------------------------------- */
@@ -307,22 +325,6 @@ static int list_fn(em_db *db, void *arg)
 		json_object_set_new(c->out, "next_cursor", json_null());
 	}
 	return 0;
-}
-
-static long long query_int(em_req *r, const char *name, long long def, long long min, long long max)
-{
-	const char *v = em_req_query_param(r, name);
-	if (!v || !*v)
-		return def;
-	char *end;
-	long long n = strtoll(v, &end, 10);
-	if (*end || n < min || n > max) {
-		char m[96];
-		snprintf(m, sizeof m, "%s must be an integer from %lld to %lld", name, min, max);
-		em_resp_error(r, 422, "invalid_field", m, name);
-		return -1;
-	}
-	return n;
 }
 
 /* The site named by ?site= (or "site" in a body); 0 = none given. -1 after
@@ -367,10 +369,10 @@ static void h_list(em_req *r)
 	int64_t site = site_param(r, em_req_query_param(r, "site"));
 	if (site < 0)
 		return;
-	long long limit = query_int(r, "limit", LIST_DEFAULT, 1, EM_CONTACT_LIST_MAX);
+	long long limit = em_api_query_range(r, "limit", LIST_DEFAULT, 1, EM_CONTACT_LIST_MAX);
 	if (limit < 0)
 		return;
-	long long cursor = query_int(r, "cursor", 0, 0, (long long)1 << 62);
+	long long cursor = em_api_query_range(r, "cursor", 0, 0, (long long)1 << 62);
 	if (cursor < 0)
 		return;
 	ctx *c = ctx_new(r, p, 200);
@@ -395,23 +397,8 @@ static int create_fn(em_db *db, void *arg)
 {
 	ctx *c = arg;
 	int rc;
-	char field[80];
-	const char *why;
-	if ((rc = check_owner(db, c)))
+	if ((rc = check_input(db, c, c->site_id, 0)))
 		return rc;
-	if (c->input.custom &&
-	    (rc = em_contacts_check_custom_db(db, c->site_id, c->input.custom, field, &why)))
-		return rc == EM_EINVAL ? refuse(c, 422, "invalid_field", field, why) : rc;
-	if (!c->allow_duplicate) {
-		char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2], existing[32];
-		const char *f;
-		norm_ids(&c->input, email, phone);
-		rc = em_contacts_conflict_db(db, c->site_id, email, phone, 0, existing, &f);
-		if (rc == EM_EEXIST)
-			return duplicate(c, existing, f);
-		if (rc)
-			return rc;
-	}
 	int64_t id;
 	if ((rc = em_contacts_create_db(db, c->site_id, &c->input, c->operator_id, &id, c->id)))
 		return rc;
@@ -471,13 +458,9 @@ static int get_fn(em_db *db, void *arg)
 {
 	ctx *c = arg;
 	em_contact_ref ref;
-	int rc = em_contacts_ref_db(db, c->id, &ref);
-	if (rc == EM_ENOTFOUND)
-		return refuse(c, 404, "not_found", NULL, "no such contact");
+	int rc = live_ref(db, c, &ref);
 	if (rc)
 		return rc;
-	if (ref.merged_into)
-		return refuse_merged(c, &ref);
 	json_t *ct = em_contacts_json_db(db, ref.id);
 	if (!ct)
 		return EM_EIO;
@@ -508,23 +491,8 @@ static int patch_fn(em_db *db, void *arg)
 	ctx *c = arg;
 	em_contact_ref ref;
 	int rc;
-	char field[80];
-	const char *why;
-	if ((rc = editable(db, c, &ref)) || (rc = check_owner(db, c)))
+	if ((rc = editable(db, c, &ref)) || (rc = check_input(db, c, ref.site_id, ref.id)))
 		return rc;
-	if (c->input.custom &&
-	    (rc = em_contacts_check_custom_db(db, ref.site_id, c->input.custom, field, &why)))
-		return rc == EM_EINVAL ? refuse(c, 422, "invalid_field", field, why) : rc;
-	if (!c->allow_duplicate) {
-		char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2], existing[32];
-		const char *f;
-		norm_ids(&c->input, email, phone);
-		rc = em_contacts_conflict_db(db, ref.site_id, email, phone, ref.id, existing, &f);
-		if (rc == EM_EEXIST)
-			return duplicate(c, existing, f);
-		if (rc)
-			return rc;
-	}
 	if ((rc = em_contacts_update_db(db, ref.id, &c->input, c->operator_id)))
 		return rc;
 	json_t *ct = em_contacts_json_db(db, ref.id);
@@ -560,13 +528,9 @@ static int dups_fn(em_db *db, void *arg)
 {
 	ctx *c = arg;
 	em_contact_ref ref;
-	int rc = em_contacts_ref_db(db, c->id, &ref);
-	if (rc == EM_ENOTFOUND)
-		return refuse(c, 404, "not_found", NULL, "no such contact");
+	int rc = live_ref(db, c, &ref);
 	if (rc)
 		return rc;
-	if (ref.merged_into)
-		return refuse_merged(c, &ref);
 	json_t *list;
 	if ((rc = em_contacts_duplicates_db(db, ref.id, &list)))
 		return rc;
@@ -588,13 +552,9 @@ static int merge_fn(em_db *db, void *arg)
 {
 	ctx *c = arg;
 	em_contact_ref target;
-	int rc = em_contacts_ref_db(db, c->id, &target);
-	if (rc == EM_ENOTFOUND)
-		return refuse(c, 404, "not_found", NULL, "no such contact");
+	int rc = live_ref(db, c, &target);
 	if (rc)
 		return rc;
-	if (target.merged_into)
-		return refuse_merged(c, &target);
 	int mine = c->is_admin || target.owner_id == c->operator_id;
 	json_t *from = json_object_get(c->in, "from");
 	size_t i;

@@ -127,11 +127,8 @@ static void h_list(em_req *r)
 	rc->q.limit = limit ? (int)limit : LIST_DEFAULT;
 	rc->q.cursor = cursor;
 	rc->q.operator_id = p->role == EM_ROLE_ADMIN ? 0 : p->operator_id;
-	int e = em_store_read(((em_app *)em_req_app(r))->store, list_fn, list_done, rc);
-	if (e) {
+	if (em_api_store(r, 0, list_fn, list_done, rc))
 		em_free(rc);
-		em_api_fail(r, e, NULL, NULL);
-	}
 }
 
 /* Agents read their own conversations and the queue. */
@@ -206,11 +203,8 @@ static void get_common(em_req *r, int with_messages)
 	rc->is_admin = p->role == EM_ROLE_ADMIN;
 	snprintf(rc->operator_public, sizeof rc->operator_public, "%s", p->public_id);
 	rc->with_messages = with_messages;
-	int e = em_store_read(((em_app *)em_req_app(r))->store, get_fn, messages_done, rc);
-	if (e) {
+	if (em_api_store(r, 0, get_fn, messages_done, rc))
 		em_free(rc);
-		em_api_fail(r, e, NULL, NULL);
-	}
 }
 
 static void h_get(em_req *r)
@@ -421,10 +415,7 @@ static void ctx_done(int status, void *arg)
 
 static void run(db_ctx *c, em_db_fn fn, int write)
 {
-	em_store *s = c->app->store;
-	int e = write ? em_store_write(s, fn, ctx_done, c) : em_store_read(s, fn, ctx_done, c);
-	if (e) {
-		em_api_fail(c->r, e, NULL, NULL);
+	if (em_api_store(c->r, write, fn, ctx_done, c)) {
 		json_decref(c->in);
 		em_free(c->text);
 		em_free(c);
@@ -918,9 +909,7 @@ static void h_settings_put_json(em_req *r, const em_principal *p, json_t *body)
 	c->site_id = s->id;
 	snprintf(c->a, sizeof c->a, "%s", s->key);
 	c->audit = "chat.settings";
-	int e = em_store_write(c->app->store, settings_fn, settings_done, c);
-	if (e) {
-		em_api_fail(r, e, NULL, NULL);
+	if (em_api_store(r, 1, settings_fn, settings_done, c)) {
 		json_decref(c->in);
 		em_free(c);
 	}

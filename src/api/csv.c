@@ -78,12 +78,8 @@ static int chunk_fn(em_db *db, void *arg)
 
 static void next_chunk(import_ctx *c)
 {
-	em_app *app = em_req_app(c->r);
-	int e = em_store_write(app->store, chunk_fn, chunk_done, c);
-	if (e) {
-		em_api_fail(c->r, e, NULL, NULL);
+	if (em_api_store(c->r, 1, chunk_fn, chunk_done, c))
 		import_free(c);
-	}
 }
 
 static void finish(import_ctx *c)
@@ -192,12 +188,8 @@ static void h_import(em_req *r)
 	c->operator_id = p->operator_id;
 	/* The body lives as long as the request, which lives until answered. */
 	c->imp = em_csv_import_new(site, dry, p->operator_id, body ? body : "", body ? len : 0);
-	em_app *app = em_req_app(r);
-	int e = em_store_read(app->store, prepare_fn, prepared, c);
-	if (e) {
-		em_api_fail(r, e, NULL, NULL);
+	if (em_api_store(r, 0, prepare_fn, prepared, c))
 		import_free(c);
-	}
 }
 
 /* ---- Export ---------------------------------------------------------------- */
@@ -266,9 +258,7 @@ static void h_export(em_req *r)
 	x->tag[n] = '\0';
 	em_buf_init(&x->out, EXPORT_MAX);
 	em_app *app = em_req_app(r);
-	int e = em_store_read(app->store, export_fn, export_done, x);
-	if (e) {
-		em_api_fail(r, e, NULL, NULL);
+	if (em_api_store(r, 0, export_fn, export_done, x)) {
 		em_free(x);
 		return;
 	}

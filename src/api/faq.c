@@ -119,12 +119,8 @@ static void answered(int status, void *arg)
 
 static void run(kb_ctx *c, em_db_fn fn, int write)
 {
-	int e = write ? em_store_write(c->app->store, fn, answered, c)
-		      : em_store_read(c->app->store, fn, answered, c);
-	if (e) {
-		em_api_fail(c->r, e, NULL, NULL);
+	if (em_api_store(c->r, write, fn, answered, c))
 		ctx_free(c);
-	}
 }
 
 /* ?site=KEY (default "default"); 404 answered when unknown. */
@@ -548,11 +544,8 @@ static void h_search(em_req *r)
 	snprintf(c->target, sizeof c->target, "%.39s", vid ? vid : "");
 	const char *log = em_req_query_param(r, "log");
 	c->nolog = log && !strcmp(log, "0");
-	int e = em_store_read(c->app->store, em_kb_search_db, searched, c);
-	if (e) {
-		em_api_fail(r, e, NULL, NULL);
+	if (em_api_store(r, 0, em_kb_search_db, searched, c))
 		ctx_free(c);
-	}
 }
 
 /* GET /api/v1/public/faq/{id}?site=KEY&vid=: one published article of the
@@ -597,11 +590,8 @@ static void h_public_article(em_req *r)
 	c->u.q.published_only = 1;
 	snprintf(c->u.q.public_id, sizeof c->u.q.public_id, "%.31s", em_req_param(r, "id"));
 	snprintf(c->target, sizeof c->target, "%.39s", vid ? vid : "");
-	int e = em_store_read(c->app->store, article_get_fn, public_article_done, c);
-	if (e) {
-		em_api_fail(r, e, NULL, NULL);
+	if (em_api_store(r, 0, article_get_fn, public_article_done, c))
 		ctx_free(c);
-	}
 }
 
 static const char *event_types[] = {"view", "helpful", "unhelpful", "deflected", "escalated", NULL};
@@ -639,11 +629,8 @@ static void record(em_req *r, json_t *body, const char *type, const char *articl
 	snprintf(e->query, sizeof e->query, "%s", query ? query : "");
 	snprintf(e->vid, sizeof e->vid, "%s", vid ? vid : "");
 	snprintf(e->lang, sizeof e->lang, "%s", lang ? lang : "");
-	int rc = em_store_write(c->app->store, em_kb_event_db, event_done, c);
-	if (rc) {
-		em_api_fail(r, rc, NULL, NULL);
+	if (em_api_store(r, 1, em_kb_event_db, event_done, c))
 		ctx_free(c);
-	}
 }
 
 static void h_vote(em_req *r)

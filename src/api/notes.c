@@ -80,50 +80,18 @@ static nctx *ctx_new(em_req *r, const em_principal *p, int status_ok)
 
 static void run(nctx *c, em_db_fn fn, int write)
 {
-	em_store *s = c->app->store;
-	int e = write ? em_store_write(s, fn, done, c) : em_store_read(s, fn, done, c);
-	if (e) {
-		em_api_fail(c->r, e, NULL, NULL);
+	if (em_api_store(c->r, write, fn, done, c))
 		nctx_free(c);
-	}
-}
-
-/* Reads ?limit= (1..max); -1 after answering 422. */
-static int query_limit(em_req *r, int def, int max)
-{
-	const char *v = em_req_query_param(r, "limit");
-	if (!v || !*v)
-		return def;
-	char *end;
-	long n = strtol(v, &end, 10);
-	if (*end || n < 1 || n > max) {
-		char m[64];
-		snprintf(m, sizeof m, "limit must be an integer from 1 to %d", max);
-		em_resp_error(r, 422, "invalid_field", m, "limit");
-		return -1;
-	}
-	return (int)n;
 }
 
 /* Fills the target of a notes request from the path: a contact or a
 ** visitor (with ?site=). 0, or -1 after answering. */
 static int target(em_req *r, nctx *c, int on_contact)
 {
-	if (on_contact) {
-		const char *id = em_req_param(r, "id");
-		if (!id || !*id || strlen(id) >= sizeof c->op.contact) {
-			em_resp_error(r, 404, "not_found", "no such contact", NULL);
-			return -1;
-		}
-		snprintf(c->op.contact, sizeof c->op.contact, "%s", id);
-		return 0;
-	}
-	const char *vid = em_req_param(r, "vid");
-	if (!vid || !*vid || strlen(vid) > EM_NOTE_VID_MAX) {
-		em_resp_error(r, 404, "not_found", "no such visitor", NULL);
+	if (on_contact)
+		return em_api_path_id(r, "id", c->op.contact, sizeof c->op.contact, "no such contact");
+	if (em_api_path_id(r, "vid", c->op.vid, sizeof c->op.vid, "no such visitor"))
 		return -1;
-	}
-	snprintf(c->op.vid, sizeof c->op.vid, "%s", vid);
 	const char *key = em_req_query_param(r, "site");
 	if (key && *key) {
 		const em_site *site = em_sites_find(key);
@@ -141,7 +109,7 @@ static void list(em_req *r, int on_contact)
 	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
 	if (!p)
 		return;
-	int limit = query_limit(r, EM_NOTE_LIST_DEFAULT, EM_NOTE_LIST_MAX);
+	long long limit = em_api_query_range(r, "limit", EM_NOTE_LIST_DEFAULT, 1, EM_NOTE_LIST_MAX);
 	if (limit < 0)
 		return;
 	nctx *c = ctx_new(r, p, 200);
@@ -214,13 +182,7 @@ static void h_visitor_note_create(em_req *r)
 /* The note id of /api/v1/notes/{id}...; 0, or -1 after a 404. */
 static int note_id(em_req *r, nctx *c)
 {
-	const char *id = em_req_param(r, "id");
-	if (!id || !*id || strlen(id) >= sizeof c->op.note) {
-		em_resp_error(r, 404, "not_found", "no such note", NULL);
-		return -1;
-	}
-	snprintf(c->op.note, sizeof c->op.note, "%s", id);
-	return 0;
+	return em_api_path_id(r, "id", c->op.note, sizeof c->op.note, "no such note");
 }
 
 static void h_update(em_req *r)
@@ -241,30 +203,28 @@ static void h_update(em_req *r)
 	run(c, em_notes_update_db, 1);
 }
 
-static void h_delete(em_req *r)
+/* A request on /api/v1/notes/{id} without a body. */
+static void on_note(em_req *r, int status_ok, em_db_fn fn, int write)
 {
 	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
 	if (!p)
 		return;
-	nctx *c = ctx_new(r, p, 204);
+	nctx *c = ctx_new(r, p, status_ok);
 	if (note_id(r, c)) {
 		nctx_free(c);
 		return;
 	}
-	run(c, em_notes_delete_db, 1);
+	run(c, fn, write);
+}
+
+static void h_delete(em_req *r)
+{
+	on_note(r, 204, em_notes_delete_db, 1);
 }
 
 static void h_revisions(em_req *r)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
-	if (!p)
-		return;
-	nctx *c = ctx_new(r, p, 200);
-	if (note_id(r, c)) {
-		nctx_free(c);
-		return;
-	}
-	run(c, em_notes_revisions_db, 0);
+	on_note(r, 200, em_notes_revisions_db, 0);
 }
 
 /* ---- Timeline ------------------------------------------------------------ */
@@ -291,29 +251,24 @@ static void h_timeline(em_req *r)
 {
 	if (!em_auth_require(r, EM_AUTH_ANY))
 		return;
-	int limit = query_limit(r, EM_TIMELINE_DEFAULT, EM_TIMELINE_MAX);
+	long long limit = em_api_query_range(r, "limit", EM_TIMELINE_DEFAULT, 1, EM_TIMELINE_MAX);
 	if (limit < 0)
 		return;
-	const char *id = em_req_param(r, "id");
-	if (!id || !*id || strlen(id) >= 32) {
-		em_resp_error(r, 404, "not_found", "no such contact", NULL);
+	tctx *t = em_calloc(1, sizeof *t);
+	if (em_api_path_id(r, "id", t->q.contact, sizeof t->q.contact, "no such contact")) {
+		em_free(t);
 		return;
 	}
-	tctx *t = em_calloc(1, sizeof *t);
 	t->r = r;
 	t->q.limit = limit;
-	snprintf(t->q.contact, sizeof t->q.contact, "%s", id);
 	const char *cur = em_req_query_param(r, "cursor");
 	if (cur && *cur && em_timeline_cursor_parse(cur, &t->q)) {
 		em_free(t);
 		em_resp_error(r, 422, "invalid_field", "cursor is not one this server gave out", "cursor");
 		return;
 	}
-	int e = em_store_read(((em_app *)em_req_app(r))->store, em_timeline_db, timeline_done, t);
-	if (e) {
+	if (em_api_store(r, 0, em_timeline_db, timeline_done, t))
 		em_free(t);
-		em_api_fail(r, e, NULL, NULL);
-	}
 }
 
 void em_api_notes_routes(em_server *s)

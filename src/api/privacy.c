@@ -59,6 +59,18 @@ static const em_site *site_param(em_req *r)
 	return site;
 }
 
+/* The visitor of the path (a vid shorter than cap) and its site, or NULL
+** after a 404. */
+static const em_site *visitor_param(em_req *r, size_t cap, const char **vid)
+{
+	*vid = em_req_param(r, "vid");
+	if (!*vid || !**vid || strlen(*vid) >= cap) {
+		em_resp_error(r, 404, "not_found", "no such visitor", NULL);
+		return NULL;
+	}
+	return site_param(r);
+}
+
 /* ---- Export ---------------------------------------------------------------- */
 
 typedef struct export_ctx {
@@ -112,11 +124,8 @@ static void start_export(em_req *r, export_ctx *c, const em_principal *p)
 	c->r = r;
 	c->operator_id = p->operator_id;
 	snprintf(c->ip, sizeof c->ip, "%s", em_req_client_ip(r));
-	int rc = em_store_read(app_of(r)->store, export_fn, export_done, c);
-	if (rc) {
+	if (em_api_store(r, 0, export_fn, export_done, c))
 		em_free(c);
-		em_api_fail(r, rc, NULL, NULL);
-	}
 }
 
 static void h_contact_export(em_req *r)
@@ -137,12 +146,8 @@ static void h_visitor_export(em_req *r)
 	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
 	if (!p)
 		return;
-	const char *vid = em_req_param(r, "vid");
-	if (!vid || !*vid || strlen(vid) >= sizeof((em_export *)0)->vid) {
-		em_resp_error(r, 404, "not_found", "no such visitor", NULL);
-		return;
-	}
-	const em_site *site = site_param(r);
+	const char *vid;
+	const em_site *site = visitor_param(r, sizeof((em_export *)0)->vid, &vid);
 	if (!site)
 		return;
 	export_ctx *c = em_calloc(1, sizeof *c);
@@ -198,12 +203,8 @@ static void h_visitor_erase(em_req *r)
 	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
 	if (!p)
 		return;
-	const char *vid = em_req_param(r, "vid");
-	if (!vid || !*vid || strlen(vid) >= sizeof((em_erase *)0)->vid) {
-		em_resp_error(r, 404, "not_found", "no such visitor", NULL);
-		return;
-	}
-	const em_site *site = site_param(r);
+	const char *vid;
+	const em_site *site = visitor_param(r, sizeof((em_erase *)0)->vid, &vid);
 	if (!site)
 		return;
 	em_erase *e = em_calloc(1, sizeof *e);
@@ -213,15 +214,6 @@ static void h_visitor_erase(em_req *r)
 }
 
 /* ---- The widget's forget request ----------------------------------------- */
-
-static void h_forget_options(em_req *r)
-{
-	em_api_public_cors(r);
-	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
-	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
-	em_resp_header(r, "Access-Control-Max-Age", "86400");
-	em_resp_empty(r, 204);
-}
 
 static void h_forget(em_req *r)
 {
@@ -233,10 +225,7 @@ static void h_forget(em_req *r)
 	if (!wait)
 		wait = em_privacy_forget_allowed(ip, now);
 	if (wait) {
-		char s[16];
-		snprintf(s, sizeof s, "%d", wait);
-		em_resp_header(r, "Retry-After", s);
-		em_resp_error(r, 429, "rate_limited", "too many requests from this address", NULL);
+		em_api_rate_limited(r, wait, "too many requests from this address");
 		return;
 	}
 	json_t *body = em_req_json(r);
@@ -394,11 +383,8 @@ static void h_consents_list(em_req *r)
 	consent_ctx *c = em_calloc(1, sizeof *c);
 	c->r = r;
 	snprintf(c->contact, sizeof c->contact, "%s", id);
-	int rc = em_store_read(app_of(r)->store, consents_list_fn, consent_done, c);
-	if (rc) {
+	if (em_api_store(r, 0, consents_list_fn, consent_done, c))
 		em_free(c);
-		em_api_fail(r, rc, NULL, NULL);
-	}
 }
 
 static void h_consents_add(em_req *r)
@@ -453,11 +439,9 @@ static void h_consents_add(em_req *r)
 	snprintf(c->ip, sizeof c->ip, "%s", em_req_client_ip(r));
 	c->now = em_now_ms();
 	json_decref(body);
-	int rc = em_store_write(app_of(r)->store, consent_add_fn, consent_done, c);
-	if (rc) {
+	if (em_api_store(r, 1, consent_add_fn, consent_done, c)) {
 		em_free(c->wording);
 		em_free(c);
-		em_api_fail(r, rc, NULL, NULL);
 	}
 }
 
@@ -501,7 +485,7 @@ void em_api_privacy_routes(em_server *s)
 	em_server_route(s, EM_GET, "/api/v1/visitors/{vid}/export", h_visitor_export);
 	em_server_route(s, EM_DELETE, "/api/v1/visitors/{vid}", h_visitor_erase);
 	em_server_route(s, EM_POST, "/api/v1/public/forget", h_forget);
-	em_server_route(s, EM_OPTIONS, "/api/v1/public/forget", h_forget_options);
+	em_server_route(s, EM_OPTIONS, "/api/v1/public/forget", em_api_public_preflight);
 	em_server_route(s, EM_GET, "/api/v1/privacy/retention", h_retention_report);
 	em_server_route(s, EM_POST, "/api/v1/privacy/retention", h_retention_run);
 }

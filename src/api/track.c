@@ -30,10 +30,7 @@ static const em_site *admit(em_req *r, em_app *app, const char *site_key)
 {
 	int wait = em_ingest_rate_check(app, em_req_client_ip(r), em_now_ms());
 	if (wait) {
-		char s[16];
-		snprintf(s, sizeof s, "%d", wait);
-		em_resp_header(r, "Retry-After", s);
-		em_resp_error(r, 429, "rate_limited", "too many tracking requests from this address", NULL);
+		em_api_rate_limited(r, wait, "too many tracking requests from this address");
 		return NULL;
 	}
 	const em_site *site = em_sites_find(site_key);
@@ -110,15 +107,6 @@ static void post_t(em_req *r)
 	if (lang[0])
 		b->lang = em_arena_strdup(&b->mem, lang);
 	submit(r, app, b, beacon_done);
-}
-
-static void options_t(em_req *r)
-{
-	em_api_public_cors(r);
-	em_resp_header(r, "Access-Control-Allow-Methods", "POST");
-	em_resp_header(r, "Access-Control-Allow-Headers", "Content-Type");
-	em_resp_header(r, "Access-Control-Max-Age", "86400");
-	em_resp_empty(r, 204);
 }
 
 static void gif_done(em_track_batch *b)
@@ -199,7 +187,7 @@ static void tracker_js(em_req *r)
 void em_api_track_routes(em_server *s)
 {
 	em_server_route(s, EM_POST, "/t", post_t);
-	em_server_route(s, EM_OPTIONS, "/t", options_t);
+	em_server_route(s, EM_OPTIONS, "/t", em_api_public_preflight);
 	em_server_route(s, EM_GET, "/t.gif", get_gif);
 	em_server_route(s, EM_GET, "/emma.js", tracker_js);
 }

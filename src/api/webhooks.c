@@ -122,13 +122,8 @@ static void op_done(int status, void *arg)
 /* Runs the operation as a read or a write. */
 static void run(op *o, int write)
 {
-	em_app *app = em_req_app(o->r);
-	int e = write ? em_store_write(app->store, op_fn, op_done, o)
-		      : em_store_read(app->store, op_fn, op_done, o);
-	if (e) {
-		em_api_fail(o->r, e, NULL, NULL);
+	if (em_api_store(o->r, write, op_fn, op_done, o))
 		em_free(o);
-	}
 }
 
 static op *op_new(em_req *r, const em_principal *p, int kind, const char *param)
@@ -235,13 +230,21 @@ static int read_url(em_req *r, const json_t *body, int required, char **out)
 	return 0;
 }
 
-static void h_list(em_req *r)
+/* A request without a body: the operation, on the webhook or delivery of
+** the path when param names it. */
+static void plain(em_req *r, int kind, const char *param, int write)
 {
 	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
 	if (!p)
 		return;
-	op *o = op_new(r, p, OP_LIST, NULL);
-	run(o, 0);
+	op *o = op_new(r, p, kind, param);
+	if (o)
+		run(o, write);
+}
+
+static void h_list(em_req *r)
+{
+	plain(r, OP_LIST, NULL, 0);
 }
 
 static void h_create(em_req *r)
@@ -269,12 +272,7 @@ static void h_create(em_req *r)
 
 static void h_get(em_req *r)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
-	if (!p)
-		return;
-	op *o = op_new(r, p, OP_GET, "id");
-	if (o)
-		run(o, 0);
+	plain(r, OP_GET, "id", 0);
 }
 
 static void h_update(em_req *r)
@@ -306,39 +304,12 @@ static void h_update(em_req *r)
 
 static void h_delete(em_req *r)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
-	if (!p)
-		return;
-	op *o = op_new(r, p, OP_DELETE, "id");
-	if (o)
-		run(o, 1);
+	plain(r, OP_DELETE, "id", 1);
 }
 
 static void h_test(em_req *r)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
-	if (!p)
-		return;
-	op *o = op_new(r, p, OP_PING, "id");
-	if (o)
-		run(o, 1);
-}
-
-/* An optional integer query parameter within [0, max]; -1 after a 422. */
-static long long query_int(em_req *r, const char *name, long long def, long long max)
-{
-	const char *v = em_req_query_param(r, name);
-	if (!v || !*v)
-		return def;
-	char *end;
-	long long n = strtoll(v, &end, 10);
-	if (*end || n < 0 || n > max) {
-		char m[96];
-		snprintf(m, sizeof m, "%s must be an integer from 0 to %lld", name, max);
-		em_resp_error(r, 422, "invalid_field", m, name);
-		return -1;
-	}
-	return n;
+	plain(r, OP_PING, "id", 1);
 }
 
 static void h_deliveries(em_req *r)
@@ -354,10 +325,10 @@ static void h_deliveries(em_req *r)
 			      "status");
 		return;
 	}
-	long long limit = query_int(r, "limit", LIST_DEFAULT, LIST_MAX);
+	long long limit = em_api_query_range(r, "limit", LIST_DEFAULT, 0, LIST_MAX);
 	if (limit < 0)
 		return;
-	long long cursor = query_int(r, "cursor", 0, (long long)1 << 62);
+	long long cursor = em_api_query_range(r, "cursor", 0, 0, (long long)1 << 62);
 	if (cursor < 0)
 		return;
 	op *o = op_new(r, p, OP_DELIVERIES, "id");
@@ -371,12 +342,7 @@ static void h_deliveries(em_req *r)
 
 static void h_retry(em_req *r)
 {
-	const em_principal *p = em_auth_require(r, EM_AUTH_ADMIN);
-	if (!p)
-		return;
-	op *o = op_new(r, p, OP_RETRY, "id");
-	if (o)
-		run(o, 1);
+	plain(r, OP_RETRY, "id", 1);
 }
 
 void em_api_webhooks_routes(em_server *s)

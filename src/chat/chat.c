@@ -182,21 +182,31 @@ static void send_error(csock *cs, const char *code, const char *message, const c
 	send_new(cs, e);
 }
 
-static json_t *time_json(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
-}
-
 static void csock_unref(csock *cs)
 {
 	if (--cs->refs > 0)
 		return;
 	json_decref(cs->held);
 	em_free(cs);
+}
+
+/* A visitor's or an operator's list of open sockets. */
+static void sock_link(csock **head, csock *cs)
+{
+	cs->next = *head;
+	if (*head)
+		(*head)->prev = cs;
+	*head = cs;
+}
+
+static void sock_unlink(csock **head, csock *cs)
+{
+	if (cs->prev)
+		cs->prev->next = cs->next;
+	else
+		*head = cs->next;
+	if (cs->next)
+		cs->next->prev = cs->prev;
 }
 
 /* Valid UTF-8 text of 1..max characters that is not only white space. */
@@ -512,8 +522,8 @@ static json_t *conv_json(const conv *c)
 	json_object_set_new(j, "page_url", json_string(c->page_url ? c->page_url : ""));
 	json_object_set_new(j, "lang", json_string(c->lang));
 	json_object_set_new(j, "last_seq", json_integer(c->last_seq));
-	json_object_set_new(j, "created", time_json(c->created_at));
-	json_object_set_new(j, "accepted", time_json(c->accepted_at));
+	json_object_set_new(j, "created", em_json_time(c->created_at));
+	json_object_set_new(j, "accepted", em_json_time(c->accepted_at));
 	json_object_set_new(j, "closed", json_null());
 	return j;
 }
@@ -535,7 +545,7 @@ static void announce_conv(const conv *c, const char *closed_outcome)
 	if (closed_outcome) {
 		json_object_set_new(cj, "status", json_string("closed"));
 		json_object_set_new(cj, "outcome", json_string(closed_outcome));
-		json_object_set_new(cj, "closed", time_json(em_now_ms()));
+		json_object_set_new(cj, "closed", em_json_time(em_now_ms()));
 	}
 	json_t *ev = json_pack("{s:s, s:o}", "type", "conversation", "conversation", cj);
 	/* Everyone: the queue view must drop a chat another operator took. */
@@ -886,7 +896,7 @@ static json_t *msg_json(const conv *c, const em_msg_write *w, int for_operator)
 	json_object_set_new(m, "seq", json_integer(w->seq));
 	json_object_set_new(m, "author", json_string(em_conv_author_name(w->author)));
 	json_object_set_new(m, "body", json_string(w->body));
-	json_object_set_new(m, "created", time_json(w->stored_at));
+	json_object_set_new(m, "created", em_json_time(w->stored_at));
 	json_object_set_new(m, "client_id", json_string(w->client_id));
 	if (w->author == EM_AUTHOR_OPERATOR) {
 		opst *o = op_find(w->operator_id);
@@ -1044,10 +1054,7 @@ void *em_chat_visitor_connect(em_ws *ws, int64_t site_id, const char *vid, const
 	cs->refs = 1;
 	cs->vc = v;
 	cs->held = json_array();
-	cs->next = v->socks;
-	if (v->socks)
-		v->socks->prev = cs;
-	v->socks = cs;
+	sock_link(&v->socks, cs);
 	v->nsocks++;
 	v->gone_at = 0;
 	nvsocks++;
@@ -1086,12 +1093,7 @@ void em_chat_visitor_disconnect(void *handle)
 {
 	csock *cs = handle;
 	vchat *v = cs->vc;
-	if (cs->prev)
-		cs->prev->next = cs->next;
-	else
-		v->socks = cs->next;
-	if (cs->next)
-		cs->next->prev = cs->prev;
+	sock_unlink(&v->socks, cs);
 	v->nsocks--;
 	if (!v->nsocks)
 		v->gone_at = em_now_ms();
@@ -1527,10 +1529,7 @@ void *em_chat_operator_connect(em_ws *ws, int64_t operator_id, int is_admin)
 	cs->refs = 1;
 	cs->is_operator = 1;
 	cs->op = o;
-	cs->next = o->socks;
-	if (o->socks)
-		o->socks->prev = cs;
-	o->socks = cs;
+	sock_link(&o->socks, cs);
 	o->sockets++;
 	json_t *list = json_array();
 	for (conv *c = conv_head; c; c = c->next)
@@ -1551,12 +1550,7 @@ void em_chat_operator_disconnect(void *handle)
 {
 	csock *cs = handle;
 	opst *o = cs->op;
-	if (cs->prev)
-		cs->prev->next = cs->next;
-	else
-		o->socks = cs->next;
-	if (cs->next)
-		cs->next->prev = cs->prev;
+	sock_unlink(&o->socks, cs);
 	o->sockets--;
 	if (!o->sockets)
 		o->grace_until = em_now_ms() + (int64_t)app->cfg.chat_offline_grace_s * 1000;

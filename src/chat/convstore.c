@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "crm/contacts.h"
@@ -38,15 +39,6 @@ static int status_of(const char *s)
 		if (s && !strcmp(s, status_names[i]))
 			return i;
 	return EM_CONV_PENDING;
-}
-
-static json_t *time_json(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
 }
 
 static json_t *text_or_null(const char *s)
@@ -214,9 +206,9 @@ static json_t *conv_row(em_stmt *st)
 	json_object_set_new(o, "rating", em_stmt_is_null(st, 13) ? json_null() : json_integer(em_stmt_int(st, 13)));
 	json_object_set_new(o, "rating_comment", json_string(em_stmt_text(st, 14)));
 	json_object_set_new(o, "last_seq", json_integer(em_stmt_int(st, 15)));
-	json_object_set_new(o, "created", time_json(em_stmt_int(st, 16)));
-	json_object_set_new(o, "accepted", time_json(em_stmt_int(st, 17)));
-	json_object_set_new(o, "closed", time_json(em_stmt_int(st, 18)));
+	json_object_set_new(o, "created", em_json_time(em_stmt_int(st, 16)));
+	json_object_set_new(o, "accepted", em_json_time(em_stmt_int(st, 17)));
+	json_object_set_new(o, "closed", em_json_time(em_stmt_int(st, 18)));
 	json_object_set_new(o, "lang", json_string(em_stmt_text(st, 19)));
 	json_object_set_new(o, "contact", text_or_null(em_stmt_text(st, 20)));
 	return o;
@@ -273,7 +265,7 @@ int em_convstore_messages(em_db *db, void *arg)
 		json_object_set_new(m, "seq", json_integer(em_stmt_int(st, 0)));
 		json_object_set_new(m, "author", json_string(em_stmt_text(st, 1)));
 		json_object_set_new(m, "body", json_string(em_stmt_text(st, 5)));
-		json_object_set_new(m, "created", time_json(em_stmt_int(st, 7)));
+		json_object_set_new(m, "created", em_json_time(em_stmt_int(st, 7)));
 		json_object_set_new(m, "client_id", text_or_null(em_stmt_text(st, 4)));
 		if (!em_stmt_is_null(st, 2)) {
 			json_object_set_new(m, "operator", json_pack("{s:s, s:n}", "name", em_stmt_text(st, 3), "avatar"));

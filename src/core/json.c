@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 
 json_t *em_json_parse(const char *data, size_t len, char *msg, size_t msglen)
 {
@@ -46,4 +47,13 @@ long long em_json_int(const json_t *obj, const char *key, long long def)
 {
 	json_t *v = json_object_get(obj, key);
 	return json_is_integer(v) ? (long long)json_integer_value(v) : def;
+}
+
+json_t *em_json_time(int64_t ms)
+{
+	if (ms <= 0)
+		return json_null();
+	char t[32];
+	em_rfc3339(ms, t);
+	return json_string(t);
 }

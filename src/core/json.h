@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Parses a JSON document of at most `len` bytes. On failure returns NULL and
 ** writes "expected ',' at line 1 column 17" style text into msg. */
@@ -20,5 +21,8 @@ char *em_json_dump(const json_t *v, size_t *len);
 /* Typed getters that return a default when the key is missing or of another type. */
 const char *em_json_str(const json_t *obj, const char *key, const char *def);
 long long em_json_int(const json_t *obj, const char *key, long long def);
+
+/* ms since the epoch as an RFC 3339 string; null for 0 or less (never set). */
+json_t *em_json_time(int64_t ms);
 
 #endif

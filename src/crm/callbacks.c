@@ -175,15 +175,6 @@ static int active_status(const char *status)
 
 /* ---- Storage ----------------------------------------------------------- */
 
-static json_t *time_json(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
-}
-
 #define CB_COLS \
 	"SELECT cb.id, cb.public_id, s.key, c.public_id, c.name, cb.vid, cb.name, cb.phone, cb.topic," \
 	" cb.window_start, cb.window_end, cb.due_at, cb.status, cb.attempts, o.public_id, o.name," \
@@ -204,11 +195,11 @@ static json_t *cb_row(em_stmt *st, int64_t now)
 			 "id", em_stmt_text(st, 1), "site", em_stmt_text(st, 2), "contact", contact, "vid",
 			 em_stmt_text(st, 5), "name", em_stmt_text(st, 6), "phone", em_stmt_text(st, 7),
 			 "topic", em_stmt_text(st, 8), "window_start",
-			 time_json(em_stmt_is_null(st, 9) ? 0 : em_stmt_int(st, 9)), "window_end",
-			 time_json(em_stmt_is_null(st, 10) ? 0 : em_stmt_int(st, 10)), "due_at",
-			 time_json(due), "status", status, "attempts", (json_int_t)em_stmt_int(st, 13),
+			 em_json_time(em_stmt_is_null(st, 9) ? 0 : em_stmt_int(st, 9)), "window_end",
+			 em_json_time(em_stmt_is_null(st, 10) ? 0 : em_stmt_int(st, 10)), "due_at",
+			 em_json_time(due), "status", status, "attempts", (json_int_t)em_stmt_int(st, 13),
 			 "assigned", assigned, "overdue", active_status(status) && due < now, "created_at",
-			 time_json(em_stmt_int(st, 16)), "updated_at", time_json(em_stmt_int(st, 17)));
+			 em_json_time(em_stmt_int(st, 16)), "updated_at", em_json_time(em_stmt_int(st, 17)));
 }
 
 static json_t *cb_load(em_db *db, int64_t id, int64_t now)

@@ -888,18 +888,14 @@ static int64_t follow_merged(em_db *db, int64_t id)
 	return id;
 }
 
-int em_contacts_upsert_db(em_db *db, int64_t site_id, const em_contact_input *in, const char *vid,
-			  int64_t *contact_id, char public_id[32], int *created)
+int em_contacts_find_db(em_db *db, int64_t site_id, const char *email, const char *phone, int64_t *id)
 {
-	char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2];
-	if (norm_ids(in, email, phone))
-		return EM_EINVAL;
-	int64_t id = 0;
+	*id = 0;
 	/* A merged contact's row still holds its e-mail and phone; it leads to
 	** the contact it was merged into, so a person is never created twice. */
-	for (int pass = 0; pass < 2 && !id; pass++) {
+	for (int pass = 0; pass < 2 && !*id; pass++) {
 		const char *v = pass ? phone : email;
-		if (!*v)
+		if (!v || !*v)
 			continue;
 		em_stmt *st = pass ? em_db_prepare(db,
 						   "SELECT id FROM contact WHERE site_id = ? AND phone = ?"
@@ -911,15 +907,28 @@ int em_contacts_upsert_db(em_db *db, int64_t site_id, const em_contact_input *in
 						   "it", site_id, v);
 		int rc = em_stmt_step(st);
 		if (rc == 1)
-			id = em_stmt_int(st, 0);
+			*id = em_stmt_int(st, 0);
 		em_stmt_done(st);
 		if (rc < 0)
 			return EM_EIO;
 	}
-	int rc;
+	if (*id)
+		*id = follow_merged(db, *id);
+	return 0;
+}
+
+int em_contacts_upsert_db(em_db *db, int64_t site_id, const em_contact_input *in, const char *vid,
+			  int64_t *contact_id, char public_id[32], int *created)
+{
+	char email[EM_CONTACT_EMAIL_MAX + 2], phone[EM_CONTACT_PHONE_MAX + 2];
+	if (norm_ids(in, email, phone))
+		return EM_EINVAL;
+	int64_t id;
+	int rc = em_contacts_find_db(db, site_id, email, phone, &id);
+	if (rc)
+		return rc;
 	*created = 0;
 	if (id) {
-		id = follow_merged(db, id);
 		int64_t now = em_now_ms();
 		char *name = trimmed(in->name), *company = trimmed(in->company);
 		char *custom = in->custom ? custom_text(in->custom) : em_strdup("{}");

@@ -45,6 +45,11 @@ int em_contact_phone(const char *in, char *out, size_t outlen, const char **why)
 ** *why and returns EM_EINVAL. */
 int em_contact_validate(const em_contact_input *in, const char **field, const char **why);
 
+/* Inside a transaction: the site's contact with this normalised e-mail
+** address, else phone number (NULL or "" = not given), following merges to
+** the contact that is left; *id 0 when there is none. 0 or EM_EIO. */
+int em_contacts_find_db(em_db *db, int64_t site_id, const char *email, const char *phone, int64_t *id);
+
 /* Inside a write: finds the site's contact with the same e-mail (or else
 ** phone) or creates one; fills fields that were empty; links the visitor
 ** vid (may be NULL) to it; queues contact.created / lead.created webhooks

@@ -649,41 +649,15 @@ static void existing_clear(existing *e)
 ** found (e filled), 0 none, < 0 error. */
 static int lookup(em_db *db, int64_t site_id, const row *r, existing *e)
 {
-	int64_t id = 0;
-	for (int pass = 0; pass < 2 && !id; pass++) {
-		const char *v = pass ? r->phone : r->email;
-		if (!v)
-			continue;
-		em_stmt *st = pass ? em_db_prepare(db,
-						   "SELECT id FROM contact WHERE site_id = ? AND phone = ?"
-						   " ORDER BY merged_into IS NOT NULL, id LIMIT 1",
-						   "it", site_id, v)
-				   : em_db_prepare(db,
-						   "SELECT id FROM contact WHERE site_id = ? AND email = ?"
-						   " ORDER BY merged_into IS NOT NULL, id LIMIT 1",
-						   "it", site_id, v);
-		int rc = em_stmt_step(st);
-		if (rc == 1)
-			id = em_stmt_int(st, 0);
-		em_stmt_done(st);
-		if (rc < 0)
-			return EM_EIO;
-	}
-	if (!id)
-		return 0;
-	for (int hops = 0; hops < 8; hops++) {
-		em_stmt *st = em_db_prepare(db, "SELECT merged_into FROM contact WHERE id = ?", "i", id);
-		int64_t next = em_stmt_step(st) == 1 && !em_stmt_is_null(st, 0) ? em_stmt_int(st, 0) : 0;
-		em_stmt_done(st);
-		if (!next)
-			break;
-		id = next;
-	}
+	int64_t id;
+	int rc = em_contacts_find_db(db, site_id, r->email, r->phone, &id);
+	if (rc || !id)
+		return rc;
 	em_stmt *st = em_db_prepare(db,
 				    "SELECT name, email, phone, company, stage, coalesce(owner_id, 0), custom"
 				    " FROM contact WHERE id = ?",
 				    "i", id);
-	int rc = em_stmt_step(st);
+	rc = em_stmt_step(st);
 	if (rc == 1) {
 		e->id = id;
 		snprintf(e->name, sizeof e->name, "%s", em_stmt_text(st, 0));

@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/err.h"
 #include "core/ids.h"
 #include "crm/webhooks.h"
@@ -57,15 +58,6 @@ int em_notes_cursor_parse(const char *s, int64_t *at, int64_t *id)
 	*at = a;
 	*id = b;
 	return 0;
-}
-
-static json_t *time_json(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
 }
 
 int em_notes_contact_find_db(em_db *db, const char *public_id, int64_t *id, int64_t *site_id)
@@ -114,7 +106,7 @@ static json_t *note_row(em_stmt *st)
 	return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:I, s:b}", "id", em_stmt_text(st, 1),
 			 "body", em_stmt_text(st, 2), "site", em_stmt_text(st, 9), "contact",
 			 em_stmt_text(st, 6), "vid", em_stmt_text(st, 5), "author", author, "created_at",
-			 time_json(em_stmt_int(st, 3)), "updated_at", time_json(em_stmt_int(st, 4)),
+			 em_json_time(em_stmt_int(st, 3)), "updated_at", em_json_time(em_stmt_int(st, 4)),
 			 "revisions", (json_int_t)revisions, "edited", revisions > 0);
 }
 
@@ -374,7 +366,7 @@ int em_notes_revisions_db(em_db *db, void *arg)
 		/* Each revision is a text the note had until `replaced_at`. */
 		json_array_append_new(list,
 				      json_pack("{s:s, s:o, s:o}", "body", em_stmt_text(st, 0), "replaced_at",
-						time_json(em_stmt_int(st, 1)), "editor", editor));
+						em_json_time(em_stmt_int(st, 1)), "editor", editor));
 	}
 	em_stmt_done(st);
 	if (rc < 0) {

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/err.h"
 #include "crm/notes.h"
 
@@ -80,15 +81,6 @@ int em_timeline_cursor_parse(const char *s, em_timeline_q *q)
 	return 0;
 }
 
-static json_t *time_json(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
-}
-
 static json_t *op_json(em_stmt *st, int col)
 {
 	if (em_stmt_is_null(st, col))
@@ -122,7 +114,7 @@ static int src_visits(em_db *db, const bounds *b, items *l)
 		json_t *j = json_pack(
 			"{s:I, s:s, s:o, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "id",
 			(json_int_t)em_stmt_int(st, 0), "vid", em_stmt_text(st, 14), "last_at",
-			time_json(em_stmt_int(st, 2)), "entry_url", em_stmt_text(st, 3), "referrer",
+			em_json_time(em_stmt_int(st, 2)), "entry_url", em_stmt_text(st, 3), "referrer",
 			em_stmt_text(st, 4), "pageviews", (json_int_t)em_stmt_int(st, 5), "active_s",
 			(json_int_t)em_stmt_int(st, 6), "device", em_stmt_text(st, 7), "browser",
 			em_stmt_text(st, 8), "country", em_stmt_text(st, 9), "source", em_stmt_text(st, 10),
@@ -147,7 +139,7 @@ static int visit_pages(em_db *db, item *it)
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(pages,
 				      json_pack("{s:s?, s:s?, s:o}", "url", em_stmt_text(st, 1), "title",
-						em_stmt_text(st, 2), "at", time_json(em_stmt_int(st, 0))));
+						em_stmt_text(st, 2), "at", em_json_time(em_stmt_int(st, 0))));
 	em_stmt_done(st);
 	json_object_set_new(it->j, "pages", pages);
 	return rc < 0 ? EM_EIO : 0;
@@ -172,7 +164,7 @@ static int src_chats(em_db *db, const bounds *b, items *l)
 		json_t *j = json_pack(
 			"{s:s, s:s, s:s, s:o, s:s?, s:o, s:I, s:s, s:o}", "id", em_stmt_text(st, 1), "status",
 			em_stmt_text(st, 4), "channel", em_stmt_text(st, 6), "closed_at",
-			time_json(em_stmt_is_null(st, 3) ? 0 : em_stmt_int(st, 3)), "outcome",
+			em_json_time(em_stmt_is_null(st, 3) ? 0 : em_stmt_int(st, 3)), "outcome",
 			em_stmt_text(st, 5)[0] ? em_stmt_text(st, 5) : NULL, "operator", op_json(st, 8),
 			"messages", (json_int_t)em_stmt_int(st, 10), "vid", em_stmt_text(st, 11), "rating",
 			em_stmt_is_null(st, 7) ? json_null() : json_integer(em_stmt_int(st, 7)));
@@ -223,8 +215,8 @@ static int src_invitations(em_db *db, const bounds *b, items *l)
 	while ((rc = em_stmt_step(st)) == 1) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "id", em_stmt_text(st, 1), "status",
 				      em_stmt_text(st, 3), "message", em_stmt_text(st, 4), "responded_at",
-				      time_json(em_stmt_is_null(st, 5) ? 0 : em_stmt_int(st, 5)), "operator",
-				      op_json(st, 6), "vid", em_stmt_text(st, 8));
+				      em_json_time(em_stmt_is_null(st, 5) ? 0 : em_stmt_int(st, 5)),
+				      "operator", op_json(st, 6), "vid", em_stmt_text(st, 8));
 		push(l, em_stmt_int(st, 2), R_INVITATION, em_stmt_int(st, 0), j);
 	}
 	em_stmt_done(st);
@@ -249,7 +241,7 @@ static int src_callbacks(em_db *db, const bounds *b, items *l)
 		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:o}", "id", em_stmt_text(st, 1),
 				      "status", em_stmt_text(st, 3), "name", em_stmt_text(st, 8), "phone",
 				      em_stmt_text(st, 4), "topic", em_stmt_text(st, 5), "due_at",
-				      time_json(em_stmt_int(st, 6)), "attempts",
+				      em_json_time(em_stmt_int(st, 6)), "attempts",
 				      (json_int_t)em_stmt_int(st, 7), "assigned", op_json(st, 9));
 		push(l, em_stmt_int(st, 2), R_CALLBACK, em_stmt_int(st, 0), j);
 	}
@@ -272,7 +264,7 @@ static int src_notes(em_db *db, const bounds *b, items *l)
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1) {
 		json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:s?, s:b}", "id", em_stmt_text(st, 1), "body",
-				      em_stmt_text(st, 3), "updated_at", time_json(em_stmt_int(st, 4)),
+				      em_stmt_text(st, 3), "updated_at", em_json_time(em_stmt_int(st, 4)),
 				      "author", op_json(st, 5), "vid", em_stmt_text(st, 7), "edited",
 				      em_stmt_int(st, 8) > 0);
 		push(l, em_stmt_int(st, 2), R_NOTE, em_stmt_int(st, 0), j);

@@ -673,15 +673,6 @@ void em_webhooks_shutdown(void)
 	" (SELECT count(*) FROM webhook_delivery d WHERE d.webhook_id = w.id AND d.status = 'pending')," \
 	" (SELECT count(*) FROM webhook_delivery d WHERE d.webhook_id = w.id AND d.status = 'failed')"
 
-static json_t *time_or_null(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
-}
-
 static json_t *events_json(const char *csv)
 {
 	json_t *a = json_array();
@@ -700,8 +691,8 @@ static json_t *webhook_row(em_stmt *st)
 {
 	return json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:I, s:I}", "id", em_stmt_text(st, 0), "url",
 			 em_stmt_text(st, 1), "events", events_json(em_stmt_text(st, 2)), "enabled",
-			 (int)em_stmt_int(st, 3), "created", time_or_null(em_stmt_int(st, 4)), "updated",
-			 time_or_null(em_stmt_int(st, 5)), "pending", (json_int_t)em_stmt_int(st, 6),
+			 (int)em_stmt_int(st, 3), "created", em_json_time(em_stmt_int(st, 4)), "updated",
+			 em_json_time(em_stmt_int(st, 5)), "pending", (json_int_t)em_stmt_int(st, 6),
 			 "failed", (json_int_t)em_stmt_int(st, 7));
 }
 
@@ -813,10 +804,10 @@ static json_t *delivery_row(em_stmt *st)
 	json_object_set_new(o, "last_status",
 			    em_stmt_is_null(st, 6) ? json_null() : json_integer(em_stmt_int(st, 6)));
 	json_object_set_new(o, "last_error", json_string(em_stmt_text(st, 7) ? em_stmt_text(st, 7) : ""));
-	json_object_set_new(o, "created", time_or_null(em_stmt_int(st, 8)));
+	json_object_set_new(o, "created", em_json_time(em_stmt_int(st, 8)));
 	json_object_set_new(o, "next_at",
-			    strcmp(status, "pending") ? json_null() : time_or_null(em_stmt_int(st, 9)));
-	json_object_set_new(o, "delivered", time_or_null(em_stmt_int(st, 10)));
+			    strcmp(status, "pending") ? json_null() : em_json_time(em_stmt_int(st, 9)));
+	json_object_set_new(o, "delivered", em_json_time(em_stmt_int(st, 10)));
 	const char *payload = em_stmt_text(st, 11);
 	json_t *data = payload ? json_loads(payload, 0, NULL) : NULL;
 	json_object_set_new(o, "data", data ? data : json_null());

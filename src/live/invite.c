@@ -114,15 +114,6 @@ static struct {
 	em_invite_stats st;
 } g;
 
-static json_t *time_json(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char t[32];
-	em_rfc3339(ms, t);
-	return json_string(t);
-}
-
 static int64_t day_of(int64_t ms)
 {
 	return ms / DAY_MS;
@@ -193,7 +184,7 @@ static json_t *rule_json(const rule *r)
 			 r->name, "site", site ? site->key : "", "enabled", r->enabled, "priority",
 			 r->priority, "message", r->message, "department",
 			 r->department[0] ? r->department : NULL, "conditions", r->conditions, "created_at",
-			 time_json(r->created_at), "updated_at", time_json(r->updated_at));
+			 em_json_time(r->created_at), "updated_at", em_json_time(r->updated_at));
 }
 
 json_t *em_invite_rules_json(int64_t site_id)
@@ -421,7 +412,7 @@ static json_t *inv_json(const invitation *i)
 	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:o}", "id", i->id, "vid", i->vid, "site",
 			 site ? site->key : "", "status", status_names[i->status], "rule",
 			 i->rule[0] ? i->rule : NULL, "operator", i->op[0] ? i->op : NULL, "message",
-			 i->message, "created_at", time_json(i->created_at));
+			 i->message, "created_at", em_json_time(i->created_at));
 }
 
 /* What the widget gets: {"invitation","message","operator"}. */
@@ -1272,14 +1263,14 @@ static int list_fn(em_db *db, void *arg)
 		json_t *op = em_stmt_text(st, 7) ? json_pack("{s:s, s:s}", "id", em_stmt_text(st, 7), "name",
 							     em_stmt_text(st, 8))
 						 : json_null();
-		json_array_append_new(a,
-				      json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:s?}", "id",
-						em_stmt_text(st, 1), "site", site ? site->key : "", "vid",
-						em_stmt_text(st, 3), "status", em_stmt_text(st, 4), "rule",
-						jr, "operator", op, "message", em_stmt_text(st, 9),
-						"created_at", time_json(em_stmt_int(st, 10)), "responded_at",
-						time_json(em_stmt_is_null(st, 11) ? 0 : em_stmt_int(st, 11)),
-						"conversation", em_stmt_text(st, 12)));
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:s?}", "id",
+				     em_stmt_text(st, 1), "site", site ? site->key : "", "vid",
+				     em_stmt_text(st, 3), "status", em_stmt_text(st, 4), "rule", jr,
+				     "operator", op, "message", em_stmt_text(st, 9), "created_at",
+				     em_json_time(em_stmt_int(st, 10)), "responded_at",
+				     em_json_time(em_stmt_is_null(st, 11) ? 0 : em_stmt_int(st, 11)),
+				     "conversation", em_stmt_text(st, 12)));
 		last = em_stmt_int(st, 0);
 		n++;
 	}

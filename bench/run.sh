@@ -158,3 +158,14 @@ if [ "${BENCH_SITE:-1}" != 0 ]; then
 	echo
 	EMMA_BIN="$EMMA_BIN" node bench/presence.mjs
 fi
+
+# ---- knowledge base: search quality and search latency at scale --------------
+# bench/kb/quality.mjs (MRR@5 / recall@5 of 100 German and English customer questions against a
+# shop's help articles) and bench/kb/speed.sh (10k articles + 100k products, search p50/p99 at
+# concurrency 1 and 8; loading takes a few minutes). BENCH_KB=0 skips both.
+if [ "${BENCH_KB:-1}" != 0 ]; then
+	echo
+	EMMA_BIN="$EMMA_BIN" node bench/kb/quality.mjs --quiet
+	echo
+	EMMA_BIN="$EMMA_BIN" bench/kb/speed.sh
+fi

@@ -19,7 +19,7 @@
 #include "track/event.h"
 
 #define TERMS_MAX 16
-#define ALTS_MAX 6
+#define ALTS_MAX 12
 #define TERM_MAX 96
 #define SNIPPET_TOKENS 24
 
@@ -193,7 +193,7 @@ static json_t *article_row(em_stmt *st, int with_html)
 	return o;
 }
 
-static int article_reindex(em_db *db, int64_t id)
+static int article_reindex(em_db *db, int64_t id, int created)
 {
 	em_stmt *st = em_db_prepare(db,
 				    "SELECT site_id, lang, question, answer, tags, status FROM kb_article WHERE id = ?",
@@ -212,7 +212,7 @@ static int article_reindex(em_db *db, int64_t id)
 	char *tags = em_strdup(em_stmt_text(st, 4));
 	int published = !strcmp(em_stmt_text(st, 5), "published");
 	em_stmt_done(st);
-	rc = unindex(db, "a", "d", id);
+	rc = created ? 0 : unindex(db, "a", "d", id); /* a new article has no index rows to scan for */
 	if (!rc)
 		rc = index_into(db, lang, q, body, tags, published ? "a" : "d", id, site);
 	em_free(q);
@@ -269,7 +269,7 @@ int em_kb_article_put_db(em_db *db, void *arg)
 		if (rc)
 			return rc == EM_EEXIST ? EM_EEXIST : EM_EIO;
 	}
-	int rc = article_reindex(db, id);
+	int rc = article_reindex(db, id, a->create);
 	if (rc)
 		return rc;
 	em_stmt *st = em_db_prepare(db, "SELECT " ARTICLE_COLS " WHERE a.id = ?", "i", id);
@@ -504,7 +504,9 @@ int em_kb_product_put_db(em_db *db, void *arg)
 	snprintf(body, sizeof body, "%s %s", em_json_str(p->out, "description", ""),
 		 em_json_str(p->out, "category", ""));
 	const char *name = em_json_str(p->out, "name", "");
-	if (unindex(db, "p", "p", id) || index_into(db, "de", name, body, sku, "p", id, p->site_id) ||
+	/* A new product has no index rows yet: the DELETE would scan the whole
+	** index (ref is not indexed), which made loading a feed quadratic. */
+	if ((!p->created && unindex(db, "p", "p", id)) || index_into(db, "de", name, body, sku, "p", id, p->site_id) ||
 	    index_into(db, "en", name, body, sku, "p", id, p->site_id))
 		return EM_EIO;
 	return 0;
@@ -546,21 +548,35 @@ int em_kb_product_list_db(em_db *db, void *arg)
 
 /* ---- Search -------------------------------------------------------------- */
 
-/* Words that carry no meaning in a question ("how do I ...", "wie kann ich"). */
+/* Words that carry no meaning in a question ("how do I ...", "wie kann ich"):
+** pronouns, articles, prepositions, auxiliaries and the filler verbs and
+** adverbs of typed questions ("brauche", "geht", "still", "something").
+** English contractions typed without the apostrophe ("cant", "havent") and
+** their halves ("don" of "don't") are fillers too. */
 static const char *stop_de[] = {"aber", "als", "am", "an", "auch", "auf", "aus", "bei", "bin", "bis", "bitte",
 	"da", "das", "dass", "dem", "den", "der", "des", "die", "du", "ein", "eine", "einen", "einer", "es", "für",
 	"gibt", "habe", "hat", "ich", "ihr", "im", "in", "ist", "ja", "kann", "man", "mein", "meine", "meinen",
 	"meiner", "mich", "mir", "mit", "muss", "nach", "nicht", "noch", "oder", "sie", "sind", "so", "und", "uns",
 	"von", "vor", "was", "wenn", "werden", "wie", "wir", "wird", "wo", "zu", "zum", "zur", "ihre", "ihren",
 	"welche", "welcher", "wann", "warum", "hallo", "gerne", "möchte", "könnt", "können", "kann", "lässt", "sich",
-	NULL};
+	"hab", "haben", "hast", "habt", "will", "wollen", "soll", "sollte", "darf", "dürfen", "müssen", "geht",
+	"gehen", "brauche", "brauchen", "brauch", "mache", "machen", "tun", "etwas", "was", "schon", "mal", "denn",
+	"eigentlich", "jetzt", "gibts", "ohne", "über", "durch", "um", "beim", "vom", "ins", "ihnen", "euch", "eure",
+	"euer", "ihr", "dies", "diese", "dieser", "dieses", "einem", "sein", "seine", "wieso", "weshalb", "wer",
+	"wen", "wem", "wieviel", "viel", "viele", "bzw", "ob", "dann", "sehr", "nur", "hier", "dort", NULL};
 static const char *stop_en[] = {"a", "about", "an", "and", "are", "as", "at", "be", "can", "could", "did", "do",
 	"does", "for", "from", "get", "have", "hello", "hi", "how", "i", "if", "in", "is", "it", "me", "my", "of",
 	"on", "or", "please", "should", "so", "that", "the", "there", "this", "to", "was", "what", "when", "where",
-	"which", "who", "why", "will", "with", "would", "you", "your", "want", "need", "id", "im", NULL};
+	"which", "who", "why", "will", "with", "would", "you", "your", "want", "need", "id", "im", "ive", "cant",
+	"cannot", "dont", "doesnt", "didnt", "isnt", "havent", "hasnt", "wasnt", "arent", "wont", "don", "doesn",
+	"didn", "isn", "haven", "hasn", "wasn", "aren", "won", "whats", "wheres", "hows", "still", "yet", "just",
+	"something", "anything", "some", "any", "many", "much", "been", "has", "had", "am", "we", "us", "our",
+	"they", "them", "their", "its", "one", "also", "anyone", "somebody", "by", "got", "till", "until", NULL};
+
+#define STOPS_MAX 192
 
 typedef struct stops {
-	char terms[96][TERM_MAX];
+	char terms[STOPS_MAX][TERM_MAX];
 	int n;
 } stops;
 static stops stops_de, stops_en;
@@ -569,9 +585,13 @@ static pthread_once_t stops_once = PTHREAD_ONCE_INIT;
 static void stops_build(stops *s, const char *lang, const char **words)
 {
 	em_text *t = em_text_new(lang);
-	for (int i = 0; words[i] && s->n < 96; i++)
-		if (em_text_term(t, words[i], strlen(words[i]), s->terms[s->n], TERM_MAX - 1))
+	for (int i = 0; words[i] && s->n < STOPS_MAX; i++) {
+		size_t n = em_text_term(t, words[i], strlen(words[i]), s->terms[s->n], TERM_MAX - 1);
+		if (n) {
+			s->terms[s->n][n] = 0;
 			s->n++;
+		}
+	}
 	em_text_free(t);
 }
 
@@ -592,8 +612,11 @@ static int is_stop(const char *lang, const char *term)
 
 typedef struct qterm {
 	char alt[ALTS_MAX][TERM_MAX]; /* alt[0] is the term itself */
+	unsigned char prefix[ALTS_MAX]; /* 1: the alternative also matches as a word's beginning */
 	int nalt;
 	char word[TERM_MAX]; /* as typed */
+	int at_end;	     /* the query's last word: perhaps still being typed */
+	int64_t docs;	     /* documents with the term or one of its exact alternatives */
 } qterm;
 
 typedef struct collect {
@@ -601,6 +624,7 @@ typedef struct collect {
 	int n;
 	const char *lang;
 	const char *q;
+	size_t qlen;
 } collect;
 
 static int collect_term(void *arg, const char *term, size_t len, int start, int end, int colocated)
@@ -608,6 +632,9 @@ static int collect_term(void *arg, const char *term, size_t len, int start, int 
 	collect *c = arg;
 	(void)colocated;
 	if (c->n >= TERMS_MAX || len >= TERM_MAX)
+		return 0;
+	/* A single letter is what is left of "where's" or "don't". */
+	if (len == 1 && !(term[0] >= '0' && term[0] <= '9'))
 		return 0;
 	char t[TERM_MAX];
 	memcpy(t, term, len);
@@ -617,22 +644,29 @@ static int collect_term(void *arg, const char *term, size_t len, int start, int 
 	for (int i = 0; i < c->n; i++)
 		if (!strcmp(c->terms[i].alt[0], t))
 			return 0;
-	memcpy(c->terms[c->n].alt[0], t, len + 1);
-	c->terms[c->n].nalt = 1;
+	qterm *q = &c->terms[c->n];
+	memset(q, 0, sizeof *q);
+	memcpy(q->alt[0], t, len + 1);
+	q->nalt = 1;
 	int wl = end - start < TERM_MAX ? end - start : TERM_MAX - 1;
-	memcpy(c->terms[c->n].word, c->q + start, (size_t)wl);
-	c->terms[c->n].word[wl] = 0;
+	memcpy(q->word, c->q + start, (size_t)wl);
+	q->word[wl] = 0;
+	q->at_end = (size_t)end == c->qlen;
 	c->n++;
 	return 0;
 }
 
-static void add_alt(qterm *q, const char *t)
+static void add_alt(qterm *q, const char *t, int prefix)
 {
 	for (int i = 0; i < q->nalt; i++)
-		if (!strcmp(q->alt[i], t))
+		if (!strcmp(q->alt[i], t)) {
+			q->prefix[i] |= (unsigned char)prefix;
 			return;
-	if (q->nalt < ALTS_MAX && strlen(t) < TERM_MAX)
-		snprintf(q->alt[q->nalt++], TERM_MAX, "%s", t);
+		}
+	if (q->nalt < ALTS_MAX && strlen(t) < TERM_MAX) {
+		snprintf(q->alt[q->nalt], TERM_MAX, "%s", t);
+		q->prefix[q->nalt++] = (unsigned char)prefix;
+	}
 }
 
 /* Synonym groups of the site: each word of a group stands for the others. */
@@ -660,7 +694,7 @@ static int add_synonyms(em_db *db, em_text *tx, const em_kb_search *s, qterm *te
 			for (int k = 0; k < ns; k++)
 				if (!strcmp(terms[i].alt[0], stems[k]))
 					for (int j = 0; j < ns; j++)
-						add_alt(&terms[i], stems[j]);
+						add_alt(&terms[i], stems[j], 0);
 	}
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
@@ -675,8 +709,19 @@ static int64_t vocab_docs(em_db *db, const char *lang, const char *term)
 	return n;
 }
 
-/* Tries one candidate spelling: its term, if indexed and more frequent
-** than the best so far, becomes the best. */
+/* Whether some indexed term begins with (or is) prefix. */
+static int vocab_prefixed(em_db *db, const char *lang, const char *prefix)
+{
+	em_stmt *st = !strcmp(lang, "de")
+			      ? em_db_prepare(db, "SELECT term FROM kb_vocab_de WHERE term >= ? LIMIT 1", "t", prefix)
+			      : em_db_prepare(db, "SELECT term FROM kb_vocab_en WHERE term >= ? LIMIT 1", "t", prefix);
+	int found = em_stmt_step(st) == 1 && !strncmp(em_stmt_text(st, 0), prefix, strlen(prefix));
+	em_stmt_done(st);
+	return found;
+}
+
+/* Tries one candidate spelling: its term, if indexed, not a stop word and
+** more frequent than the best so far, becomes the best. */
 static void try_spelling(em_db *db, em_text *tx, const char *lang, const char *cand, size_t n, char *out,
 			 int64_t *best)
 {
@@ -685,6 +730,8 @@ static void try_spelling(em_db *db, em_text *tx, const char *lang, const char *c
 	if (!tl)
 		return;
 	term[tl] = 0;
+	if (is_stop(lang, term))
+		return;
 	int64_t d = vocab_docs(db, lang, term);
 	if (d > *best) {
 		*best = d;
@@ -743,6 +790,79 @@ static int correct(em_db *db, em_text *tx, const char *lang, const char *word, c
 	return best > 0;
 }
 
+/* Adds form as an alternative of q when it is an indexed word. */
+static void alt_if_known(em_db *db, em_text *tx, const char *lang, qterm *q, const char *form, size_t len)
+{
+	char term[TERM_MAX];
+	size_t tl = em_text_term(tx, form, len, term, TERM_MAX - 1);
+	if (!tl)
+		return;
+	term[tl] = 0;
+	if (!is_stop(lang, term) && vocab_docs(db, lang, term) > 0)
+		add_alt(q, term, 0);
+}
+
+/* German verbs in questions are inflected ("liefert", "kostet", "passt"),
+** answers use the infinitive or a noun ("liefern", "Kosten"), and the
+** stemmer keeps the "-t": the infinitive is an alternative. */
+static void german_verb_forms(em_db *db, em_text *tx, qterm *q)
+{
+	size_t n = strlen(q->word);
+	if (n < 5 || n + 2 >= TERM_MAX || (q->word[n - 1] != 't' && q->word[n - 1] != 'T'))
+		return;
+	char f[TERM_MAX + 2];
+	memcpy(f, q->word, n - 1);
+	memcpy(f + n - 1, "en", 3); /* passt -> passen, kommt -> kommen */
+	alt_if_known(db, tx, "de", q, f, n + 1);
+	memcpy(f + n - 1, "n", 2); /* liefert -> liefern, dauert -> dauern */
+	alt_if_known(db, tx, "de", q, f, n);
+	if (q->word[n - 2] == 'e') { /* kostet -> kosten */
+		memcpy(f + n - 2, "en", 3);
+		alt_if_known(db, tx, "de", q, f, n);
+	}
+}
+
+/* A German compound nobody wrote ("Widerrufsfrist", "Zahlungsmöglichkeiten")
+** is looked for by its parts: the longest tail that is an indexed word
+** ("frist") and the longest head that begins indexed words ("zahlung" for
+** "Zahlungsarten"), each an alternative. */
+static void german_compound_parts(em_db *db, em_text *tx, qterm *q)
+{
+	char w[TERM_MAX];
+	size_t n = 0;
+	for (const char *p = q->word; *p && n < TERM_MAX - 1; p++)
+		w[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	w[n] = 0;
+	if (n < 9)
+		return;
+	for (size_t h = 3; h + 5 <= n; h++) {
+		if ((w[h] & 0xC0) == 0x80)
+			continue;
+		char term[TERM_MAX];
+		size_t tl = em_text_term(tx, w + h, n - h, term, TERM_MAX - 1);
+		if (!tl)
+			continue;
+		term[tl] = 0;
+		if (!is_stop("de", term) && vocab_docs(db, "de", term) > 0) {
+			add_alt(q, term, 0);
+			break;
+		}
+	}
+	for (size_t e = n - 4; e >= 4; e--) {
+		if ((w[e] & 0xC0) == 0x80)
+			continue;
+		char term[TERM_MAX];
+		size_t tl = em_text_term(tx, w, e, term, TERM_MAX - 1);
+		if (tl < 4)
+			continue;
+		term[tl] = 0;
+		if (vocab_prefixed(db, "de", term)) {
+			add_alt(q, term, 1);
+			break;
+		}
+	}
+}
+
 /* Appends s to b with HTML escaped and the markers \1 \2 as <mark></mark>. */
 static void marked_html(em_buf *b, const char *s)
 {
@@ -771,72 +891,138 @@ static json_t *marked_json(const char *s)
 	return j ? j : json_string("");
 }
 
-static int run_search(em_db *db, em_kb_search *s, const char *match, int products, json_t *into, int *count)
+/* The FTS5 query: ("\1a" OR "\1a2" *) AND|OR ("\1b") ... Terms in more than
+** COMMON_DOCS documents are left out of an OR query that has rarer ones:
+** they barely change the order and each would make every one of their
+** documents a candidate to rank. */
+#define COMMON_DOCS 5000
+static void build_match(em_buf *m, const qterm *terms, int n, int all, int skip_common)
 {
-	static const char sql_de[] =
-		"SELECT kind, ref, highlight(kb_index_de, 0, char(1), char(2)),"
-		" snippet(kb_index_de, 1, char(1), char(2), '…', 24), bm25(kb_index_de, 6.0, 1.0, 3.0) AS score"
-		" FROM kb_index_de WHERE kb_index_de MATCH ? AND site = ? AND kind IN (?, ?) ORDER BY score LIMIT ?";
-	static const char sql_en[] =
-		"SELECT kind, ref, highlight(kb_index_en, 0, char(1), char(2)),"
-		" snippet(kb_index_en, 1, char(1), char(2), '…', 24), bm25(kb_index_en, 6.0, 1.0, 3.0) AS score"
-		" FROM kb_index_en WHERE kb_index_en MATCH ? AND site = ? AND kind IN (?, ?) ORDER BY score LIMIT ?";
-	const char *k1 = products ? "p" : "a", *k2 = products ? "p" : s->include_drafts ? "d" : "a";
-	int limit = products ? s->products : s->articles;
-	if (limit <= 0)
+	/* Only common words: their documents are many, so only those that
+	** name them in the title (or tags) are ranked. */
+	int rare = 0;
+	for (int i = 0; i < n; i++)
+		rare += terms[i].docs <= COMMON_DOCS;
+	if (!rare)
+		em_buf_append(m, "{title tags} : (", 16);
+	int first = 1;
+	for (int i = 0; i < n; i++) {
+		if (skip_common && terms[i].docs > COMMON_DOCS)
+			continue;
+		if (!first)
+			em_buf_append(m, all ? " AND " : " OR ", all ? 5 : 4);
+		first = 0;
+		em_buf_append(m, "(", 1);
+		for (int a = 0; a < terms[i].nalt; a++) {
+			if (a)
+				em_buf_append(m, " OR ", 4);
+			em_buf_append(m, "\"\x01", 2);
+			for (const char *p = terms[i].alt[a]; *p; p++) {
+				if (*p == '"')
+					em_buf_append(m, "\"", 1);
+				em_buf_append(m, p, 1);
+			}
+			em_buf_append(m, terms[i].prefix[a] ? "\" *" : "\"", terms[i].prefix[a] ? 3 : 1);
+		}
+		em_buf_append(m, ")", 1);
+	}
+	if (!rare)
+		em_buf_append(m, ")", 1);
+	em_buf_append(m, "", 1);
+}
+
+typedef struct hit {
+	int64_t rowid, ref;
+	double score;
+	int product;
+} hit;
+
+typedef struct hits {
+	hit a[64], p[64];
+	int na, np;
+} hits;
+
+#define SCAN_MAX 2000 /* ranked rows looked at for the wanted kinds at most */
+
+/* One ranked pass over the index: the best articles and products of the
+** site not found by an earlier pass. Only ids and scores are read here;
+** highlights are made for the few rows shown. */
+static int search_pass(em_db *db, const em_kb_search *s, const char *match, hits *h)
+{
+	static const char sql_de[] = "SELECT rowid, kind, ref, site, rank FROM kb_index_de WHERE kb_index_de MATCH ?"
+				     " AND rank MATCH 'bm25(6.0, 1.0, 3.0)' ORDER BY rank";
+	static const char sql_en[] = "SELECT rowid, kind, ref, site, rank FROM kb_index_en WHERE kb_index_en MATCH ?"
+				     " AND rank MATCH 'bm25(6.0, 1.0, 3.0)' ORDER BY rank";
+	int wa = s->articles < 64 ? s->articles : 64, wp = s->products < 64 ? s->products : 64;
+	if (h->na >= wa && h->np >= wp)
 		return 0;
-	em_stmt *st = em_db_prepare(db, !strcmp(s->lang, "de") ? sql_de : sql_en, "titti", match, s->site_id, k1,
-				    k2, (int64_t)limit);
-	int rc;
-	typedef struct hit {
-		int64_t ref;
-		json_t *title, *snippet;
-		double score;
-	} hit;
-	hit hits[64];
-	int nh = 0;
-	while ((rc = em_stmt_step(st)) == 1 && nh < 64) {
-		hits[nh].ref = em_stmt_int(st, 1);
-		hits[nh].title = marked_json(em_stmt_text(st, 2));
-		hits[nh].snippet = marked_json(em_stmt_text(st, 3));
-		hits[nh].score = em_stmt_double(st, 4);
-		nh++;
+	em_stmt *st = em_db_prepare(db, !strcmp(s->lang, "de") ? sql_de : sql_en, "t", match);
+	int rc = 0, scanned = 0;
+	while ((h->na < wa || h->np < wp) && scanned < SCAN_MAX) {
+		if ((rc = em_stmt_step(st)) != 1)
+			break;
+		scanned++;
+		if (em_stmt_int(st, 3) != s->site_id)
+			continue;
+		const char *kind = em_stmt_text(st, 1);
+		int product = kind[0] == 'p';
+		if (product ? h->np >= wp : (h->na >= wa || (kind[0] == 'd' && !s->include_drafts)))
+			continue;
+		int64_t rowid = em_stmt_int(st, 0);
+		int dup = 0;
+		for (int i = 0; i < (product ? h->np : h->na) && !dup; i++)
+			dup = (product ? h->p : h->a)[i].rowid == rowid;
+		if (dup)
+			continue;
+		hit *x = product ? &h->p[h->np++] : &h->a[h->na++];
+		x->rowid = rowid;
+		x->ref = em_stmt_int(st, 2);
+		x->score = em_stmt_double(st, 4);
+		x->product = product;
 	}
 	em_stmt_done(st);
-	if (rc < 0) {
-		for (int i = 0; i < nh; i++) {
-			json_decref(hits[i].title);
-			json_decref(hits[i].snippet);
-		}
-		return EM_EIO;
-	}
-	for (int i = 0; i < nh; i++) {
+	return rc < 0 ? EM_EIO : 0;
+}
+
+/* The found rows as JSON: the title highlighted, a snippet of the body,
+** and the article's or product's own fields. */
+static void hits_json(em_db *db, const em_kb_search *s, const char *match, const hit *list, int n, json_t *into,
+		      int *count)
+{
+	static const char sql_de[] = "SELECT highlight(kb_index_de, 0, char(1), char(2)),"
+				     " snippet(kb_index_de, 1, char(1), char(2), '…', 24) FROM kb_index_de"
+				     " WHERE kb_index_de MATCH ? AND rowid = ?";
+	static const char sql_en[] = "SELECT highlight(kb_index_en, 0, char(1), char(2)),"
+				     " snippet(kb_index_en, 1, char(1), char(2), '…', 24) FROM kb_index_en"
+				     " WHERE kb_index_en MATCH ? AND rowid = ?";
+	for (int i = 0; i < n; i++) {
 		json_t *o = NULL;
-		if (products) {
-			st = em_db_prepare(db, "SELECT " PRODUCT_COLS " WHERE p.id = ?", "i", hits[i].ref);
+		em_stmt *st;
+		if (list[i].product) {
+			st = em_db_prepare(db, "SELECT " PRODUCT_COLS " WHERE p.id = ?", "i", list[i].ref);
 			if (em_stmt_step(st) == 1)
 				o = product_row(st);
 		} else {
 			st = em_db_prepare(db, "SELECT public_id, slug, category, lang, status FROM kb_article WHERE id = ?",
-					   "i", hits[i].ref);
+					   "i", list[i].ref);
 			if (em_stmt_step(st) == 1)
 				o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", em_stmt_text(st, 0), "slug",
 					      em_stmt_text(st, 1), "category", em_stmt_text(st, 2), "lang",
 					      em_stmt_text(st, 3), "status", em_stmt_text(st, 4));
 		}
 		em_stmt_done(st);
-		if (o) {
-			json_object_set_new(o, products ? "name_html" : "question_html", hits[i].title);
-			json_object_set_new(o, "snippet_html", hits[i].snippet);
-			json_object_set_new(o, "score", json_real(-hits[i].score));
-			json_array_append_new(into, o);
-			(*count)++;
-		} else {
-			json_decref(hits[i].title);
-			json_decref(hits[i].snippet);
-		}
+		if (!o)
+			continue;
+		st = em_db_prepare(db, !strcmp(s->lang, "de") ? sql_de : sql_en, "ti", match, list[i].rowid);
+		int found = em_stmt_step(st) == 1;
+		json_object_set_new(o, list[i].product ? "name_html" : "question_html",
+				    marked_json(found ? em_stmt_text(st, 0) : ""));
+		json_object_set_new(o, "snippet_html", marked_json(found ? em_stmt_text(st, 1) : ""));
+		em_stmt_done(st);
+		json_object_set_new(o, "score", json_real(-list[i].score));
+		json_array_append_new(into, o);
+		(*count)++;
 	}
-	return 0;
 }
 
 int em_kb_search_db(em_db *db, void *arg)
@@ -845,61 +1031,81 @@ int em_kb_search_db(em_db *db, void *arg)
 	pthread_once(&stops_once, stops_init);
 	if (strcmp(s->lang, "de") && strcmp(s->lang, "en"))
 		snprintf(s->lang, sizeof s->lang, "en");
+	int de = !strcmp(s->lang, "de");
 	s->out = json_pack("{s:[], s:[]}", "articles", "products");
 	em_text *tx = em_text_new(s->lang);
 	if (!tx)
 		return EM_EIO;
 	qterm terms[TERMS_MAX];
-	collect c = {terms, 0, s->lang, s->q};
+	collect c = {terms, 0, s->lang, s->q, strlen(s->q)};
 	em_text_tokens(tx, s->q, strlen(s->q), 0, collect_term, &c);
 	int rc = c.n ? add_synonyms(db, tx, s, terms, c.n) : 0;
 	if (rc || !c.n) {
 		em_text_free(tx);
 		return rc;
 	}
-	/* Typo tolerance for short queries: an unknown word is replaced by the
-	** nearest indexed one. */
 	json_t *corrected = NULL;
-	if (c.n <= 3) {
-		for (int i = 0; i < c.n; i++) {
-			int known = 0;
-			for (int a = 0; a < terms[i].nalt && !known; a++)
-				known = vocab_docs(db, s->lang, terms[i].alt[a]) > 0;
-			char fix[TERM_MAX + 2];
-			if (!known && correct(db, tx, s->lang, terms[i].word, fix)) {
-				add_alt(&terms[i], fix);
-				if (!corrected)
-					corrected = json_array();
-				json_array_append_new(corrected, json_string(fix));
-			}
+	for (int i = 0; i < c.n; i++) {
+		qterm *t = &terms[i];
+		for (int a = 0; a < t->nalt; a++) {
+			int64_t d = vocab_docs(db, s->lang, t->alt[a]);
+			t->docs = d > t->docs ? d : t->docs;
 		}
+		if (de)
+			german_verb_forms(db, tx, t);
+		/* Typo tolerance for short queries: an unknown word is also
+		** looked for as the nearest indexed one; else an unknown
+		** German compound by its parts. */
+		char fix[TERM_MAX + 2];
+		if (!t->docs && t->nalt == 1 && c.n <= 3 && correct(db, tx, s->lang, t->word, fix)) {
+			add_alt(t, fix, 0);
+			if (!corrected)
+				corrected = json_array();
+			json_array_append_new(corrected, json_string(fix));
+		} else if (!t->docs && de) {
+			german_compound_parts(db, tx, t);
+		}
+		/* The last word may be unfinished (search as you type), and a
+		** German word also begins compounds ("Versandkosten" in
+		** "Versandkostenpauschale"): both match as beginnings too. */
+		size_t l0 = strlen(t->alt[0]);
+		if ((t->at_end && l0 >= 3) || (de && l0 >= 6))
+			add_alt(t, t->alt[0], 1);
 	}
 	em_text_free(tx);
-	/* ("\1a" OR "\1a2") OR ("\1b") ...: any word may match; BM25 ranks
-	** documents matching more and rarer words first. */
-	em_buf m;
-	em_buf_init(&m, 16384);
-	for (int i = 0; i < c.n; i++) {
-		if (i)
-			em_buf_append(&m, " OR ", 4);
-		for (int a = 0; a < terms[i].nalt; a++) {
-			if (a)
-				em_buf_append(&m, " OR ", 4);
-			em_buf_append(&m, "\"\x01", 2);
-			for (const char *p = terms[i].alt[a]; *p; p++) {
-				if (*p == '"')
-					em_buf_append(&m, "\"", 1);
-				em_buf_append(&m, p, 1);
-			}
-			em_buf_append(&m, "\"", 1);
+	/* Documents with all the words first, best first; then those with
+	** some of them. */
+	hits h;
+	h.na = h.np = 0;
+	em_buf all, any;
+	em_buf_init(&all, 16384);
+	em_buf_init(&any, 16384);
+	build_match(&any, terms, c.n, 0, 0);
+	if (c.n > 1) {
+		build_match(&all, terms, c.n, 1, 0);
+		rc = search_pass(db, s, all.data, &h);
+	}
+	if (!rc) {
+		int common = 0;
+		for (int i = 0; i < c.n; i++)
+			common += terms[i].docs > COMMON_DOCS;
+		if (common && common < c.n) {
+			em_buf rare;
+			em_buf_init(&rare, 16384);
+			build_match(&rare, terms, c.n, 0, 1);
+			rc = search_pass(db, s, rare.data, &h);
+			em_buf_free(&rare);
+		} else {
+			rc = search_pass(db, s, any.data, &h);
 		}
 	}
-	em_buf_append(&m, "", 1);
 	int found = 0;
-	rc = run_search(db, s, m.data, 0, json_object_get(s->out, "articles"), &found);
-	if (!rc)
-		rc = run_search(db, s, m.data, 1, json_object_get(s->out, "products"), &found);
-	em_buf_free(&m);
+	if (!rc) {
+		hits_json(db, s, any.data, h.a, h.na, json_object_get(s->out, "articles"), &found);
+		hits_json(db, s, any.data, h.p, h.np, json_object_get(s->out, "products"), &found);
+	}
+	em_buf_free(&all);
+	em_buf_free(&any);
 	s->results = found;
 	if (corrected)
 		json_object_set_new(s->out, "corrected", corrected);

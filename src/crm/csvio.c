@@ -162,11 +162,11 @@ int em_csv_next(em_csv *c, const char **why)
 			*why = "a field is longer than 64 KiB";
 			goto field_error;
 		}
-		if (memchr(c->buf + start, '\0', flen)) {
+		if (flen && memchr(c->buf + start, '\0', flen)) {
 			*why = "a field contains a NUL byte";
 			goto field_error;
 		}
-		if (!utf8_ok((const unsigned char *)c->buf + start, flen)) {
+		if (flen && !utf8_ok((const unsigned char *)c->buf + start, flen)) {
 			*why = "the text is not valid UTF-8 (save the file as UTF-8)";
 			goto field_error;
 		}

@@ -487,11 +487,15 @@ async function orchestrate() {
 		report.idle_connect_s = (performance.now() - t) / 1000;
 		report.idle_connect_generator_cpu_s = idleRes.reduce((s, r) => s + r.cpu_s, 0);
 		await sleep(2000);
+		report.kb_per_fresh_connection = (rssKb(o.pid) - rss0) / o.idle;
+		// Idle means quiet for a while: a server may give back per-socket
+		// buffers then (emma does after 5 s); both peers are measured alike.
+		await sleep(6000);
 		const rss1 = rssKb(o.pid);
 		report.rss_before_idle_kb = rss0;
 		report.rss_with_idle_kb = rss1;
 		report.kb_per_idle_connection = (rss1 - rss0) / o.idle;
-		log(`${o.idle} idle sockets in ${report.idle_connect_s.toFixed(1)} s, RSS ${rss0} → ${rss1} kB`);
+		log(`${o.idle} idle sockets in ${report.idle_connect_s.toFixed(1)} s, RSS ${rss0} → ${rss1} kB after 8 s idle (${report.kb_per_fresh_connection.toFixed(2)} KB each 2 s after connecting)`);
 
 		await all({ type: 'convs' });
 		log(`${o.convs} conversations answered once`);

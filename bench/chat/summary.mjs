@@ -32,7 +32,8 @@ if (!e0) {
 	console.error('summary: no reports');
 	process.exit(1);
 }
-row('KB per idle connection', 'kb_per_idle_connection', 2);
+row('KB per connection, 2 s after connecting', 'kb_per_fresh_connection', 2);
+row('KB per idle connection (8 s idle)', 'kb_per_idle_connection', 2);
 row('RSS with idle sockets (MB)', 'rss_with_idle_kb', 0);
 rows.push([`fixed: ${get(e0, 'fixed.offered_visitor_msgs_per_s')} visitor msgs/s offered`, '', '', '', '']);
 row('  acked msgs/s', 'fixed.acked_msgs_per_s', 0);

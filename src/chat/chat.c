@@ -951,6 +951,9 @@ static void post_done(int status, void *arg)
 	em_msg_write *w = &pc->w;
 	json_t *result = NULL;
 	if (!status) {
+		/* The sender's copy of the message and its ack leave in one write. */
+		if (pc->origin && pc->origin->ws)
+			em_ws_hold(pc->origin->ws, 1);
 		conv *c = conv_find(w->conv);
 		if (c && !w->dup) {
 			if (w->seq > c->last_seq)
@@ -961,6 +964,8 @@ static void post_done(int status, void *arg)
 				   (json_int_t)w->seq, "conversation", w->conv);
 		if (pc->origin)
 			send_obj(pc->origin->ws, result);
+		if (pc->origin && pc->origin->ws)
+			em_ws_hold(pc->origin->ws, 0);
 	} else if (pc->origin) {
 		send_error(pc->origin, status == EM_EAGAIN ? "unavailable" : "internal",
 			   "the message was not stored; send it again", NULL, w->client_id);

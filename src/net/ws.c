@@ -44,6 +44,7 @@ struct em_ws {
 	int in_recv;	  /* inside wslay_event_recv(): no flushing, no freeing */
 	int dead;	  /* connection gone while in_recv; free after recv returns */
 	int cut_pending;  /* hard limit passed while in_recv; close after recv returns */
+	int hold;	  /* em_ws_hold: queue sends, write them together later */
 	struct em_ws *prev, *next;
 	char ip[64];
 	/* wslay's context carries two 4 KiB buffers. An idle socket gives it
@@ -452,9 +453,16 @@ int em_ws_send_text(em_ws *ws, const char *data, size_t len)
 	ws->last_send_ms = em_loop_now();
 	if (wslay_event_queue_msg(ctx_of(ws), &m))
 		return EM_ECLOSED;
-	if (!ws->in_recv)
+	if (!ws->in_recv && !ws->hold)
 		ws_flush(ws);
 	return 0;
+}
+
+void em_ws_hold(em_ws *ws, int on)
+{
+	ws->hold = on;
+	if (!on && ws->conn && !ws->in_recv)
+		ws_flush(ws);
 }
 
 void em_ws_close(em_ws *ws, int code, const char *reason)

@@ -457,8 +457,14 @@ test('every new control is named; the footer fits a phone screen', async (t) => 
 		return bad;
 	});
 	assert.deepEqual(unnamed, []);
-	const box = await dialog(page).boundingBox();
-	assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 375, 740]);
+	// The window slides in: wait until it has settled, then it fills the screen.
+	let box;
+	for (let i = 0; i < 40; i++) {
+		box = await dialog(page).boundingBox();
+		if (Math.abs(box.y) < 0.5 && Math.abs(box.height - 740) < 0.5) break;
+		await new Promise((r) => setTimeout(r, 50));
+	}
+	assert.deepEqual([box.x, box.y, box.width, box.height].map(Math.round), [0, 0, 375, 740]);
 	const foot = await dialog(page).getByRole('button', { name: 'Privacy', exact: true }).boundingBox();
 	assert.ok(foot.y + foot.height <= 740 && foot.x >= 0 && foot.x + foot.width <= 375, JSON.stringify(foot));
 	await dialog(page).getByRole('button', { name: 'Call me back' }).click();

@@ -236,8 +236,13 @@ test('rule validation answers 422 with the field; agents read rules but cannot c
 	assert.equal(r.status, 204);
 	r = await api(emma.url, 'GET', `/api/v1/rules/${rule.id}`, admin);
 	assert.equal(r.status, 404);
-	const audit = await api(emma.url, 'GET', '/api/v1/audit?limit=50', admin);
-	const actions = audit.json.entries.filter((e) => e.target === rule.id).map((e) => e.action);
+	// Audit entries are written right after the answer: wait for the last one.
+	let actions = [];
+	for (let i = 0; i < 50 && actions.length < 3; i++) {
+		const audit = await api(emma.url, 'GET', '/api/v1/audit?limit=50', admin);
+		actions = audit.json.entries.filter((e) => e.target === rule.id).map((e) => e.action);
+		if (actions.length < 3) await new Promise((res) => setTimeout(res, 50));
+	}
 	assert.deepEqual(actions.sort(), ['rule.create', 'rule.delete', 'rule.update']);
 });
 

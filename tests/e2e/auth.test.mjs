@@ -2,7 +2,7 @@
 // against the real binary (DESIGN.md §5 REST; docs/api.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmma, login, api, ADMIN_EMAIL } from './lib/emma.mjs';
+import { ADMIN_EMAIL, api, auditEntries, login, startEmma } from './lib/emma.mjs';
 
 const AGENT_PW = 'agent-password-1';
 
@@ -324,10 +324,12 @@ test('the audit log records sign-ins and changes, newest first, paged', async (t
   const other = await login(emma.url, ADMIN_EMAIL, emma.adminPassword);
   await api(emma.url, 'POST', '/api/v1/logout', other);
 
+  const want = ['login.failed', 'login.succeeded', 'operator.created', 'operator.disabled', 'token.created', 'token.revoked', 'logout'];
+  await auditEntries(emma.url, admin, (es) => want.every((a) => es.some((e) => e.action === a)));
   const r = await api(emma.url, 'GET', '/api/v1/audit?limit=200', admin);
   assert.equal(r.status, 200, r.text);
   const actions = r.json.entries.map((e) => e.action);
-  for (const a of ['login.failed', 'login.succeeded', 'operator.created', 'operator.disabled', 'token.created', 'token.revoked', 'logout']) {
+  for (const a of want) {
     assert.ok(actions.includes(a), `${a} in ${actions.join(',')}`);
   }
   assert.equal(r.json.next_cursor, null);

@@ -347,3 +347,19 @@ export async function waitFor(fn, { timeoutMs = 5000, intervalMs = 50, what = 'c
 		await sleep(intervalMs);
 	}
 }
+
+/**
+ * The audit log's newest entries (limit 200), read again until pred(entries)
+ * holds or timeoutMs passes: an entry is written right after the answer of
+ * the request it records, so a read straight after may come too early.
+ * auth is what api() takes ({cookie} or {token}).
+ */
+export async function auditEntries(url, auth, pred, { timeoutMs = 3000 } = {}) {
+	const end = Date.now() + timeoutMs;
+	for (;;) {
+		const r = await api(url, 'GET', '/api/v1/audit?limit=200', auth);
+		const entries = r.json?.entries || [];
+		if (r.status !== 200 || pred(entries) || Date.now() > end) return entries;
+		await sleep(50);
+	}
+}

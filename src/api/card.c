@@ -70,10 +70,12 @@ static int card_fn(em_db *db, void *arg)
 	int rc = em_contacts_upsert_db(db, c->site_id, &in, c->vid, &c->contact_id, c->contact, &c->created);
 	if (rc)
 		return rc;
-	if (em_db_exec(db,
-		       "INSERT INTO consent_record (site_id, contact_id, vid, purpose, granted, wording, source,"
-		       " created_at) VALUES (?, ?, ?, 'contact', ?, ?, 'card', ?)",
-		       "iitIti", c->site_id, c->contact_id, c->vid, c->consent, c->wording ? c->wording : "", now))
+	if (em_db_exec(
+		    db,
+		    "INSERT INTO consent_record (site_id, contact_id, vid, purpose, granted, wording, source,"
+		    " created_at) VALUES (?, ?, ?, 'contact', ?, ?, 'card', ?)",
+		    "iitIti", c->site_id, c->contact_id, c->vid, c->consent, c->wording ? c->wording : "",
+		    now))
 		return EM_EIO;
 	if (c->message && *c->message) {
 		char nid[32] = "n";
@@ -81,7 +83,8 @@ static int card_fn(em_db *db, void *arg)
 		char body[MESSAGE_MAX + 64];
 		snprintf(body, sizeof body, "Business card: %s", c->message);
 		if (em_db_exec(db,
-			       "INSERT INTO note (public_id, site_id, contact_id, vid, author_id, body, created_at,"
+			       "INSERT INTO note (public_id, site_id, contact_id, vid, author_id, body, "
+			       "created_at,"
 			       " updated_at) VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
 			       "tiittii", nid, c->site_id, c->contact_id, c->vid, body, now, now))
 			return EM_EIO;
@@ -97,11 +100,11 @@ static void card_done(int status, void *arg)
 	} else {
 		em_webhooks_kick();
 		const em_site *s = em_sites_by_id(c->site_id);
-		json_t *ev = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:b, s:s}", "type", "lead", "source",
-				       "card", "contact", "id", c->contact, "name", c->name ? c->name : "", "email",
-				       c->email ? c->email : "", "phone", c->phone ? c->phone : "", "company",
-				       c->company ? c->company : "", "vid", c->vid, "created", c->created, "site",
-				       s ? s->key : "");
+		json_t *ev = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:b, s:s}", "type",
+				       "lead", "source", "card", "contact", "id", c->contact, "name",
+				       c->name ? c->name : "", "email", c->email ? c->email : "", "phone",
+				       c->phone ? c->phone : "", "company", c->company ? c->company : "",
+				       "vid", c->vid, "created", c->created, "site", s ? s->key : "");
 		em_hub_publish(ev, 0);
 		json_decref(ev);
 		em_resp_json(c->r, 201, json_pack("{s:{s:s}}", "contact", "id", c->contact));
@@ -146,7 +149,8 @@ static void h_card(em_req *r)
 		goto out;
 	}
 	if (!em_sites_origin_allowed(s, em_api_page_origin(r))) {
-		em_resp_error(r, 403, "forbidden", "this page's origin may not send data for the site", "site");
+		em_resp_error(r, 403, "forbidden", "this page's origin may not send data for the site",
+			      "site");
 		goto out;
 	}
 	char em[EM_CONTACT_EMAIL_MAX + 1] = "", ph[EM_CONTACT_PHONE_MAX + 1] = "";
@@ -164,7 +168,8 @@ static void h_card(em_req *r)
 		goto out;
 	}
 	if (consent && (!wording || !*wording)) {
-		em_resp_error(r, 422, "invalid_field", "consent needs the wording the visitor agreed to", "wording");
+		em_resp_error(r, 422, "invalid_field", "consent needs the wording the visitor agreed to",
+			      "wording");
 		goto out;
 	}
 	em_ratelimit_hit(limit, em_req_client_ip(r), now);

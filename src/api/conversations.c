@@ -151,7 +151,8 @@ static void messages_done(int status, void *arg)
 	else if (rc->with_messages)
 		em_resp_json(rc->r, 200, json_incref(rc->q.out));
 	else
-		em_resp_json(rc->r, 200, json_pack("{s:O}", "messages", json_object_get(rc->q.out, "messages")));
+		em_resp_json(rc->r, 200,
+			     json_pack("{s:O}", "messages", json_object_get(rc->q.out, "messages")));
 	(void)conv;
 	json_decref(rc->q.out);
 	em_free(rc);
@@ -274,8 +275,8 @@ static void h_transfer_json(em_req *r, const em_principal *p, json_t *body)
 		em_resp_error(r, 422, "invalid", "give either operator or department", "operator");
 		return;
 	}
-	int rc = em_chat_transfer(em_req_param(r, "id"), p->operator_id, p->role == EM_ROLE_ADMIN, to_op, to_dep,
-				  chat_answer, r);
+	int rc = em_chat_transfer(em_req_param(r, "id"), p->operator_id, p->role == EM_ROLE_ADMIN, to_op,
+				  to_dep, chat_answer, r);
 	if (rc == EM_EINVAL)
 		em_resp_error(r, 422, "invalid", to_op ? "no such operator" : "no such department",
 			      to_op ? "operator" : "department");
@@ -310,11 +311,12 @@ static void h_close_json(em_req *r, const em_principal *p, json_t *body)
 	for (int i = 0; outcomes[i]; i++)
 		ok |= !strcmp(outcome, outcomes[i]);
 	if (!ok) {
-		em_resp_error(r, 422, "invalid", "outcome must be sale, support, lead, spam or other", "outcome");
+		em_resp_error(r, 422, "invalid", "outcome must be sale, support, lead, spam or other",
+			      "outcome");
 		return;
 	}
-	int rc = em_chat_close(em_req_param(r, "id"), p->operator_id, p->role == EM_ROLE_ADMIN, outcome, closed,
-			       r);
+	int rc = em_chat_close(em_req_param(r, "id"), p->operator_id, p->role == EM_ROLE_ADMIN, outcome,
+			       closed, r);
 	if (rc)
 		chat_fail(r, rc);
 }
@@ -346,8 +348,8 @@ static void h_status(em_req *r)
 	if (rc == EM_EINVAL)
 		em_resp_error(r, 422, "invalid", "status must be online or away", "status");
 	else if (rc == EM_ENOTFOUND)
-		em_resp_error(r, 409, "conflict", "open the console first: status belongs to a connected operator",
-			      NULL);
+		em_resp_error(r, 409, "conflict",
+			      "open the console first: status belongs to a connected operator", NULL);
 	else
 		em_resp_json(r, 200, json_pack("{s:s}", "status", em_chat_status_of(p->operator_id)));
 }
@@ -434,22 +436,24 @@ static int depts_list_fn(em_db *db, void *arg)
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1) {
 		json_t *ops = json_array();
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:o}", "id", em_stmt_text(st, 1), "name",
-						      em_stmt_text(st, 2), "site", em_stmt_text(st, 3),
-						      "operators", ops));
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:o}", "id", em_stmt_text(st, 1),
+						      "name", em_stmt_text(st, 2), "site",
+						      em_stmt_text(st, 3), "operators", ops));
 	}
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
-	st = em_db_prepare(db,
-			   "SELECT d.public_id, o.public_id FROM operator_department od"
-			   " JOIN department d ON d.id = od.department_id JOIN operator o ON o.id = od.operator_id",
-			   "");
+	st = em_db_prepare(
+		db,
+		"SELECT d.public_id, o.public_id FROM operator_department od"
+		" JOIN department d ON d.id = od.department_id JOIN operator o ON o.id = od.operator_id",
+		"");
 	while ((rc = em_stmt_step(st)) == 1) {
 		size_t i;
 		json_t *d;
 		json_array_foreach(list, i, d) if (!strcmp(em_json_str(d, "id", ""), em_stmt_text(st, 0)))
-			json_array_append_new(json_object_get(d, "operators"), json_string(em_stmt_text(st, 1)));
+			json_array_append_new(json_object_get(d, "operators"),
+					      json_string(em_stmt_text(st, 1)));
 	}
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
@@ -493,14 +497,17 @@ static int dept_create_fn(em_db *db, void *arg)
 {
 	db_ctx *c = arg;
 	int64_t now = em_now_ms();
-	if (em_db_exec(db, "INSERT INTO department (public_id, site_id, name, created_at) VALUES (?, nullif(?, 0), ?, ?)",
+	if (em_db_exec(db,
+		       "INSERT INTO department (public_id, site_id, name, created_at) VALUES (?, nullif(?, "
+		       "0), ?, ?)",
 		       "titi", c->id, c->site_id, c->a, now))
 		return EM_EIO;
 	int rc = set_members(db, em_db_last_id(db), json_object_get(c->in, "operators"));
 	if (rc)
 		return rc;
 	c->out = json_pack("{s:{s:s, s:s, s:O}}", "department", "id", c->id, "name", c->a, "operators",
-			   json_object_get(c->in, "operators") ? json_object_get(c->in, "operators") : json_null());
+			   json_object_get(c->in, "operators") ? json_object_get(c->in, "operators")
+							       : json_null());
 	return 0;
 }
 
@@ -534,7 +541,8 @@ static int dept_delete_fn(em_db *db, void *arg)
 	if (rc != 1)
 		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
 	if (em_db_exec(db, "UPDATE conversation SET department_id = NULL WHERE department_id = ?", "i", id) ||
-	    em_db_exec(db, "UPDATE invitation_rule SET department_id = NULL WHERE department_id = ?", "i", id) ||
+	    em_db_exec(db, "UPDATE invitation_rule SET department_id = NULL WHERE department_id = ?", "i",
+		       id) ||
 	    em_db_exec(db, "DELETE FROM operator_department WHERE department_id = ?", "i", id) ||
 	    em_db_exec(db, "DELETE FROM department WHERE id = ?", "i", id))
 		return EM_EIO;
@@ -632,9 +640,9 @@ static void h_dept_delete(em_req *r)
 ** operator's own. */
 static json_t *canned_row(em_stmt *st)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", em_stmt_text(st, 0), "shortcut", em_stmt_text(st, 1),
-			 "title", em_stmt_text(st, 2), "body", em_stmt_text(st, 3), "personal",
-			 !em_stmt_is_null(st, 4));
+	return json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", em_stmt_text(st, 0), "shortcut",
+			 em_stmt_text(st, 1), "title", em_stmt_text(st, 2), "body", em_stmt_text(st, 3),
+			 "personal", !em_stmt_is_null(st, 4));
 }
 
 static int canned_list_fn(em_db *db, void *arg)
@@ -642,10 +650,11 @@ static int canned_list_fn(em_db *db, void *arg)
 	db_ctx *c = arg;
 	json_t *list = json_array();
 	c->out = json_pack("{s:o}", "canned", list);
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT public_id, shortcut, title, body, operator_id FROM canned_response"
-				    " WHERE operator_id IS NULL OR operator_id = ? ORDER BY shortcut",
-				    "i", c->operator_id);
+	em_stmt *st =
+		em_db_prepare(db,
+			      "SELECT public_id, shortcut, title, body, operator_id FROM canned_response"
+			      " WHERE operator_id IS NULL OR operator_id = ? ORDER BY shortcut",
+			      "i", c->operator_id);
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(list, canned_row(st));
@@ -682,7 +691,8 @@ static int canned_input(em_req *r, json_t *body, db_ctx *c, int create, int *per
 	    em_api_bool_field(r, body, "personal", personal, &present))
 		return -1;
 	if (shortcut && !shortcut_ok(shortcut)) {
-		em_resp_error(r, 422, "invalid", "shortcut: lowercase letters, digits, '-' and '_'", "shortcut");
+		em_resp_error(r, 422, "invalid", "shortcut: lowercase letters, digits, '-' and '_'",
+			      "shortcut");
 		return -1;
 	}
 	if (text && !*text) {
@@ -698,17 +708,17 @@ static int canned_create_fn(em_db *db, void *arg)
 	db_ctx *c = arg;
 	int64_t now = em_now_ms();
 	int personal = c->site_id; /* reused as the personal flag */
-	int rc = em_db_exec(db,
-			    "INSERT INTO canned_response (public_id, operator_id, shortcut, title, body, created_at,"
-			    " updated_at) VALUES (?, nullif(?, 0), ?, ?, ?, ?, ?)",
-			    "titttii", c->id, personal ? c->operator_id : (int64_t)0,
-			    em_json_str(c->in, "shortcut", ""), em_json_str(c->in, "title", ""),
-			    em_json_str(c->in, "body", ""), now, now);
+	int rc = em_db_exec(
+		db,
+		"INSERT INTO canned_response (public_id, operator_id, shortcut, title, body, created_at,"
+		" updated_at) VALUES (?, nullif(?, 0), ?, ?, ?, ?, ?)",
+		"titttii", c->id, personal ? c->operator_id : (int64_t)0, em_json_str(c->in, "shortcut", ""),
+		em_json_str(c->in, "title", ""), em_json_str(c->in, "body", ""), now, now);
 	if (rc)
 		return rc == EM_EEXIST ? EM_EEXIST : EM_EIO;
 	c->out = json_pack("{s:{s:s, s:s, s:s, s:s, s:b}}", "canned", "id", c->id, "shortcut",
-			   em_json_str(c->in, "shortcut", ""), "title", em_json_str(c->in, "title", ""), "body",
-			   em_json_str(c->in, "body", ""), "personal", personal);
+			   em_json_str(c->in, "shortcut", ""), "title", em_json_str(c->in, "title", ""),
+			   "body", em_json_str(c->in, "body", ""), "personal", personal);
 	return 0;
 }
 
@@ -716,8 +726,8 @@ static int canned_create_fn(em_db *db, void *arg)
 ** for an admin. */
 static int canned_find(em_db *db, db_ctx *c, int64_t *id)
 {
-	em_stmt *st = em_db_prepare(db, "SELECT id, operator_id FROM canned_response WHERE public_id = ?", "t",
-				    c->id);
+	em_stmt *st = em_db_prepare(db, "SELECT id, operator_id FROM canned_response WHERE public_id = ?",
+				    "t", c->id);
 	int rc = em_stmt_step(st);
 	*id = rc == 1 ? em_stmt_int(st, 0) : 0;
 	int shared = rc == 1 && em_stmt_is_null(st, 1);
@@ -737,15 +747,17 @@ static int canned_update_fn(em_db *db, void *arg)
 	int rc = canned_find(db, c, &id);
 	if (rc)
 		return rc;
-	rc = em_db_exec(db,
-			"UPDATE canned_response SET shortcut = coalesce(?, shortcut), title = coalesce(?, title),"
-			" body = coalesce(?, body), updated_at = ? WHERE id = ?",
-			"tttii", em_json_str(c->in, "shortcut", NULL), em_json_str(c->in, "title", NULL),
-			em_json_str(c->in, "body", NULL), em_now_ms(), id);
+	rc = em_db_exec(
+		db,
+		"UPDATE canned_response SET shortcut = coalesce(?, shortcut), title = coalesce(?, title),"
+		" body = coalesce(?, body), updated_at = ? WHERE id = ?",
+		"tttii", em_json_str(c->in, "shortcut", NULL), em_json_str(c->in, "title", NULL),
+		em_json_str(c->in, "body", NULL), em_now_ms(), id);
 	if (rc)
 		return rc == EM_EEXIST ? EM_EEXIST : EM_EIO;
-	em_stmt *st = em_db_prepare(db, "SELECT public_id, shortcut, title, body, operator_id FROM canned_response WHERE id = ?",
-				    "i", id);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT public_id, shortcut, title, body, operator_id FROM canned_response WHERE id = ?",
+		"i", id);
 	if (em_stmt_step(st) == 1)
 		c->out = json_pack("{s:o}", "canned", canned_row(st));
 	em_stmt_done(st);
@@ -773,7 +785,8 @@ static void h_canned_create_json(em_req *r, const em_principal *p, json_t *body)
 	if (!personal && !c->is_admin) {
 		json_decref(c->in);
 		em_free(c);
-		em_resp_error(r, 403, "forbidden", "only admins write shared canned responses; set personal", "personal");
+		em_resp_error(r, 403, "forbidden", "only admins write shared canned responses; set personal",
+			      "personal");
 		return;
 	}
 	c->site_id = personal;
@@ -842,7 +855,8 @@ static int settings_fn(em_db *db, void *arg)
 	json_t *in = c->in;
 	return em_db_exec(db,
 			  "INSERT INTO chat_settings (site_id, prechat_name, prechat_email, prechat_consent,"
-			  " greeting, color, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id) DO UPDATE"
+			  " greeting, color, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id) "
+			  "DO UPDATE"
 			  " SET prechat_name = excluded.prechat_name, prechat_email = excluded.prechat_email,"
 			  " prechat_consent = excluded.prechat_consent, greeting = excluded.greeting,"
 			  " color = excluded.color, updated_at = excluded.updated_at",

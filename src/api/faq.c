@@ -51,11 +51,11 @@ typedef struct kb_ctx {
 	const char *audit;
 	char target[40];
 	const char *wrap; /* answer {wrap: out} */
-	json_t *out;	/* the answer's payload when not taken from u */
-	json_t *owned;	/* request data kept alive until done */
-	char *strs[8];	/* copies of request strings */
+	json_t *out;	  /* the answer's payload when not taken from u */
+	json_t *owned;	  /* request data kept alive until done */
+	char *strs[8];	  /* copies of request strings */
 	int nstrs;
-	json_t *items;	/* imports: the list and the per-item results */
+	json_t *items; /* imports: the list and the per-item results */
 	size_t at;
 	int created, updated;
 	int nolog; /* search: do not record (a half-typed question) */
@@ -110,7 +110,8 @@ static void answered(int status, void *arg)
 		if (c->status_ok == 204)
 			em_resp_empty(c->r, 204);
 		else if (c->wrap)
-			em_resp_json(c->r, c->status_ok, json_pack("{s:O}", c->wrap, c->out ? c->out : json_null()));
+			em_resp_json(c->r, c->status_ok,
+				     json_pack("{s:O}", c->wrap, c->out ? c->out : json_null()));
 		else
 			em_resp_json(c->r, c->status_ok, json_incref(c->out ? c->out : json_object()));
 	}
@@ -128,7 +129,8 @@ static const em_site *site_of(em_req *r, const char *key)
 {
 	const em_site *s = em_sites_find(key && *key ? key : "default");
 	if (!s)
-		em_resp_error(r, key && em_req_query_param(r, "site") ? 404 : 422, "not_found", "no such site", "site");
+		em_resp_error(r, key && em_req_query_param(r, "site") ? 404 : 422, "not_found",
+			      "no such site", "site");
 	return s;
 }
 
@@ -156,7 +158,8 @@ static int article_list_fn(em_db *db, void *arg)
 	kb_ctx *c = arg;
 	int rc = em_kb_article_list_db(db, &c->u.q);
 	c->out = json_pack("{s:o, s:o}", "articles", c->u.q.out ? c->u.q.out : json_array(), "next_cursor",
-			   c->u.q.next_cursor ? json_sprintf("%lld", (long long)c->u.q.next_cursor) : json_null());
+			   c->u.q.next_cursor ? json_sprintf("%lld", (long long)c->u.q.next_cursor)
+					      : json_null());
 	c->u.q.out = NULL;
 	return rc;
 }
@@ -181,7 +184,8 @@ static void h_list(em_req *r)
 	c->u.q.site_id = s ? s->id : 0;
 	snprintf(c->u.q.lang, sizeof c->u.q.lang, "%s", lang ? lang : "");
 	snprintf(c->u.q.category, sizeof c->u.q.category, "%s", cat ? cat : "");
-	c->u.q.published_only = em_req_query_param(r, "status") && !strcmp(em_req_query_param(r, "status"), "published");
+	c->u.q.published_only =
+		em_req_query_param(r, "status") && !strcmp(em_req_query_param(r, "status"), "published");
 	c->u.q.limit = limit ? (int)limit : LIST_DEFAULT;
 	c->u.q.cursor = cursor;
 	run(c, article_list_fn, 0);
@@ -407,7 +411,8 @@ static void h_import_json(em_req *r, const em_principal *p, json_t *body)
 {
 	json_t *list = json_object_get(body, "articles");
 	if (!json_is_array(list) || json_array_size(list) > IMPORT_MAX) {
-		em_resp_error(r, 422, "invalid", "articles must be an array of at most 5000 articles", "articles");
+		em_resp_error(r, 422, "invalid", "articles must be an array of at most 5000 articles",
+			      "articles");
 		return;
 	}
 	kb_ctx *c = ctx_new(r, 200);
@@ -423,7 +428,8 @@ static void h_import_json(em_req *r, const em_principal *p, json_t *body)
 		char field[48] = "";
 		const char *why = NULL;
 		const char *lang = em_json_str(item, "lang", NULL), *q = em_json_str(item, "question", NULL),
-			   *ans = em_json_str(item, "answer", NULL), *st = em_json_str(item, "status", "published");
+			   *ans = em_json_str(item, "answer", NULL),
+			   *st = em_json_str(item, "status", "published");
 		const em_site *s = em_sites_find(em_json_str(item, "site", "default"));
 		if (!json_is_object(item))
 			why = "expected an object";
@@ -441,17 +447,18 @@ static void h_import_json(em_req *r, const em_principal *p, json_t *body)
 		if (why) {
 			char path[128];
 			snprintf(path, sizeof path, "articles[%zu]%s%s", i, field[0] ? "." : "", field);
-			json_array_append_new(c->errors, json_pack("{s:s, s:s}", "field", path, "message", why));
+			json_array_append_new(c->errors,
+					      json_pack("{s:s, s:s}", "field", path, "message", why));
 			continue;
 		}
 		char tags[TAGS_MAX * (TAG_MAX + 1) + 1] = "";
 		json_t *tl = json_object_get(item, "tags");
 		size_t k = 0, j;
 		json_t *t;
-		json_array_foreach(tl, j, t) if (json_is_string(t) && !strchr(json_string_value(t), ','))
-			k += (size_t)snprintf(tags + k, sizeof tags - k, "%s%s", k ? "," : "",
-					      json_string_value(t)),
-				k = k >= sizeof tags ? sizeof tags - 1 : k;
+		json_array_foreach(tl, j, t) if (json_is_string(t) && !strchr(json_string_value(t), ',')) k +=
+			(size_t)snprintf(tags + k, sizeof tags - k, "%s%s", k ? "," : "",
+					 json_string_value(t)),
+			k = k >= sizeof tags ? sizeof tags - 1 : k;
 		json_t *copy = json_deep_copy(item);
 		json_object_set_new(copy, "_site", json_integer(s->id));
 		json_object_set_new(copy, "_tags", json_string(tags));
@@ -570,10 +577,10 @@ static void public_article_done(int status, void *arg)
 		snprintf(e.vid, sizeof e.vid, "%s", c->target);
 		log_event(c->app, &e);
 		em_resp_json(c->r, 200,
-			     json_pack("{s:{s:O?, s:O?, s:O?, s:O?, s:O?}}", "article", "id", json_object_get(a, "id"),
-				       "question", json_object_get(a, "question"), "answer_html",
-				       json_object_get(a, "answer_html"), "slug", json_object_get(a, "slug"), "lang",
-				       json_object_get(a, "lang")));
+			     json_pack("{s:{s:O?, s:O?, s:O?, s:O?, s:O?}}", "article", "id",
+				       json_object_get(a, "id"), "question", json_object_get(a, "question"),
+				       "answer_html", json_object_get(a, "answer_html"), "slug",
+				       json_object_get(a, "slug"), "lang", json_object_get(a, "lang")));
 	}
 	ctx_free(c);
 }
@@ -662,9 +669,11 @@ static void h_event(em_req *r)
 		for (int i = 0; event_types[i]; i++)
 			ok |= !strcmp(type, event_types[i]);
 		if (!ok)
-			em_resp_error(r, 422, "invalid", "type must be view, helpful, unhelpful, deflected or escalated",
+			em_resp_error(r, 422, "invalid",
+				      "type must be view, helpful, unhelpful, deflected or escalated",
 				      "type");
-		else if ((!strcmp(type, "view") || !strcmp(type, "helpful") || !strcmp(type, "unhelpful")) && !article)
+		else if ((!strcmp(type, "view") || !strcmp(type, "helpful") || !strcmp(type, "unhelpful")) &&
+			 !article)
 			em_resp_error(r, 422, "invalid", "article is required for this type", "article");
 		else
 			record(r, body, type, article);
@@ -734,7 +743,8 @@ static int synonym_add_fn(em_db *db, void *arg)
 {
 	kb_ctx *c = arg;
 	if (em_db_exec(db,
-		       "INSERT INTO kb_synonym (public_id, site_id, lang, terms, created_at) VALUES (?, ?, ?, ?, ?)",
+		       "INSERT INTO kb_synonym (public_id, site_id, lang, terms, created_at) VALUES (?, ?, "
+		       "?, ?, ?)",
 		       "titti", c->target, c->u.q.site_id, c->u.q.lang, c->strs[0], em_now_ms()))
 		return EM_EIO;
 	c->out = json_pack("{s:{s:s, s:s, s:O}}", "synonym", "id", c->target, "lang", c->u.q.lang, "terms",
@@ -842,7 +852,8 @@ static int products_put_fn(em_db *db, void *arg)
 		p->out = NULL;
 	}
 	if (!single)
-		c->out = json_pack("{s:i, s:i, s:O}", "created", c->created, "updated", c->updated, "errors", c->errors);
+		c->out = json_pack("{s:i, s:i, s:O}", "created", c->created, "updated", c->updated, "errors",
+				   c->errors);
 	return 0;
 }
 
@@ -880,7 +891,8 @@ static void h_products_put_json(em_req *r, const em_principal *p, json_t *body)
 				ctx_free(c);
 				return;
 			}
-			json_array_append_new(c->errors, json_pack("{s:s, s:s}", "field", path, "message", why));
+			json_array_append_new(c->errors,
+					      json_pack("{s:s, s:s}", "field", path, "message", why));
 			continue;
 		}
 		json_t *copy = json_deep_copy(item);
@@ -902,7 +914,8 @@ static int products_list_fn(em_db *db, void *arg)
 	kb_ctx *c = arg;
 	int rc = em_kb_product_list_db(db, &c->u.q);
 	c->out = json_pack("{s:o, s:o}", "products", c->u.q.out ? c->u.q.out : json_array(), "next_cursor",
-			   c->u.q.next_cursor ? json_sprintf("%lld", (long long)c->u.q.next_cursor) : json_null());
+			   c->u.q.next_cursor ? json_sprintf("%lld", (long long)c->u.q.next_cursor)
+					      : json_null());
 	c->u.q.out = NULL;
 	return rc;
 }

@@ -41,7 +41,7 @@
 /* ---- Page cache (loop thread only) --------------------------------------- */
 
 typedef struct centry {
-	struct centry *hnext;	     /* hash chain */
+	struct centry *hnext;	      /* hash chain */
 	struct centry *older, *newer; /* insertion order, for eviction */
 	uint64_t hash;
 	char *key;
@@ -176,8 +176,8 @@ static void send_page(em_req *r, int status, int kind, const char *html, size_t 
 
 static void send_rendered(em_req *r, em_help_page *p, const char *cache_control)
 {
-	send_page(r, p->status, p->kind, p->html.data ? p->html.data : "", p->html.len, p->gz, p->gzlen, p->etag,
-		  p->csp, cache_control);
+	send_page(r, p->status, p->kind, p->html.data ? p->html.data : "", p->html.len, p->gz, p->gzlen,
+		  p->etag, p->csp, cache_control);
 }
 
 /* The 404 page of a site that does not exist (in the visitor's language). */
@@ -185,8 +185,9 @@ static void not_found(em_req *r, const char *lang)
 {
 	em_help_page *p = em_calloc(1, sizeof *p);
 	snprintf(p->lang, sizeof p->lang, "%s",
-		 lang && (!strcmp(lang, "de") || !strcmp(lang, "en")) ? lang
-									: em_help_pick_lang(em_req_header(r, "Accept-Language")));
+		 lang && (!strcmp(lang, "de") || !strcmp(lang, "en"))
+			 ? lang
+			 : em_help_pick_lang(em_req_header(r, "Accept-Language")));
 	snprintf(p->site_key, sizeof p->site_key, "default");
 	snprintf(p->site_name, sizeof p->site_name, "%s", "");
 	em_help_render_not_found(p);
@@ -254,8 +255,8 @@ static void origin_of(em_req *r, char *out, size_t outlen)
 	const char *host = em_req_header(r, "Host");
 	int ok = host && *host && strlen(host) < 256;
 	for (const char *c = host; ok && *c; c++)
-		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
-		     *c == '-' || *c == ':' || *c == '[' || *c == ']';
+		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		     *c == '.' || *c == '-' || *c == ':' || *c == '[' || *c == ']';
 	snprintf(out, outlen, "%s://%s", em_req_is_https(r) ? "https" : "http", ok ? host : "localhost");
 }
 
@@ -264,7 +265,8 @@ static void rendered(int status, void *arg)
 	hctx *c = arg;
 	em_help_page *p = &c->p;
 	if (status) {
-		em_warn("help page failed", "site=%s kind=%d status=%s", p->site_key, p->kind, em_strerror(status));
+		em_warn("help page failed", "site=%s kind=%d status=%s", p->site_key, p->kind,
+			em_strerror(status));
 		busy(c->r, status);
 	} else {
 		if (p->kind == EM_HELP_SEARCH && p->q[0])
@@ -273,7 +275,8 @@ static void rendered(int status, void *arg)
 			record(c->r, p->site_id, "view", p->article, NULL, 0, p->lang);
 		if (p->status == 200 && p->kind != EM_HELP_SEARCH) {
 			centry *e = cache_put(c->key, c->klen, p);
-			send_page(c->r, 200, e->kind, e->html, e->len, e->gz, e->gzlen, e->etag, e->csp, MAX_AGE);
+			send_page(c->r, 200, e->kind, e->html, e->len, e->gz, e->gzlen, e->etag, e->csp,
+				  MAX_AGE);
 		} else {
 			send_rendered(c->r, p, p->kind == EM_HELP_SEARCH ? "no-cache" : MAX_AGE);
 		}
@@ -299,8 +302,8 @@ static void page(em_req *r, int kind, const char *lang, const char *arg, int tha
 	p->thanks = thanks;
 	snprintf(p->lang, sizeof p->lang, "%s", lang ? lang : "en");
 	origin_of(r, p->origin, sizeof p->origin);
-	int n = snprintf(c->key, sizeof c->key, "%s\n%lld\n%s\n%d\n%d\n%s", p->origin, (long long)site->id, p->lang,
-			 kind, thanks, arg ? arg : "");
+	int n = snprintf(c->key, sizeof c->key, "%s\n%lld\n%s\n%d\n%d\n%s", p->origin, (long long)site->id,
+			 p->lang, kind, thanks, arg ? arg : "");
 	c->klen = n < 0 ? 0 : (size_t)n >= sizeof c->key ? sizeof c->key - 1 : (size_t)n;
 	if (kind != EM_HELP_SEARCH) {
 		centry *e = cache_get(c->key, c->klen);
@@ -449,7 +452,8 @@ typedef struct vctx {
 	char site_key[EM_SITE_KEY_MAX + 1];
 } vctx;
 
-static void back_to_article(em_req *r, const char *site_key, const char *lang, const char *slug, const char *voted)
+static void back_to_article(em_req *r, const char *site_key, const char *lang, const char *slug,
+			    const char *voted)
 {
 	em_buf loc;
 	em_buf_init(&loc, 1024);

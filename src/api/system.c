@@ -89,7 +89,8 @@ static void metrics(em_req *r)
 		      "# TYPE emma_chat_conversations gauge\nemma_chat_conversations %d\n"
 		      "# HELP emma_chat_pending Chats waiting in the queue.\n"
 		      "# TYPE emma_chat_pending gauge\nemma_chat_pending %d\n",
-		      em_chat_visitor_sockets(), em_chat_open_conversations(), em_chat_pending_conversations());
+		      em_chat_visitor_sockets(), em_chat_open_conversations(),
+		      em_chat_pending_conversations());
 	em_resp_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
 	em_buf_free(&b);
 }

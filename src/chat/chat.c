@@ -50,8 +50,8 @@ struct csock {
 	em_ws *ws; /* NULL once the socket closed */
 	int refs;
 	int is_operator;
-	vchat *vc; /* visitor sockets */
-	opst *op;  /* operator sockets */
+	vchat *vc;	   /* visitor sockets */
+	opst *op;	   /* operator sockets */
 	int64_t live_from; /* visitor: seqs above this were delivered live */
 	int64_t sent_seq;  /* visitor: highest seq delivered */
 	int resuming;
@@ -514,8 +514,8 @@ static json_t *conv_json(const conv *c)
 	json_object_set_new(j, "vid", json_string(c->vid));
 	json_object_set_new(j, "status", json_string(em_conv_status_name(c->status)));
 	json_object_set_new(j, "channel", json_string(em_conv_channel_name(c->channel)));
-	json_object_set_new(j, "operator", o ? json_pack("{s:s, s:s}", "id", o->public_id, "name", o->name)
-					    : json_null());
+	json_object_set_new(j, "operator",
+			    o ? json_pack("{s:s, s:s}", "id", o->public_id, "name", o->name) : json_null());
 	json_object_set_new(j, "department", d ? json_string(d->public_id) : json_null());
 	json_object_set_new(j, "name", json_string(c->name ? c->name : ""));
 	json_object_set_new(j, "email", json_string(c->email ? c->email : ""));
@@ -585,8 +585,8 @@ static void tell_visitor_conv(const conv *c)
 	visitor_send(v, ev);
 	json_decref(ev);
 	if (c->operator_id && c->status == EM_CONV_OPEN) {
-		ev = json_pack("{s:s, s:s, s:o}", "type", "operator_joined", "conversation", c->pid, "operator",
-			       op_public(op_find(c->operator_id)));
+		ev = json_pack("{s:s, s:s, s:o}", "type", "operator_joined", "conversation", c->pid,
+			       "operator", op_public(op_find(c->operator_id)));
 		visitor_send(v, ev);
 		json_decref(ev);
 	}
@@ -1045,8 +1045,8 @@ static void last_done(int status, void *arg)
 static json_t *prechat_json(int64_t site_id)
 {
 	const settings *s = settings_for(site_id);
-	return json_pack("{s:s, s:s, s:s}", "name", s ? s->name : "optional", "email", s ? s->email : "optional",
-			 "consent", s ? s->consent : "off");
+	return json_pack("{s:s, s:s, s:s}", "name", s ? s->name : "optional", "email",
+			 s ? s->email : "optional", "consent", s ? s->consent : "off");
 }
 
 void *em_chat_visitor_connect(em_ws *ws, int64_t site_id, const char *vid, const char *lang)
@@ -1080,8 +1080,8 @@ void *em_chat_visitor_connect(em_ws *ws, int64_t site_id, const char *vid, const
 	json_object_set_new(hello, "invite", inv ? inv : json_null());
 	send_new(cs, hello);
 	if (v->conv && v->conv->operator_id && v->conv->status == EM_CONV_OPEN) {
-		json_t *ev = json_pack("{s:s, s:s, s:o}", "type", "operator_joined", "conversation", v->conv->pid,
-				       "operator", op_public(op_find(v->conv->operator_id)));
+		json_t *ev = json_pack("{s:s, s:s, s:o}", "type", "operator_joined", "conversation",
+				       v->conv->pid, "operator", op_public(op_find(v->conv->operator_id)));
 		send_new(cs, ev);
 	}
 	if (!v->last_loaded) {
@@ -1399,7 +1399,8 @@ static void transcript_done(int status, void *arg)
 	else if (status == EM_ENOTFOUND)
 		send_error(cs, "not_found", "no conversation to send", "conversation", NULL);
 	else
-		send_error(cs, "unavailable", "the transcript could not be sent, try again later", NULL, NULL);
+		send_error(cs, "unavailable", "the transcript could not be sent, try again later", NULL,
+			   NULL);
 	csock_unref(cs);
 }
 
@@ -1636,7 +1637,8 @@ int em_chat_operator_message(void *handle, json_t *msg)
 		conv *c = conv_find(em_json_str(msg, "conversation", ""));
 		if (c && c->operator_id == o->id) {
 			json_t *ev = json_pack("{s:s, s:b, s:o}", "type", "typing", "typing",
-					       json_is_true(json_object_get(msg, "typing")), "operator", op_public(o));
+					       json_is_true(json_object_get(msg, "typing")), "operator",
+					       op_public(o));
 			visitor_send(vchat_find(c->site_id, c->vid), ev);
 			json_decref(ev);
 		}
@@ -1891,9 +1893,10 @@ void em_chat_settings_apply(int64_t site_id, json_t *s)
 	for (int i = 0; i < nsets; i++)
 		if (sets[i].site_id != site_id)
 			json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "site_id",
-							     (json_int_t)sets[i].site_id, "name", sets[i].name,
-							     "email", sets[i].email, "consent", sets[i].consent,
-							     "greeting", sets[i].greeting, "color", sets[i].color));
+							     (json_int_t)sets[i].site_id, "name",
+							     sets[i].name, "email", sets[i].email, "consent",
+							     sets[i].consent, "greeting", sets[i].greeting,
+							     "color", sets[i].color));
 	json_t *mine = json_deep_copy(s);
 	json_object_set_new(mine, "site_id", json_integer(site_id));
 	json_array_append_new(arr, mine);

@@ -84,7 +84,8 @@ int em_convstore_create(em_db *db, void *arg)
 	if (em_db_exec(db,
 		       "INSERT INTO conversation (public_id, site_id, vid, operator_id, department_id,"
 		       " invitation_id, status, channel, name, email, consent, lang, page_url, created_at,"
-		       " accepted_at, updated_at) VALUES (?,?,?,nullif(?, 0),nullif(?, 0),nullif(?, 0),?,?,?,?,?,?,?,?,"
+		       " accepted_at, updated_at) VALUES (?,?,?,nullif(?, 0),nullif(?, 0),nullif(?, "
+		       "0),?,?,?,?,?,?,?,?,"
 		       " nullif(?, 0),?)",
 		       "titiiittttIttiii", c->public_id, c->site_id, c->vid, c->operator_id, c->department_id,
 		       c->invitation_id, em_conv_status_name(c->status), em_conv_channel_name(c->channel),
@@ -107,13 +108,13 @@ int em_convstore_change(em_db *db, void *arg)
 		em_stmt_done(q);
 	}
 	/* 0 ids and times are stored as NULL. */
-	em_stmt *st = em_db_prepare(db,
-				    "UPDATE conversation SET status = ?, operator_id = nullif(?, 0),"
-				    " department_id = nullif(?, 0), accepted_at = nullif(?, 0),"
-				    " closed_at = nullif(?, 0), outcome = ?, updated_at = ? WHERE public_id = ?",
-				    "tiiiitit", em_conv_status_name(c->status), c->operator_id,
-				    c->department_id, c->accepted_at, c->closed_at, c->outcome, c->now,
-				    c->public_id);
+	em_stmt *st =
+		em_db_prepare(db,
+			      "UPDATE conversation SET status = ?, operator_id = nullif(?, 0),"
+			      " department_id = nullif(?, 0), accepted_at = nullif(?, 0),"
+			      " closed_at = nullif(?, 0), outcome = ?, updated_at = ? WHERE public_id = ?",
+			      "tiiiitit", em_conv_status_name(c->status), c->operator_id, c->department_id,
+			      c->accepted_at, c->closed_at, c->outcome, c->now, c->public_id);
 	int rc = em_stmt_step(st);
 	em_stmt_done(st);
 	if (rc >= 0 && closing)
@@ -127,13 +128,16 @@ int em_convstore_message(em_db *db, void *arg)
 	/* The usual case in two statements: the insert takes the next seq from
 	** the conversation row and says which it took; a client id stored
 	** before makes it a no-op, and then the first copy is looked up. */
-	em_stmt *st = em_db_prepare(db,
-				    "INSERT INTO message (conversation_id, seq, author, operator_id, client_id, body,"
-				    " internal, created_at) SELECT c.id, c.last_seq + 1, ?, nullif(?, 0), ?, ?, ?, ?"
-				    " FROM conversation c WHERE c.public_id = ?"
-				    " ON CONFLICT (conversation_id, client_id) DO NOTHING RETURNING seq",
-				    "titt" "Iit", em_conv_author_name(m->author), m->operator_id, m->client_id, m->body,
-				    m->internal, m->created_at, m->conv);
+	em_stmt *st = em_db_prepare(
+		db,
+		"INSERT INTO message (conversation_id, seq, author, operator_id, client_id, body,"
+		" internal, created_at) SELECT c.id, c.last_seq + 1, ?, nullif(?, 0), ?, ?, ?, ?"
+		" FROM conversation c WHERE c.public_id = ?"
+		" ON CONFLICT (conversation_id, client_id) DO NOTHING RETURNING seq",
+		"titt"
+		"Iit",
+		em_conv_author_name(m->author), m->operator_id, m->client_id, m->body, m->internal,
+		m->created_at, m->conv);
 	int rc = em_stmt_step(st);
 	if (rc == 1)
 		m->seq = em_stmt_int(st, 0);
@@ -145,15 +149,17 @@ int em_convstore_message(em_db *db, void *arg)
 		return EM_EIO;
 	if (m->seq) {
 		m->stored_at = m->created_at;
-		return em_db_exec(db, "UPDATE conversation SET last_seq = ?, updated_at = ? WHERE public_id = ?", "iit",
-				  m->seq, m->created_at, m->conv)
+		return em_db_exec(db,
+				  "UPDATE conversation SET last_seq = ?, updated_at = ? WHERE public_id = ?",
+				  "iit", m->seq, m->created_at, m->conv)
 			       ? EM_EIO
 			       : 0;
 	}
-	st = em_db_prepare(db,
-			   "SELECT m.seq, m.created_at FROM message m JOIN conversation c ON c.id = m.conversation_id"
-			   " WHERE c.public_id = ? AND m.client_id = ?",
-			   "tt", m->conv, m->client_id);
+	st = em_db_prepare(
+		db,
+		"SELECT m.seq, m.created_at FROM message m JOIN conversation c ON c.id = m.conversation_id"
+		" WHERE c.public_id = ? AND m.client_id = ?",
+		"tt", m->conv, m->client_id);
 	rc = em_stmt_step(st);
 	if (rc == 1) {
 		m->seq = em_stmt_int(st, 0);
@@ -178,12 +184,12 @@ int em_convstore_rate(em_db *db, void *arg)
 
 /* ---- Reads ------------------------------------------------------------- */
 
-#define CONV_COLS                                                                              \
-	"c.id, c.public_id, s.key, c.vid, c.status, c.channel, o.public_id, o.name, d.public_id,"    \
-	" c.name, c.email, c.page_url, c.outcome, c.rating, c.rating_comment, c.last_seq,"          \
-	" c.created_at, c.accepted_at, c.closed_at, c.lang, ct.public_id"                           \
-	" FROM conversation c JOIN site s ON s.id = c.site_id"                                     \
-	" LEFT JOIN contact ct ON ct.id = c.contact_id"                                            \
+#define CONV_COLS \
+	"c.id, c.public_id, s.key, c.vid, c.status, c.channel, o.public_id, o.name, d.public_id," \
+	" c.name, c.email, c.page_url, c.outcome, c.rating, c.rating_comment, c.last_seq," \
+	" c.created_at, c.accepted_at, c.closed_at, c.lang, ct.public_id" \
+	" FROM conversation c JOIN site s ON s.id = c.site_id" \
+	" LEFT JOIN contact ct ON ct.id = c.contact_id" \
 	" LEFT JOIN operator o ON o.id = c.operator_id LEFT JOIN department d ON d.id = c.department_id"
 
 static json_t *conv_row(em_stmt *st)
@@ -203,7 +209,8 @@ static json_t *conv_row(em_stmt *st)
 	json_object_set_new(o, "email", json_string(em_stmt_text(st, 10)));
 	json_object_set_new(o, "page_url", json_string(em_stmt_text(st, 11)));
 	json_object_set_new(o, "outcome", json_string(em_stmt_text(st, 12)));
-	json_object_set_new(o, "rating", em_stmt_is_null(st, 13) ? json_null() : json_integer(em_stmt_int(st, 13)));
+	json_object_set_new(o, "rating",
+			    em_stmt_is_null(st, 13) ? json_null() : json_integer(em_stmt_int(st, 13)));
 	json_object_set_new(o, "rating_comment", json_string(em_stmt_text(st, 14)));
 	json_object_set_new(o, "last_seq", json_integer(em_stmt_int(st, 15)));
 	json_object_set_new(o, "created", em_json_time(em_stmt_int(st, 16)));
@@ -251,12 +258,13 @@ int em_convstore_list(em_db *db, void *arg)
 int em_convstore_messages(em_db *db, void *arg)
 {
 	em_conv_query *q = arg;
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT m.seq, m.author, o.public_id, o.name, m.client_id, m.body, m.internal,"
-				    " m.created_at FROM message m JOIN conversation c ON c.id = m.conversation_id"
-				    " LEFT JOIN operator o ON o.id = m.operator_id WHERE c.public_id = ?"
-				    " AND m.seq > ? AND (? = 1 OR m.internal = 0) ORDER BY m.seq LIMIT ?",
-				    "tiII", q->conv, q->after, q->include_internal, q->limit);
+	em_stmt *st =
+		em_db_prepare(db,
+			      "SELECT m.seq, m.author, o.public_id, o.name, m.client_id, m.body, m.internal,"
+			      " m.created_at FROM message m JOIN conversation c ON c.id = m.conversation_id"
+			      " LEFT JOIN operator o ON o.id = m.operator_id WHERE c.public_id = ?"
+			      " AND m.seq > ? AND (? = 1 OR m.internal = 0) ORDER BY m.seq LIMIT ?",
+			      "tiII", q->conv, q->after, q->include_internal, q->limit);
 	q->out = json_array();
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1) {
@@ -268,7 +276,8 @@ int em_convstore_messages(em_db *db, void *arg)
 		json_object_set_new(m, "created", em_json_time(em_stmt_int(st, 7)));
 		json_object_set_new(m, "client_id", text_or_null(em_stmt_text(st, 4)));
 		if (!em_stmt_is_null(st, 2)) {
-			json_object_set_new(m, "operator", json_pack("{s:s, s:n}", "name", em_stmt_text(st, 3), "avatar"));
+			json_object_set_new(m, "operator",
+					    json_pack("{s:s, s:n}", "name", em_stmt_text(st, 3), "avatar"));
 			if (q->include_internal)
 				json_object_set_new(m, "author_operator", json_string(em_stmt_text(st, 2)));
 		}
@@ -301,18 +310,17 @@ static int load_operators(em_db *db, json_t *into)
 {
 	json_t *ops = json_array();
 	json_object_set_new(into, "operators", ops);
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT id, public_id, name, email, role, max_chats, disabled FROM operator",
-				    "");
+	em_stmt *st = em_db_prepare(
+		db, "SELECT id, public_id, name, email, role, max_chats, disabled FROM operator", "");
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(ops,
-				      json_pack("{s:I, s:s, s:s, s:s, s:b, s:I, s:b, s:[]}", "id",
-						(json_int_t)em_stmt_int(st, 0), "public_id", em_stmt_text(st, 1),
-						"name", em_stmt_text(st, 2), "email", em_stmt_text(st, 3),
-						"admin", !strcmp(em_stmt_text(st, 4), "admin"), "max_chats",
-						(json_int_t)em_stmt_int(st, 5), "disabled",
-						(int)em_stmt_int(st, 6), "departments"));
+		json_array_append_new(ops, json_pack("{s:I, s:s, s:s, s:s, s:b, s:I, s:b, s:[]}", "id",
+						     (json_int_t)em_stmt_int(st, 0), "public_id",
+						     em_stmt_text(st, 1), "name", em_stmt_text(st, 2),
+						     "email", em_stmt_text(st, 3), "admin",
+						     !strcmp(em_stmt_text(st, 4), "admin"), "max_chats",
+						     (json_int_t)em_stmt_int(st, 5), "disabled",
+						     (int)em_stmt_int(st, 6), "departments"));
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
@@ -332,9 +340,10 @@ static int load_operators(em_db *db, json_t *into)
 	json_object_set_new(into, "departments", deps);
 	st = em_db_prepare(db, "SELECT id, public_id, coalesce(site_id, 0), name FROM department", "");
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(deps, json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)em_stmt_int(st, 0),
-						      "public_id", em_stmt_text(st, 1), "site",
-						      (json_int_t)em_stmt_int(st, 2), "name", em_stmt_text(st, 3)));
+		json_array_append_new(deps,
+				      json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)em_stmt_int(st, 0),
+						"public_id", em_stmt_text(st, 1), "site",
+						(json_int_t)em_stmt_int(st, 2), "name", em_stmt_text(st, 3)));
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
 }
@@ -355,25 +364,28 @@ int em_convstore_load(em_db *db, void *arg)
 		return rc;
 	json_t *convs = json_array();
 	json_object_set_new(o, "conversations", convs);
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT public_id, site_id, vid, coalesce(operator_id, 0),"
-				    " coalesce(department_id, 0), coalesce(invitation_id, 0), status, channel,"
-				    " name, email, lang, page_url, last_seq, created_at, coalesce(accepted_at, 0)"
-				    " FROM conversation WHERE status <> 'closed' ORDER BY created_at",
-				    "");
+	em_stmt *st =
+		em_db_prepare(db,
+			      "SELECT public_id, site_id, vid, coalesce(operator_id, 0),"
+			      " coalesce(department_id, 0), coalesce(invitation_id, 0), status, channel,"
+			      " name, email, lang, page_url, last_seq, created_at, coalesce(accepted_at, 0)"
+			      " FROM conversation WHERE status <> 'closed' ORDER BY created_at",
+			      "");
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(
-			convs, json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
-					 "public_id", em_stmt_text(st, 0), "site_id", (json_int_t)em_stmt_int(st, 1),
-					 "vid", em_stmt_text(st, 2), "operator_id", (json_int_t)em_stmt_int(st, 3),
-					 "department_id", (json_int_t)em_stmt_int(st, 4), "invitation_id",
-					 (json_int_t)em_stmt_int(st, 5), "status", status_of(em_stmt_text(st, 6)),
-					 "channel", !strcmp(em_stmt_text(st, 7), "offline"), "name",
-					 em_stmt_text(st, 8), "email", em_stmt_text(st, 9), "lang",
-					 em_stmt_text(st, 10), "page_url", em_stmt_text(st, 11), "last_seq",
-					 (json_int_t)em_stmt_int(st, 12), "created_at",
-					 (json_int_t)em_stmt_int(st, 13), "accepted_at",
-					 (json_int_t)em_stmt_int(st, 14)));
+			convs,
+			json_pack(
+				"{s:s, s:I, s:s, s:I, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+				"public_id", em_stmt_text(st, 0), "site_id", (json_int_t)em_stmt_int(st, 1),
+				"vid", em_stmt_text(st, 2), "operator_id", (json_int_t)em_stmt_int(st, 3),
+				"department_id", (json_int_t)em_stmt_int(st, 4), "invitation_id",
+				(json_int_t)em_stmt_int(st, 5), "status", status_of(em_stmt_text(st, 6)),
+				"channel", !strcmp(em_stmt_text(st, 7), "offline"), "name",
+				em_stmt_text(st, 8), "email", em_stmt_text(st, 9), "lang",
+				em_stmt_text(st, 10), "page_url", em_stmt_text(st, 11), "last_seq",
+				(json_int_t)em_stmt_int(st, 12), "created_at",
+				(json_int_t)em_stmt_int(st, 13), "accepted_at",
+				(json_int_t)em_stmt_int(st, 14)));
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
@@ -386,10 +398,11 @@ int em_convstore_load(em_db *db, void *arg)
 			   " WHERE created_at >= ? AND channel = 'chat' GROUP BY site_id, vid",
 			   "i", midnight);
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(today, json_pack("{s:I, s:s, s:I, s:I}", "site_id",
-						       (json_int_t)em_stmt_int(st, 0), "vid", em_stmt_text(st, 1),
-						       "operator_id", (json_int_t)em_stmt_int(st, 2), "at",
-						       (json_int_t)em_stmt_int(st, 3)));
+		json_array_append_new(today,
+				      json_pack("{s:I, s:s, s:I, s:I}", "site_id",
+						(json_int_t)em_stmt_int(st, 0), "vid", em_stmt_text(st, 1),
+						"operator_id", (json_int_t)em_stmt_int(st, 2), "at",
+						(json_int_t)em_stmt_int(st, 3)));
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
@@ -400,11 +413,11 @@ int em_convstore_load(em_db *db, void *arg)
 			   " FROM chat_settings",
 			   "");
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(settings,
-				      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "site_id",
-						(json_int_t)em_stmt_int(st, 0), "name", em_stmt_text(st, 1), "email",
-						em_stmt_text(st, 2), "consent", em_stmt_text(st, 3), "greeting",
-						em_stmt_text(st, 4), "color", em_stmt_text(st, 5)));
+		json_array_append_new(settings, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "site_id",
+							  (json_int_t)em_stmt_int(st, 0), "name",
+							  em_stmt_text(st, 1), "email", em_stmt_text(st, 2),
+							  "consent", em_stmt_text(st, 3), "greeting",
+							  em_stmt_text(st, 4), "color", em_stmt_text(st, 5)));
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
 }

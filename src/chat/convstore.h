@@ -55,9 +55,9 @@ typedef struct em_msg_write {
 	char *body; /* owned */
 	int internal;
 	int64_t created_at;
-	int64_t seq;	    /* out */
-	int64_t stored_at;  /* out: created_at of the stored row (the first one for a dup) */
-	int dup;	    /* out: the client id was stored before */
+	int64_t seq;	   /* out */
+	int64_t stored_at; /* out: created_at of the stored row (the first one for a dup) */
+	int dup;	   /* out: the client id was stored before */
 } em_msg_write;
 int em_convstore_message(em_db *db, void *arg);
 
@@ -80,10 +80,10 @@ typedef struct em_conv_query {
 	int64_t operator_id; /* list filter (agents), 0 = any; pending ones are included */
 	int64_t site_id;
 	char vid[64];
-	int64_t after;	     /* messages after seq */
+	int64_t after; /* messages after seq */
 	int include_internal;
 	int limit;
-	int64_t cursor;	     /* list: rows older than this row id */
+	int64_t cursor; /* list: rows older than this row id */
 	/* out */
 	json_t *out;
 	int64_t next_cursor;

@@ -110,7 +110,8 @@ static const struct cdesc table[] = {
 	 "seconds a delivery is retried before it fails"},
 	{"webhooks", "backoff_base_ms", C_INT, F(webhooks_backoff_base_ms), 10, 3600000,
 	 "wait before the first retry (doubles each time)"},
-	{"webhooks", "backoff_max_ms", C_INT, F(webhooks_backoff_max_ms), 10, 86400000, "longest wait between attempts"},
+	{"webhooks", "backoff_max_ms", C_INT, F(webhooks_backoff_max_ms), 10, 86400000,
+	 "longest wait between attempts"},
 	{"webhooks", "poll_ms", C_INT, F(webhooks_poll_ms), 50, 3600000, "how often the outbox is checked"},
 	{"webhooks", "keep_days", C_INT, F(webhooks_keep_days), 1, 3650, "days the delivery log is kept"},
 };

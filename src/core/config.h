@@ -52,9 +52,9 @@ typedef struct em_config {
 	/* [privacy] */
 	int consent_required;
 	int anonymize_ip_bytes;
-	int retain_events_days;	   /* raw events; 0 = keep */
-	int retain_chats_months;   /* messages of closed conversations; 0 = keep */
-	int retain_visitors_days;  /* anonymous visitors without a contact; 0 = keep */
+	int retain_events_days;	  /* raw events; 0 = keep */
+	int retain_chats_months;  /* messages of closed conversations; 0 = keep */
+	int retain_visitors_days; /* anonymous visitors without a contact; 0 = keep */
 	/* [chat] */
 	char chat_routing[16]; /* "auto" | "broadcast" */
 	int chat_queue_max;

@@ -135,7 +135,7 @@ void em_config_defaults(em_config *c)
 	c->ws_silent_close_s = 75;
 	snprintf(c->data_dir, sizeof c->data_dir, "./data");
 	c->synchronous_full = 0;
-	c->batch_ms = 2;
+	c->batch_ms = 0;
 	c->batch_max = 512;
 	c->queue_max = 100000;
 	c->readers = 4;

@@ -1255,13 +1255,41 @@ static const char *http_date(void)
 
 void em_resp_header(em_req *r, const char *name, const char *value)
 {
-	if (em_buf_printf(&r->resp_headers, "%s: %s\r\n", name, value))
+	size_t nl = strlen(name), vl = strlen(value);
+	em_buf *h = &r->resp_headers;
+	if (em_buf_append(h, name, nl) || em_buf_append(h, ": ", 2) || em_buf_append(h, value, vl) ||
+	    em_buf_append(h, "\r\n", 2))
 		em_warn("response headers too large", "header=%s", name);
 }
 
-/* Sends status line, headers and body. body is copied unless owned. */
+/* Appends a decimal number to p; returns the end. */
+static char *put_uint(char *p, size_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define PUT_LIT(p, lit) put_str(p, lit, sizeof lit - 1)
+
+/* Sends status line, headers and body. body is copied unless owned. The
+** response is composed in one loop-owned buffer and handed to the socket
+** with one write; only what the socket does not take at once is copied. */
 static void send_response(em_req *r, int status, const char *ctype, const void *body, size_t len, int owned)
 {
+	static char *sbuf;
+	static size_t scap;
 	em_conn *c = r->conn;
 	if (r->responded) {
 		em_error("second response to one request", "path=%s status=%d", r->path, status);
@@ -1284,30 +1312,51 @@ static void send_response(em_req *r, int status, const char *ctype, const void *
 	int head = r->method == EM_HEAD;
 	int keep = r->keep_alive && !c->srv->shutting_down && status != 101;
 	r->keep_alive = keep || status == 101;
-	em_buf out;
-	em_buf_init(&out, RESP_HEADERS_MAX + len + 512);
-	em_buf_printf(&out, "HTTP/1.1 %d %s\r\nServer: emma\r\nDate: %s\r\n", status, reason(status),
-		      http_date());
-	if (status != 101 && status != 204 && status != 304) {
-		if (ctype)
-			em_buf_printf(&out, "Content-Type: %s\r\n", ctype);
-		em_buf_printf(&out, "Content-Length: %zu\r\n", len);
+	int has_body = !head && len && status != 204 && status != 304;
+	const char *why = reason(status), *date = http_date();
+	size_t ctl = ctype ? strlen(ctype) : 0;
+	/* Status line, fixed headers and numbers: 200 bytes bound them. */
+	size_t need = 200 + strlen(why) + strlen(date) + ctl + r->resp_headers.len + (has_body ? len : 0);
+	if (need > scap) {
+		em_free(sbuf);
+		scap = need > 16384 ? need : 16384;
+		sbuf = em_malloc(scap);
 	}
-	if (status != 101)
-		em_buf_puts(&out, keep ? "" : "Connection: close\r\n");
+	char *p = sbuf;
+	p = PUT_LIT(p, "HTTP/1.1 ");
+	p = put_uint(p, (size_t)(status >= 100 && status < 1000 ? status : 500));
+	*p++ = ' ';
+	p = put_str(p, why, strlen(why));
+	p = PUT_LIT(p, "\r\nServer: emma\r\nDate: ");
+	p = put_str(p, date, strlen(date));
+	p = PUT_LIT(p, "\r\n");
+	if (status != 101 && status != 204 && status != 304) {
+		if (ctype) {
+			p = PUT_LIT(p, "Content-Type: ");
+			p = put_str(p, ctype, ctl);
+			p = PUT_LIT(p, "\r\n");
+		}
+		p = PUT_LIT(p, "Content-Length: ");
+		p = put_uint(p, len);
+		p = PUT_LIT(p, "\r\n");
+	}
+	if (status != 101 && !keep)
+		p = PUT_LIT(p, "Connection: close\r\n");
 	if (r->resp_headers.len)
-		em_buf_append(&out, r->resp_headers.data, r->resp_headers.len);
-	em_buf_puts(&out, "\r\n");
-	size_t hl = out.len;
-	if (!head && len && status != 204 && status != 304)
-		em_buf_append(&out, body, len);
+		p = put_str(p, r->resp_headers.data, r->resp_headers.len);
+	p = PUT_LIT(p, "\r\n");
+	if (has_body)
+		p = put_str(p, body, len);
 	if (owned)
 		em_free((void *)body);
-	r->resp_bytes = out.len;
-	size_t total;
-	char *data = em_buf_steal(&out, &total);
-	(void)hl;
-	em__conn_write(c, data, total, 1);
+	r->resp_bytes = (size_t)(p - sbuf);
+	em__conn_write(c, sbuf, r->resp_bytes, 0);
+	/* A large one-off buffer is not kept. */
+	if (scap > 262144) {
+		em_free(sbuf);
+		sbuf = NULL;
+		scap = 0;
+	}
 	conn_after_response(c);
 }
 

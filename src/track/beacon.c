@@ -47,29 +47,35 @@ int em_beacon_vid_ok(const char *vid)
 	return 1;
 }
 
+/* "path.key", made only when a check fails. */
+static const char *fpath(char *out, size_t n, const char *path, const char *key)
+{
+	snprintf(out, n, "%s.%s", path, key);
+	return out;
+}
+
 /* Reads an optional string member, checking its type and length. */
 static int get_str(json_t *ev, const char *key, size_t max, int required, const char **out, em_track_batch *b,
 		   const char *path, em_beacon_error *err)
 {
 	char field[64];
-	snprintf(field, sizeof field, "%s.%s", path, key);
 	json_t *v = json_object_get(ev, key);
 	if (!v || json_is_null(v)) {
 		*out = NULL;
 		if (required)
-			return fail(err, 422, "invalid_field", field, "%s is required", key);
+			return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s is required", key);
 		return 0;
 	}
 	if (!json_is_string(v))
-		return fail(err, 422, "invalid_field", field, "%s must be a string", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s must be a string", key);
 	size_t n = json_string_length(v);
 	if (n > max) {
 		char msg[64];
 		snprintf(msg, sizeof msg, "%zu", max);
-		return fail(err, 422, "invalid_field", field, "longer than %s bytes", msg);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "longer than %s bytes", msg);
 	}
 	if (required && n == 0)
-		return fail(err, 422, "invalid_field", field, "%s must not be empty", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s must not be empty", key);
 	*out = em_arena_strndup(&b->mem, json_string_value(v), n);
 	return 0;
 }
@@ -78,18 +84,17 @@ static int get_num(json_t *ev, const char *key, double min, double max, int requ
 		   const char *path, em_beacon_error *err)
 {
 	char field[64];
-	snprintf(field, sizeof field, "%s.%s", path, key);
 	json_t *v = json_object_get(ev, key);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return fail(err, 422, "invalid_field", field, "%s is required", key);
+			return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s is required", key);
 		return 1; /* absent */
 	}
 	if (!json_is_number(v))
-		return fail(err, 422, "invalid_field", field, "%s must be a number", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s must be a number", key);
 	double d = json_number_value(v);
 	if (d < min || d > max)
-		return fail(err, 422, "invalid_field", field, "%s is out of range", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s is out of range", key);
 	*out = d;
 	return 0;
 }
@@ -102,8 +107,13 @@ static int url_ok(const char *u)
 
 static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, em_beacon_error *err)
 {
-	char path[32];
-	snprintf(path, sizeof path, "events[%d]", idx);
+	char path[32] = "events[";
+	char *p = path + 7;
+	if (idx >= 10)
+		*p++ = (char)('0' + idx / 10 % 10);
+	*p++ = (char)('0' + idx % 10);
+	*p++ = ']';
+	*p = '\0';
 	if (!json_is_object(ev))
 		return fail(err, 422, "invalid_field", path, "each event must be an object%s", "");
 	const char *type;
@@ -291,6 +301,7 @@ int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch
 		fail(err, 422, "invalid_field", "events", "at most 100 events per batch%s", "");
 		goto out;
 	}
+	em_track_batch_reserve(b, (int)json_array_size(events));
 	for (size_t i = 0; i < json_array_size(events); i++)
 		if (parse_event(json_array_get(events, i), (int)i, now_ms, b, err))
 			goto out;

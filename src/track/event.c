@@ -32,7 +32,8 @@ em_track_batch *em_track_batch_new_n(int cap)
 	em_track_batch *b = em_calloc(1, sizeof *b);
 	em_arena_init(&b->mem);
 	b->cap = cap > 0 && cap <= EM_TRACK_MAX_EVENTS ? cap : EM_TRACK_MAX_EVENTS;
-	b->events = em_arena_alloc(&b->mem, sizeof(em_track_event) * (size_t)b->cap);
+	/* The events are allocated with the first one, for as many as the
+	** batch announced (em_track_batch_reserve) or else for cap. */
 	b->device = b->browser = b->os = b->country = "";
 	return b;
 }
@@ -45,10 +46,18 @@ void em_track_batch_free(em_track_batch *b)
 	em_free(b);
 }
 
+void em_track_batch_reserve(em_track_batch *b, int n)
+{
+	if (!b->events && n > 0 && n < b->cap)
+		b->cap = n;
+}
+
 em_track_event *em_track_batch_add(em_track_batch *b)
 {
 	if (b->nevents >= b->cap)
 		return NULL;
+	if (!b->events)
+		b->events = em_arena_alloc(&b->mem, sizeof(em_track_event) * (size_t)b->cap);
 	em_track_event *e = &b->events[b->nevents++];
 	memset(e, 0, sizeof *e);
 	e->total = -1;

@@ -96,6 +96,8 @@ em_track_batch *em_track_batch_new(void);
 em_track_batch *em_track_batch_new_n(int cap);
 void em_track_batch_free(em_track_batch *b);
 /* Adds an empty event to the batch; NULL when it is full. */
+/* Before the first event is added: the batch will hold at most n. */
+void em_track_batch_reserve(em_track_batch *b, int n);
 em_track_event *em_track_batch_add(em_track_batch *b);
 
 #endif

@@ -69,7 +69,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.ws_ping_interval_s, 30);
 	assert_int_equal(c.ws_silent_close_s, 75);
 	assert_int_equal(c.synchronous_full, 0);
-	assert_int_equal(c.batch_ms, 2);
+	assert_int_equal(c.batch_ms, 0);
 	assert_int_equal(c.log_level, EM_LOG_INFO);
 	assert_string_equal(c.log_file, "");
 	assert_int_equal(c.access_log, 1);
@@ -117,7 +117,7 @@ static void test_file_good_values(void **state)
 	assert_int_equal(c.access_log, 0);
 	assert_int_equal(c.consent_required, 1);
 	/* What the file does not name keeps its default. */
-	assert_int_equal(c.batch_ms, 2);
+	assert_int_equal(c.batch_ms, 0);
 	assert_int_equal(c.ws_ping_interval_s, 30);
 }
 

@@ -31,5 +31,8 @@ void em__store_set_migrations(const struct em_embedded *table);
 ** connection. */
 struct sqlite3;
 int em__fts_register(struct sqlite3 *db);
+/* Registers the WAL write-coalescing VFS (walbuf.c) once; its name, or
+** NULL when the platform's VFS cannot be wrapped (then the default is used). */
+const char *em__walbuf_vfs(void);
 
 #endif

@@ -204,9 +204,12 @@ static void quote_sql(const char *sql, char *out, unsigned outlen)
 /* Process-wide SQLite settings, before its first use. Memory statistics
 ** off: with them on every SQLite allocation takes a global mutex, which
 ** the writer and the readers would contend on; Emma never reads them. */
+static const char *vfs_name;
+
 static void sqlite_setup(void)
 {
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	vfs_name = em__walbuf_vfs();
 }
 
 static int db_open(em_db **out, const char *path, int readonly, char *err, size_t errlen)
@@ -217,7 +220,7 @@ static int db_open(em_db **out, const char *path, int readonly, char *err, size_
 		SQLITE_OPEN_NOMUTEX; /* one thread at a time per connection; handed over under our locks */
 	flags |= readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	sqlite3 *h = NULL;
-	int rc = sqlite3_open_v2(path, &h, flags, NULL);
+	int rc = sqlite3_open_v2(path, &h, flags, vfs_name);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
 		sqlite3_close(h);
@@ -855,7 +858,8 @@ static void deadline_after_ms(struct timespec *ts, int ms)
 
 /* Blocks until there is work and returns a batch of up to batch_max writes,
 ** or NULL when the store is closing and the queue is empty. Once one write
-** is waiting it lingers up to batch_ms for more: that is the group commit. */
+** is waiting, what queued meanwhile goes with it (the group commit); with
+** batch_ms set it lingers up to that long for more. */
 static struct wreq *writer_take(em_store *s)
 {
 	pthread_mutex_lock(&s->mu);

@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@
 #define STMT_BUCKETS 128
 #define MAX_MIGRATION_VERSION 999999
 #define WRITER_CACHE_KIB 65536 /* see open_writer */
+#define READER_CACHE_KIB 32768 /* see em_store_open */
 #define EM__STR2(x) #x
 #define EM__STR(x) EM__STR2(x)
 
@@ -128,6 +130,7 @@ struct em_store {
 	em_db *cdb;
 	pthread_t ckpt;
 	int ckpt_started, ckpt_stop, ckpt_frames;
+	atomic_int ckpt_busy; /* a checkpoint runs: no need to wake the thread */
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 
@@ -1263,7 +1266,7 @@ static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
 	em_store *s = arg;
 	(void)h;
 	(void)name;
-	if (frames >= CKPT_FRAMES) {
+	if (frames >= CKPT_FRAMES && !atomic_load_explicit(&s->ckpt_busy, memory_order_relaxed)) {
 		pthread_mutex_lock(&s->ckpt_mu);
 		s->ckpt_frames = frames;
 		pthread_cond_signal(&s->ckpt_cv);
@@ -1282,12 +1285,16 @@ static void *ckpt_main(void *arg)
 		if (s->ckpt_stop)
 			break;
 		s->ckpt_frames = 0;
+		atomic_store(&s->ckpt_busy, 1);
 		pthread_mutex_unlock(&s->ckpt_mu);
 		int log = 0, done = 0;
 		int rc = sqlite3_wal_checkpoint_v2(s->cdb->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 			em_warn("store: checkpoint failed", "rc=%d", rc);
 		pthread_mutex_lock(&s->ckpt_mu);
+		/* Commits during the checkpoint did not signal: look again at once
+		** if they grew the log past the mark (the next commit says so). */
+		atomic_store(&s->ckpt_busy, 0);
 	}
 	pthread_mutex_unlock(&s->ckpt_mu);
 	return NULL;
@@ -1351,6 +1358,15 @@ int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen
 			return rc;
 		}
 		s->nreaders++;
+		/* A reader's page cache: the default 2 MiB makes a search over a
+		** large index re-read the same pages from the OS on every query.
+		** Pages are only allocated when used. */
+		static const char sql_reader_cache[] = "PRAGMA cache_size=-" EM__STR(READER_CACHE_KIB);
+		if ((rc = em_db_exec(s->readers[i], sql_reader_cache, NULL))) {
+			snprintf(err, errlen, "%s: %s", path, em_db_errmsg(s->readers[i]));
+			store_free(s);
+			return rc;
+		}
 		s->idle[s->nidle++] = s->readers[i];
 	}
 

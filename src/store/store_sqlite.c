@@ -56,6 +56,7 @@
 #define STMT_BUCKETS 128
 #define MAX_MIGRATION_VERSION 999999
 #define WRITER_CACHE_KIB 65536 /* see open_writer */
+#define STMTJRNL_SPILL_BYTES (8 << 20) /* see sqlite_setup */
 #define READER_CACHE_KIB 32768 /* see em_store_open */
 #define EM__STR2(x) #x
 #define EM__STR(x) EM__STR2(x)
@@ -212,6 +213,14 @@ static const char *vfs_name;
 static void sqlite_setup(void)
 {
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* The savepoint each write runs in keeps the original of every page
+	** it changes in a sub-journal. Past 64 KiB (SQLite's default) that
+	** journal moves to a temporary file for the rest of the transaction,
+	** and every further page costs two write calls: a group commit of
+	** beacons then spent more time there than in the writes themselves.
+	** Up to 8 MiB per transaction stay in memory. */
+	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMTJRNL_SPILL_BYTES);
+	/* Calls sqlite3_initialize: after every sqlite3_config. */
 	vfs_name = em__walbuf_vfs();
 }
 

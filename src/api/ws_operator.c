@@ -127,12 +127,13 @@ static void ws_operator(em_req *r)
 	int is_admin = p->role == EM_ROLE_ADMIN;
 	op_conn *oc = em_calloc(1, sizeof *oc);
 	oc->operator_id = p->operator_id;
+	int64_t credential = p->credential;
 	em_ws *ws = em_ws_upgrade(r, &handlers, oc);
 	if (!ws) {
 		em_free(oc);
 		return;
 	}
-	int n = em_hub_add(ws, oc->operator_id);
+	int n = em_hub_add(ws, oc->operator_id, credential);
 	send_json(ws, json_pack("{s:s, s:{s:s, s:s}, s:i}", "type", "hello", "operator", "id", id, "email",
 				email, "sockets", n));
 	/* The live list once; from here on the console only receives changes. */

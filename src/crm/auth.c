@@ -24,6 +24,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "crm/audit.h"
+#include "live/hub.h"
 #include "net/loop.h"
 #include "store/store.h"
 
@@ -363,6 +364,7 @@ struct opent {
 
 struct sess {
 	struct hnode hn;
+	int64_t sid; /* serial in this process: the credential of its sockets */
 	int64_t op_id;
 	int64_t created_at, expires_at;
 	char csrf[64];
@@ -419,7 +421,9 @@ static struct opent *op_upsert(struct em_auth *a, const em_operator *op)
 static struct sess *sess_add(struct em_auth *a, const char *hash, int64_t op_id, const char *csrf,
 			     int64_t created_at, int64_t expires_at)
 {
+	static int64_t serial;
 	struct sess *s = em_calloc(1, sizeof *s);
+	s->sid = ++serial;
 	snprintf(s->hash, sizeof s->hash, "%s", hash);
 	snprintf(s->csrf, sizeof s->csrf, "%s", csrf);
 	s->op_id = op_id;
@@ -436,6 +440,8 @@ static struct sess *sess_add(struct em_auth *a, const char *hash, int64_t op_id,
 /* Forgets a session (already unlinked from the map) and frees it. */
 static void sess_forget(struct em_auth *a, struct sess *s)
 {
+	/* Consoles signed in with it stop receiving at once. */
+	em_hub_end(s->sid, 0);
 	struct opent *o = op_find(a, s->op_id);
 	if (o && o->nsessions > 0)
 		o->nsessions--;
@@ -791,8 +797,10 @@ static const em_principal *from_session(struct em_auth *a, em_req *r)
 	if (!s)
 		return NULL;
 	em_principal *p = principal_for(a, r, s->op_id);
-	if (p)
+	if (p) {
 		snprintf(p->csrf, sizeof p->csrf, "%s", s->csrf);
+		p->credential = s->sid;
+	}
 	return p;
 }
 
@@ -1220,6 +1228,8 @@ void em__auth_operator_changed(em_app *app, const em_operator *op, int revoke)
 	if (revoke) {
 		struct sess_sweep w = {a, 0, op->id};
 		hm_sweep(&a->sessions, sweep_sessions, &w);
+		/* Every socket of the operator, whatever opened it. */
+		em_hub_end(0, op->id);
 	}
 }
 

@@ -38,6 +38,10 @@ typedef struct em_principal {
 	int via_token;
 	int can_write;
 	char csrf[64]; /* "" for tokens */
+	/* The session that signed the request in (its serial number in this
+	** process; 0 for API tokens): ending it closes the sockets opened with
+	** it (live/hub.h). */
+	int64_t credential;
 	char lang[8];
 } em_principal;
 

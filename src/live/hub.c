@@ -13,6 +13,8 @@
 typedef struct hub_entry {
 	em_ws *ws;
 	int64_t operator_id;
+	int64_t credential;
+	int ended; /* its sign-in ended: closing, receives nothing more */
 	struct hub_entry *prev, *next;
 } hub_entry;
 
@@ -27,11 +29,12 @@ static int count_for(int64_t operator_id)
 	return n;
 }
 
-int em_hub_add(em_ws *ws, int64_t operator_id)
+int em_hub_add(em_ws *ws, int64_t operator_id, int64_t credential)
 {
 	hub_entry *e = em_calloc(1, sizeof *e);
 	e->ws = ws;
 	e->operator_id = operator_id;
+	e->credential = credential;
 	e->next = entries;
 	if (entries)
 		entries->prev = e;
@@ -59,6 +62,21 @@ int em_hub_remove(em_ws *ws)
 	return 0;
 }
 
+int em_hub_end(int64_t credential, int64_t operator_id)
+{
+	int n = 0;
+	for (hub_entry *e = entries, *next; e; e = next) {
+		/* Closing may remove the entry at once (em_hub_remove). */
+		next = e->next;
+		if (e->ended || (credential ? e->credential != credential : e->operator_id != operator_id))
+			continue;
+		e->ended = 1;
+		em_ws_close(e->ws, 4401, "signed out");
+		n++;
+	}
+	return n;
+}
+
 int em_hub_publish(const json_t *obj, int64_t operator_id)
 {
 	size_t len;
@@ -67,7 +85,7 @@ int em_hub_publish(const json_t *obj, int64_t operator_id)
 	for (hub_entry *e = entries, *next; e; e = next) {
 		/* Sending may close a slow socket, which removes its entry. */
 		next = e->next;
-		if (operator_id > 0 && e->operator_id != operator_id)
+		if (e->ended || (operator_id > 0 && e->operator_id != operator_id))
 			continue;
 		if (em_ws_send_text(e->ws, text, len) == 0)
 			n++;

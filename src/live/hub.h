@@ -14,9 +14,15 @@
 
 struct em_ws;
 
-/* Registers an operator's socket; returns the number of sockets this
-** operator now has open (presence across several tabs). */
-int em_hub_add(struct em_ws *ws, int64_t operator_id);
+/* Registers an operator's socket, opened with the sign-in `credential`
+** (em_principal.credential); returns the number of sockets this operator
+** now has open (presence across several tabs). */
+int em_hub_add(struct em_ws *ws, int64_t operator_id, int64_t credential);
+/* Closes the sockets opened with a credential that ended (sign-out, expired
+** session, revoked token) or, with credential 0, every socket of
+** operator_id (the operator was disabled or their sign-ins revoked). Close
+** code 4401: the console then finds it is signed out. Returns how many. */
+int em_hub_end(int64_t credential, int64_t operator_id);
 /* Removes a socket; returns how many remain for that operator. */
 int em_hub_remove(struct em_ws *ws);
 /* Sends obj to every operator socket (or only to operator_id when > 0).

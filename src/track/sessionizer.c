@@ -40,6 +40,7 @@ typedef struct entry {
 	int visit_active_s;
 	uint64_t campaign; /* hash of utm_source + utm_campaign of the visit */
 	int dirty;	   /* visit/visitor rows not yet updated (deferred mode) */
+	int anon;	   /* the row has neither e-mail nor name: no identity to look up */
 	int pending_pageviews;
 } entry;
 
@@ -119,8 +120,8 @@ static uint64_t campaign_of(const char *url, char *source, char *medium, char *c
 static int load_visitor(em_db *db, int64_t site_id, const char *vid, entry *e)
 {
 	em_stmt *st = em_db_prepare(db,
-				    "SELECT id, first_seen, visits, cart_total, consent FROM visitor "
-				    "WHERE site_id = ? AND vid = ?",
+				    "SELECT id, first_seen, visits, cart_total, consent, email IS NULL AND name IS NULL"
+				    " FROM visitor WHERE site_id = ? AND vid = ?",
 				    "it", site_id, vid);
 	if (!st)
 		return EM_EIO;
@@ -134,6 +135,7 @@ static int load_visitor(em_db *db, int64_t site_id, const char *vid, entry *e)
 	e->visits = (int)em_stmt_int(st, 2);
 	e->cart_total = em_stmt_double(st, 3);
 	e->consent = (int)em_stmt_int(st, 4);
+	e->anon = (int)em_stmt_int(st, 5);
 	em_stmt_done(st);
 	st = em_db_prepare(db,
 			   "SELECT id, started_at, last_at, pageviews, active_s, utm_source, utm_campaign FROM visit "
@@ -257,6 +259,8 @@ static int record(em_db *db, em_track_batch *b, entry *e, int defer)
 			break;
 		case EM_EV_ORDER: e->cart_total = 0; break;
 		case EM_EV_IDENTIFY:
+			if (ev->email || ev->person_name)
+				e->anon = 0;
 			email = ev->email ? ev->email : email;
 			external_id = ev->external_id ? ev->external_id : external_id;
 			person = ev->person_name ? ev->person_name : person;
@@ -397,6 +401,7 @@ static int sessionize(em_db *db, em_track_batch *b, int defer)
 			}
 			e.visitor_id = em_db_last_id(db);
 			e.first_seen = ts;
+			e.anon = 1;
 		} else if (rc) {
 			return rc;
 		}
@@ -446,8 +451,10 @@ static int sessionize(em_db *db, em_track_batch *b, int defer)
 	b->res.visit_active_s = e.visit_active_s;
 	b->res.cart_total = e.cart_total;
 	b->res.consent = e.consent;
-	/* The live view shows who a visitor is; an import has no live view. */
-	if (b->source != EM_SRC_LOG)
+	/* The live view shows who a visitor is; an import has no live view.
+	** Identities change only here (identify events) or with the cache reset
+	** (merges, privacy requests), so an anonymous entry needs no lookup. */
+	if (b->source != EM_SRC_LOG && !e.anon)
 		load_identity(db, b, e.visitor_id);
 	return 0;
 }

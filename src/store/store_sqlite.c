@@ -56,7 +56,7 @@
 #define STMT_BUCKETS 128
 #define MAX_MIGRATION_VERSION 999999
 #define WRITER_CACHE_KIB 65536 /* see open_writer */
-#define STMTJRNL_SPILL_BYTES (8 << 20) /* see sqlite_setup */
+#define STMTJRNL_SPILL_BYTES (120 << 10) /* see sqlite_setup */
 #define READER_CACHE_KIB 32768 /* see em_store_open */
 #define EM__STR2(x) #x
 #define EM__STR(x) EM__STR2(x)
@@ -218,7 +218,9 @@ static void sqlite_setup(void)
 	** journal moves to a temporary file for the rest of the transaction,
 	** and every further page costs two write calls: a group commit of
 	** beacons then spent more time there than in the writes themselves.
-	** Up to 8 MiB per transaction stay in memory. */
+	** Up to 120 KiB per write stay in memory. Not more: SQLite moves the
+	** journal out in one write of that size, and its unix VFS cannot write
+	** 128 KiB or more in one call (it reports a full disk). */
 	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMTJRNL_SPILL_BYTES);
 	/* Calls sqlite3_initialize: after every sqlite3_config. */
 	vfs_name = em__walbuf_vfs();

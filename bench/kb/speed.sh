@@ -49,7 +49,7 @@ EMMA_LOG_ACCESS_LOG=false EMMA_SERVER_BODY_MAX=67108864 EMMA_INITIAL_ADMIN_PASSW
 	"$EMMA_BIN" serve --listen 127.0.0.1:0 --data "$data" >"$tmp/emma.out" 2>"$tmp/emma.err" &
 emma_pid=$!
 port=
-for _ in $(seq 300); do
+for _ in $(seq 1800); do # up to 3 minutes: a new migration may rebuild the search index first
 	port=$(sed -n 's/.*msg=listening.*port=\([0-9][0-9]*\).*/\1/p' "$tmp/emma.err" | head -n 1)
 	if [ -n "$port" ] || ! kill -0 "$emma_pid" 2>/dev/null; then
 		break

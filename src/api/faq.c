@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/ids.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "crm/audit.h"
 #include "crm/auth.h"
 #include "crm/operators.h"
@@ -59,6 +60,7 @@ typedef struct kb_ctx {
 	size_t at;
 	int created, updated;
 	int nolog; /* search: do not record (a half-typed question) */
+	int optimize; /* after the write: merge the index of articles (1) or products (2) */
 	json_t *errors;
 } kb_ctx;
 
@@ -96,9 +98,26 @@ static void public_cors(em_req *r)
 	em_resp_header(r, "Vary", "Origin");
 }
 
+/* A large feed or import leaves the search index in many pieces: merged
+** in a write of its own (a failure there loses nothing), searches read one. */
+static int optimize_products; /* its address: the arg that says "products" */
+
+static int optimize_fn(em_db *db, void *arg)
+{
+	return em_kb_index_optimize_db(db, arg != NULL);
+}
+
+static void optimize_done(int status, void *arg)
+{
+	if (status)
+		em_warn("kb: merging the search index failed", "products=%d status=%d", arg != NULL, status);
+}
+
 static void answered(int status, void *arg)
 {
 	kb_ctx *c = arg;
+	if (!status && c->optimize)
+		em_store_write(c->app->store, optimize_fn, optimize_done, c->optimize == 2 ? &optimize_products : NULL);
 	if (status) {
 		em_api_fail(c->r, status, status == EM_EEXIST ? "slug" : NULL,
 			    status == EM_EEXIST ? "an article with this slug exists already" : NULL);
@@ -404,6 +423,8 @@ static int import_fn(em_db *db, void *arg)
 		c->created++;
 	}
 	c->out = json_pack("{s:i, s:O}", "created", c->created, "errors", c->errors);
+	if (c->created >= EM_KB_OPTIMIZE_AFTER)
+		c->optimize = 1; /* articles */
 	return 0;
 }
 
@@ -854,6 +875,8 @@ static int products_put_fn(em_db *db, void *arg)
 	if (!single)
 		c->out = json_pack("{s:i, s:i, s:O}", "created", c->created, "updated", c->updated, "errors",
 				   c->errors);
+	if (c->created + c->updated >= EM_KB_OPTIMIZE_AFTER)
+		c->optimize = 2; /* products */
 	return 0;
 }
 

@@ -122,27 +122,67 @@ void em_kb_slug(const char *title, char *out, size_t outlen)
 
 /* ---- Index maintenance --------------------------------------------------- */
 
-static int unindex(em_db *db, const char *kind_a, const char *kind_b, int64_t ref)
+/* Rowids of the search index (migration 011): a site's rows, and its
+** published articles, are one range. */
+#define ART_ROWID(site, draft, id) (((int64_t)(site) << 33) | ((int64_t)(draft) << 32) | (int64_t)(id))
+#define PROD_ROWID(site, id) (((int64_t)(site) << 32) | (int64_t)(id))
+#define ROWID_REF(rowid) ((rowid) & 0xFFFFFFFFLL)
+
+static void kb_changed(void);
+
+/* Removes an article from both languages' indexes: lookups by rowid. */
+static int article_unindex(em_db *db, int64_t site, int64_t id)
 {
-	if (em_db_exec(db, "DELETE FROM kb_index_de WHERE ref = ? AND kind IN (?, ?)", "itt", ref, kind_a, kind_b) ||
-	    em_db_exec(db, "DELETE FROM kb_index_en WHERE ref = ? AND kind IN (?, ?)", "itt", ref, kind_a, kind_b))
+	kb_changed();
+	for (int draft = 0; draft < 2; draft++)
+		if (em_db_exec(db, "DELETE FROM kb_art_de WHERE rowid = ?", "i", ART_ROWID(site, draft, id)) ||
+		    em_db_exec(db, "DELETE FROM kb_art_en WHERE rowid = ?", "i", ART_ROWID(site, draft, id)))
+			return EM_EIO;
+	return 0;
+}
+
+static int article_index(em_db *db, const char *lang, const char *title, const char *body, const char *tags,
+			 int draft, int64_t id, int64_t site)
+{
+	kb_changed();
+	return em_db_exec(db,
+			  !strcmp(lang, "de") ? "INSERT INTO kb_art_de (rowid, title, body, tags) VALUES (?,?,?,?)"
+					      : "INSERT INTO kb_art_en (rowid, title, body, tags) VALUES (?,?,?,?)",
+			  "ittt", ART_ROWID(site, draft, id), title, body, tags)
+		       ? EM_EIO
+		       : 0;
+}
+
+static int product_unindex(em_db *db, int64_t site, int64_t id)
+{
+	kb_changed();
+	if (em_db_exec(db, "DELETE FROM kb_prod_de WHERE rowid = ?", "i", PROD_ROWID(site, id)) ||
+	    em_db_exec(db, "DELETE FROM kb_prod_en WHERE rowid = ?", "i", PROD_ROWID(site, id)))
 		return EM_EIO;
 	return 0;
 }
 
-static int index_into(em_db *db, const char *lang, const char *title, const char *body, const char *tags,
-		      const char *kind, int64_t ref, int64_t site_id)
+static int product_index(em_db *db, const char *title, const char *body, const char *tags, int64_t id, int64_t site)
 {
-	if (!strcmp(lang, "de"))
-		return em_db_exec(db,
-				  "INSERT INTO kb_index_de (title, body, tags, kind, ref, site) VALUES (?,?,?,?,?,?)",
-				  "ttttii", title, body, tags, kind, ref, site_id)
-			       ? EM_EIO
-			       : 0;
-	return em_db_exec(db, "INSERT INTO kb_index_en (title, body, tags, kind, ref, site) VALUES (?,?,?,?,?,?)",
-			  "ttttii", title, body, tags, kind, ref, site_id)
-		       ? EM_EIO
-		       : 0;
+	kb_changed();
+	if (em_db_exec(db, "INSERT INTO kb_prod_de (rowid, title, body, tags) VALUES (?,?,?,?)", "ittt",
+		       PROD_ROWID(site, id), title, body, tags) ||
+	    em_db_exec(db, "INSERT INTO kb_prod_en (rowid, title, body, tags) VALUES (?,?,?,?)", "ittt",
+		       PROD_ROWID(site, id), title, body, tags))
+		return EM_EIO;
+	return 0;
+}
+
+int em_kb_index_optimize_db(em_db *db, int products)
+{
+	kb_changed();
+	const char *de = products ? "INSERT INTO kb_prod_de (kb_prod_de) VALUES ('optimize')"
+				  : "INSERT INTO kb_art_de (kb_art_de) VALUES ('optimize')";
+	const char *en = products ? "INSERT INTO kb_prod_en (kb_prod_en) VALUES ('optimize')"
+				  : "INSERT INTO kb_art_en (kb_art_en) VALUES ('optimize')";
+	if (em_db_exec(db, de, NULL) || em_db_exec(db, en, NULL))
+		return EM_EIO;
+	return 0;
 }
 
 /* ---- Articles ------------------------------------------------------------ */
@@ -212,9 +252,9 @@ static int article_reindex(em_db *db, int64_t id, int created)
 	char *tags = em_strdup(em_stmt_text(st, 4));
 	int published = !strcmp(em_stmt_text(st, 5), "published");
 	em_stmt_done(st);
-	rc = created ? 0 : unindex(db, "a", "d", id); /* a new article has no index rows to scan for */
+	rc = created ? 0 : article_unindex(db, site, id);
 	if (!rc)
-		rc = index_into(db, lang, q, body, tags, published ? "a" : "d", id, site);
+		rc = article_index(db, lang, q, body, tags, !published, id, site);
 	em_free(q);
 	em_free(body);
 	em_free(tags);
@@ -284,13 +324,13 @@ int em_kb_article_put_db(em_db *db, void *arg)
 int em_kb_article_delete_db(em_db *db, void *arg)
 {
 	em_kb_article *a = arg;
-	em_stmt *st = em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ?", "t", a->public_id);
+	em_stmt *st = em_db_prepare(db, "SELECT id, site_id FROM kb_article WHERE public_id = ?", "t", a->public_id);
 	int rc = em_stmt_step(st);
-	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0;
+	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0, site = rc == 1 ? em_stmt_int(st, 1) : 0;
 	em_stmt_done(st);
 	if (rc != 1)
 		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
-	if (unindex(db, "a", "d", id) || em_db_exec(db, "UPDATE kb_event SET article_id = NULL WHERE article_id = ?", "i", id) ||
+	if (article_unindex(db, site, id) || em_db_exec(db, "UPDATE kb_event SET article_id = NULL WHERE article_id = ?", "i", id) ||
 	    em_db_exec(db, "DELETE FROM kb_article WHERE id = ?", "i", id))
 		return EM_EIO;
 	return 0;
@@ -504,10 +544,9 @@ int em_kb_product_put_db(em_db *db, void *arg)
 	snprintf(body, sizeof body, "%s %s", em_json_str(p->out, "description", ""),
 		 em_json_str(p->out, "category", ""));
 	const char *name = em_json_str(p->out, "name", "");
-	/* A new product has no index rows yet: the DELETE would scan the whole
-	** index (ref is not indexed), which made loading a feed quadratic. */
-	if ((!p->created && unindex(db, "p", "p", id)) || index_into(db, "de", name, body, sku, "p", id, p->site_id) ||
-	    index_into(db, "en", name, body, sku, "p", id, p->site_id))
+	/* Its index rows are found by rowid: a re-imported feed costs a
+	** lookup per product, not a scan of the index. */
+	if ((!p->created && product_unindex(db, p->site_id, id)) || product_index(db, name, body, sku, id, p->site_id))
 		return EM_EIO;
 	return 0;
 }
@@ -521,7 +560,7 @@ int em_kb_product_delete_db(em_db *db, void *arg)
 	em_stmt_done(st);
 	if (rc != 1)
 		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
-	if (unindex(db, "p", "p", id) || em_db_exec(db, "DELETE FROM product WHERE id = ?", "i", id))
+	if (product_unindex(db, q->site_id, id) || em_db_exec(db, "DELETE FROM product WHERE id = ?", "i", id))
 		return EM_EIO;
 	return 0;
 }
@@ -617,6 +656,8 @@ typedef struct qterm {
 	char word[TERM_MAX]; /* as typed */
 	int at_end;	     /* the query's last word: perhaps still being typed */
 	int64_t docs;	     /* documents with the term or one of its exact alternatives */
+	int64_t docs_a, docs_p; /* the same among the articles, among the products */
+	int64_t alt_docs[2][ALTS_MAX]; /* each alternative's: [0] articles, [1] products */
 } qterm;
 
 typedef struct collect {
@@ -700,23 +741,134 @@ static int add_synonyms(em_db *db, em_text *tx, const em_kb_search *s, qterm *te
 	return rc < 0 ? EM_EIO : 0;
 }
 
-static int64_t vocab_docs(em_db *db, const char *lang, const char *term)
+/* How many documents have a term, articles and products apart, from the
+** FTS5 vocabularies. Counting reads the term's whole doclist, and a query
+** asks for many terms (each alternative, and the spellings tried by the
+** typo correction), so counts are kept in a small cache: at most
+** VCACHE_SLOTS entries (about 0.6 MB), emptied by every change of the
+** index made by this process (kb_changed), and each entry trusted for
+** VCACHE_TTL_MS at most (an `emma import-faq` run by another process). Counts
+** read within VCACHE_GRACE_MS after a change are not kept: the change may
+** not have been committed yet when they were read. */
+#define VCACHE_SLOTS 8192
+#define VCACHE_TERM 40
+#define VCACHE_TTL_MS 60000
+#define VCACHE_GRACE_MS 2000
+typedef struct vslot {
+	int64_t at; /* when read; 0: empty */
+	int64_t art, prod;
+	uint32_t gen;
+	char lang;
+	char term[VCACHE_TERM];
+} vslot;
+static vslot vcache[VCACHE_SLOTS];
+static uint32_t vcache_gen;
+static int64_t vcache_changed_at;
+static pthread_mutex_t vcache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void kb_changed(void)
 {
-	em_stmt *st = !strcmp(lang, "de") ? em_db_prepare(db, "SELECT doc FROM kb_vocab_de WHERE term = ?", "t", term)
-					  : em_db_prepare(db, "SELECT doc FROM kb_vocab_en WHERE term = ?", "t", term);
+	int64_t now = em_now_ms();
+	pthread_mutex_lock(&vcache_mu);
+	vcache_gen++;
+	vcache_changed_at = now;
+	pthread_mutex_unlock(&vcache_mu);
+}
+
+static uint32_t vhash(char lang, const char *term)
+{
+	uint32_t h = 2166136261u ^ (unsigned char)lang;
+	for (const char *p = term; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+static int64_t vocab_count(em_db *db, int de, int prod, const char *term)
+{
+	static const char *const sql[4] = {
+		"SELECT doc FROM kb_vocab_art_de WHERE term = ?",
+		"SELECT doc FROM kb_vocab_prod_de WHERE term = ?",
+		"SELECT doc FROM kb_vocab_art_en WHERE term = ?",
+		"SELECT doc FROM kb_vocab_prod_en WHERE term = ?",
+	};
+	em_stmt *st = em_db_prepare(db, sql[(de ? 0 : 2) + prod], "t", term);
 	int64_t n = em_stmt_step(st) == 1 ? em_stmt_int(st, 0) : 0;
 	em_stmt_done(st);
 	return n;
 }
 
+/* Documents with term: *art among the articles, *prod among the products. */
+static void vocab_docs2(em_db *db, const char *lang, const char *term, int64_t *art, int64_t *prod)
+{
+	char l = lang[0];
+	size_t tl = strlen(term);
+	int cacheable = tl < VCACHE_TERM;
+	uint32_t h = vhash(l, term), gen = 0;
+	int64_t now = em_now_ms(), changed = 0;
+	pthread_mutex_lock(&vcache_mu);
+	gen = vcache_gen;
+	changed = vcache_changed_at;
+	if (cacheable)
+		for (int i = 0; i < 4; i++) {
+			vslot *v = &vcache[(h + (uint32_t)i) % VCACHE_SLOTS];
+			if (v->at && v->gen == gen && v->lang == l && now - v->at < VCACHE_TTL_MS && !strcmp(v->term, term)) {
+				*art = v->art;
+				*prod = v->prod;
+				pthread_mutex_unlock(&vcache_mu);
+				return;
+			}
+		}
+	pthread_mutex_unlock(&vcache_mu);
+	int de = l == 'd';
+	*art = vocab_count(db, de, 0, term);
+	*prod = vocab_count(db, de, 1, term);
+	if (!cacheable || now - changed < VCACHE_GRACE_MS)
+		return;
+	pthread_mutex_lock(&vcache_mu);
+	if (vcache_gen == gen) {
+		/* Four slots to probe; the oldest (or a stale one) is replaced. */
+		vslot *best = NULL;
+		for (int i = 0; i < 4; i++) {
+			vslot *v = &vcache[(h + (uint32_t)i) % VCACHE_SLOTS];
+			if (!v->at || v->gen != gen || now - v->at >= VCACHE_TTL_MS) {
+				best = v;
+				break;
+			}
+			if (!best || v->at < best->at)
+				best = v;
+		}
+		best->at = now;
+		best->gen = gen;
+		best->lang = l;
+		best->art = *art;
+		best->prod = *prod;
+		memcpy(best->term, term, tl + 1);
+	}
+	pthread_mutex_unlock(&vcache_mu);
+}
+
+static int64_t vocab_docs(em_db *db, const char *lang, const char *term)
+{
+	int64_t a, p;
+	vocab_docs2(db, lang, term, &a, &p);
+	return a + p;
+}
+
 /* Whether some indexed term begins with (or is) prefix. */
 static int vocab_prefixed(em_db *db, const char *lang, const char *prefix)
 {
-	em_stmt *st = !strcmp(lang, "de")
-			      ? em_db_prepare(db, "SELECT term FROM kb_vocab_de WHERE term >= ? LIMIT 1", "t", prefix)
-			      : em_db_prepare(db, "SELECT term FROM kb_vocab_en WHERE term >= ? LIMIT 1", "t", prefix);
-	int found = em_stmt_step(st) == 1 && !strncmp(em_stmt_text(st, 0), prefix, strlen(prefix));
-	em_stmt_done(st);
+	static const char *const sql[4] = {
+		"SELECT term FROM kb_vocab_art_de WHERE term >= ? LIMIT 1",
+		"SELECT term FROM kb_vocab_prod_de WHERE term >= ? LIMIT 1",
+		"SELECT term FROM kb_vocab_art_en WHERE term >= ? LIMIT 1",
+		"SELECT term FROM kb_vocab_prod_en WHERE term >= ? LIMIT 1",
+	};
+	int found = 0;
+	for (int i = !strcmp(lang, "de") ? 0 : 2, e = i + 2; i < e && !found; i++) {
+		em_stmt *st = em_db_prepare(db, sql[i], "t", prefix);
+		found = em_stmt_step(st) == 1 && !strncmp(em_stmt_text(st, 0), prefix, strlen(prefix));
+		em_stmt_done(st);
+	}
 	return found;
 }
 
@@ -892,22 +1044,38 @@ static json_t *marked_json(const char *s)
 }
 
 /* The FTS5 query: ("\1a" OR "\1a2" *) AND|OR ("\1b") ... Terms in more than
-** COMMON_DOCS documents are left out of an OR query that has rarer ones:
-** they barely change the order and each would make every one of their
-** documents a candidate to rank. */
+** COMMON_DOCS documents (of the table searched: articles or products) are
+** left out of an OR query that has rarer ones: they barely change the order
+** and each would make every one of their documents a candidate to rank. */
 #define COMMON_DOCS 5000
-static void build_match(em_buf *m, const qterm *terms, int n, int all, int skip_common)
+static int64_t term_docs(const qterm *t, int products)
 {
+	return products ? t->docs_p : t->docs_a;
+}
+
+/* Products are found by their names: a word in this many products or more
+** is looked for as it is only, not also as the beginning of longer words,
+** and a query of such words only ranks the products that have them in the
+** name or SKU. */
+#define PRODUCT_ENOUGH 200
+/* The query's rank function: bm25 with the question weighing six times the
+** answer and tags three times, and each phrase's document count as known
+** from the vocabulary (see emma_bm25 in store/fts_text.c); build_match
+** appends the counts in the order of its phrases. */
+#define RANK_FN "emma_bm25(6.0, 1.0, 3.0"
+static void build_match(em_buf *m, em_buf *rank, const qterm *terms, int n, int all, int skip_common, int products)
+{
+	em_buf_append(rank, RANK_FN, strlen(RANK_FN));
 	/* Only common words: their documents are many, so only those that
 	** name them in the title (or tags) are ranked. */
 	int rare = 0;
 	for (int i = 0; i < n; i++)
-		rare += terms[i].docs <= COMMON_DOCS;
+		rare += term_docs(&terms[i], products) <= (products ? PRODUCT_ENOUGH : COMMON_DOCS);
 	if (!rare)
 		em_buf_append(m, "{title tags} : (", 16);
 	int first = 1;
 	for (int i = 0; i < n; i++) {
-		if (skip_common && terms[i].docs > COMMON_DOCS)
+		if (skip_common && term_docs(&terms[i], products) > COMMON_DOCS)
 			continue;
 		if (!first)
 			em_buf_append(m, all ? " AND " : " OR ", all ? 5 : 4);
@@ -922,89 +1090,272 @@ static void build_match(em_buf *m, const qterm *terms, int n, int all, int skip_
 					em_buf_append(m, "\"", 1);
 				em_buf_append(m, p, 1);
 			}
-			em_buf_append(m, terms[i].prefix[a] ? "\" *" : "\"", terms[i].prefix[a] ? 3 : 1);
+			int prefix = terms[i].prefix[a] && !(products && terms[i].docs_p >= PRODUCT_ENOUGH);
+			char num[32];
+			int nl = snprintf(num, sizeof num, ", %lld", (long long)terms[i].alt_docs[products][a]);
+			em_buf_append(rank, num, (size_t)nl);
+			em_buf_append(m, prefix ? "\" *" : "\"", prefix ? 3 : 1);
 		}
 		em_buf_append(m, ")", 1);
 	}
 	if (!rare)
 		em_buf_append(m, ")", 1);
 	em_buf_append(m, "", 1);
+	em_buf_append(rank, ")", 2); /* with the NUL */
 }
 
 typedef struct hit {
-	int64_t rowid, ref;
+	int64_t rowid;
 	double score;
-	int product;
 } hit;
 
-typedef struct hits {
-	hit a[64], p[64];
-	int na, np;
-} hits;
+#define HITS_MAX 64
 
-#define SCAN_MAX 2000 /* ranked rows looked at for the wanted kinds at most */
+/* Ranking every document of a common word costs time in proportion to the
+** index (some 10 us a document): when a pass may match more than RANK_ALL
+** documents, only the first RANK_SOME that match (in rowid order, the order
+** FTS5 reads its lists in: the oldest first) are ranked. */
+#define RANK_ALL 1000
+#define RANK_SOME 300
 
-/* One ranked pass over the index: the best articles and products of the
-** site not found by an earlier pass. Only ids and scores are read here;
-** highlights are made for the few rows shown. */
-static int search_pass(em_db *db, const em_kb_search *s, const char *match, hits *h)
+static int hit_cmp(const void *x, const void *y)
 {
-	static const char sql_de[] = "SELECT rowid, kind, ref, site, rank FROM kb_index_de WHERE kb_index_de MATCH ?"
-				     " AND rank MATCH 'bm25(6.0, 1.0, 3.0)' ORDER BY rank";
-	static const char sql_en[] = "SELECT rowid, kind, ref, site, rank FROM kb_index_en WHERE kb_index_en MATCH ?"
-				     " AND rank MATCH 'bm25(6.0, 1.0, 3.0)' ORDER BY rank";
-	int wa = s->articles < 64 ? s->articles : 64, wp = s->products < 64 ? s->products : 64;
-	if (h->na >= wa && h->np >= wp)
+	const hit *a = x, *b = y;
+	return a->score < b->score ? -1 : a->score > b->score ? 1 : (a->rowid > b->rowid) - (a->rowid < b->rowid);
+}
+
+/* One ranked pass over one table (articles or products of a language):
+** the best rows in the rowid range [lo, hi] (the site; for articles also
+** published only or with drafts) not found by an earlier pass. Only rowids
+** and scores are read: no row of the table. With some > 0, only the first
+** some matching rows are ranked. */
+static int search_pass(em_db *db, int de, int products, int64_t lo, int64_t hi, const char *match,
+		       const char *rank, hit *list, int *n, int want, int some)
+{
+	static const char *const sql[4] = {
+		"SELECT rowid, rank FROM kb_art_de WHERE kb_art_de MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? ORDER BY rank LIMIT ?",
+		"SELECT rowid, rank FROM kb_prod_de WHERE kb_prod_de MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? ORDER BY rank LIMIT ?",
+		"SELECT rowid, rank FROM kb_art_en WHERE kb_art_en MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? ORDER BY rank LIMIT ?",
+		"SELECT rowid, rank FROM kb_prod_en WHERE kb_prod_en MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? ORDER BY rank LIMIT ?",
+	};
+	static const char *const sql_some[4] = {
+		"SELECT rowid, rank FROM kb_art_de WHERE kb_art_de MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? LIMIT ?",
+		"SELECT rowid, rank FROM kb_prod_de WHERE kb_prod_de MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? LIMIT ?",
+		"SELECT rowid, rank FROM kb_art_en WHERE kb_art_en MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? LIMIT ?",
+		"SELECT rowid, rank FROM kb_prod_en WHERE kb_prod_en MATCH ? AND rowid BETWEEN ? AND ?"
+		" AND rank MATCH ? LIMIT ?",
+	};
+	if (*n >= want)
 		return 0;
-	em_stmt *st = em_db_prepare(db, !strcmp(s->lang, "de") ? sql_de : sql_en, "t", match);
-	int rc = 0, scanned = 0;
-	while ((h->na < wa || h->np < wp) && scanned < SCAN_MAX) {
-		if ((rc = em_stmt_step(st)) != 1)
-			break;
-		scanned++;
-		if (em_stmt_int(st, 3) != s->site_id)
-			continue;
-		const char *kind = em_stmt_text(st, 1);
-		int product = kind[0] == 'p';
-		if (product ? h->np >= wp : (h->na >= wa || (kind[0] == 'd' && !s->include_drafts)))
-			continue;
+	int k = (de ? 0 : 2) + products, rc = 0;
+	if (some > 0) {
+		hit *got = em_malloc((size_t)some * sizeof *got);
+		int ng = 0;
+		em_stmt *st = em_db_prepare(db, sql_some[k], "tiitI", match, lo, hi, rank, (int64_t)some);
+		while (ng < some && (rc = em_stmt_step(st)) == 1) {
+			got[ng].rowid = em_stmt_int(st, 0);
+			got[ng].score = em_stmt_double(st, 1);
+			ng++;
+		}
+		em_stmt_done(st);
+		qsort(got, (size_t)ng, sizeof *got, hit_cmp);
+		for (int g = 0; g < ng && *n < want; g++) {
+			int dup = 0;
+			for (int i = 0; i < *n && !dup; i++)
+				dup = list[i].rowid == got[g].rowid;
+			if (!dup)
+				list[(*n)++] = got[g];
+		}
+		em_free(got);
+		return rc < 0 ? EM_EIO : 0;
+	}
+	/* The rows found already may come again: ask for as many more. */
+	em_stmt *st = em_db_prepare(db, sql[k], "tiitI", match, lo, hi, rank, (int64_t)(want + *n));
+	while (*n < want && (rc = em_stmt_step(st)) == 1) {
 		int64_t rowid = em_stmt_int(st, 0);
 		int dup = 0;
-		for (int i = 0; i < (product ? h->np : h->na) && !dup; i++)
-			dup = (product ? h->p : h->a)[i].rowid == rowid;
+		for (int i = 0; i < *n && !dup; i++)
+			dup = list[i].rowid == rowid;
 		if (dup)
 			continue;
-		hit *x = product ? &h->p[h->np++] : &h->a[h->na++];
-		x->rowid = rowid;
-		x->ref = em_stmt_int(st, 2);
-		x->score = em_stmt_double(st, 4);
-		x->product = product;
+		list[*n].rowid = rowid;
+		list[*n].score = em_stmt_double(st, 1);
+		(*n)++;
 	}
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
 }
 
-/* The found rows as JSON: the title highlighted, a snippet of the body,
-** and the article's or product's own fields. */
-static void hits_json(em_db *db, const em_kb_search *s, const char *match, const hit *list, int n, json_t *into,
-		      int *count)
+/* ---- Highlights and snippets --------------------------------------------- */
+
+/* A word of a shown text: where it is, and which query term it matched
+** (bit i: terms[i]; 0: none). Compound tails count for their word. */
+typedef struct tword {
+	int start, end;
+	unsigned mask;
+} tword;
+
+typedef struct twords {
+	tword *w;
+	int n, cap;
+	const qterm *terms;
+	int nterms;
+} twords;
+
+static unsigned term_match(const twords *tw, const char *term, size_t len)
 {
-	static const char sql_de[] = "SELECT highlight(kb_index_de, 0, char(1), char(2)),"
-				     " snippet(kb_index_de, 1, char(1), char(2), '…', 24) FROM kb_index_de"
-				     " WHERE kb_index_de MATCH ? AND rowid = ?";
-	static const char sql_en[] = "SELECT highlight(kb_index_en, 0, char(1), char(2)),"
-				     " snippet(kb_index_en, 1, char(1), char(2), '…', 24) FROM kb_index_en"
-				     " WHERE kb_index_en MATCH ? AND rowid = ?";
+	unsigned mask = 0;
+	for (int i = 0; i < tw->nterms && i < 32; i++)
+		for (int a = 0; a < tw->terms[i].nalt; a++) {
+			const char *alt = tw->terms[i].alt[a];
+			size_t al = strlen(alt);
+			if ((al == len || (tw->terms[i].prefix[a] && al < len)) && !memcmp(alt, term, al)) {
+				mask |= 1u << i;
+				break;
+			}
+		}
+	return mask;
+}
+
+static int tword_emit(void *arg, const char *term, size_t len, int start, int end, int colocated)
+{
+	twords *tw = arg;
+	unsigned m = term_match(tw, term, len);
+	if (colocated && tw->n) {
+		tw->w[tw->n - 1].mask |= m;
+		return 0;
+	}
+	if (tw->n == tw->cap) {
+		tw->cap = tw->cap ? tw->cap * 2 : 64;
+		tw->w = em_realloc(tw->w, (size_t)tw->cap * sizeof *tw->w);
+	}
+	tw->w[tw->n++] = (tword){start, end, m};
+	return 0;
+}
+
+/* Appends text[from, to) with the matched words marked \1 ... \2 (the
+** markers marked_html turns into <mark>). */
+static void mark_range(em_buf *b, const char *text, const twords *tw, int wfrom, int wto, int from, int to)
+{
+	int at = from;
+	for (int i = wfrom; i < wto; i++) {
+		if (!tw->w[i].mask)
+			continue;
+		em_buf_append(b, text + at, (size_t)(tw->w[i].start - at));
+		em_buf_append(b, "\x01", 1);
+		em_buf_append(b, text + tw->w[i].start, (size_t)(tw->w[i].end - tw->w[i].start));
+		em_buf_append(b, "\x02", 1);
+		at = tw->w[i].end;
+	}
+	em_buf_append(b, text + at, (size_t)(to - at));
+}
+
+/* The text's words, analysed like the index does (compound tails too). */
+static void text_words(em_text *tx, const char *text, const qterm *terms, int nterms, twords *tw)
+{
+	memset(tw, 0, sizeof *tw);
+	tw->terms = terms;
+	tw->nterms = nterms;
+	em_text_tokens(tx, text, strlen(text), 1, tword_emit, tw);
+}
+
+/* The whole text with the query's words marked (a title or name). */
+static json_t *highlight_json(em_text *tx, const char *text, const qterm *terms, int nterms)
+{
+	twords tw;
+	text_words(tx, text, terms, nterms, &tw);
+	em_buf b;
+	em_buf_init(&b, 1 << 20);
+	mark_range(&b, text, &tw, 0, tw.n, 0, (int)strlen(text));
+	em_buf_append(&b, "", 1);
+	json_t *j = marked_json(b.data);
+	em_buf_free(&b);
+	em_free(tw.w);
+	return j;
+}
+
+/* SNIPPET_TOKENS words of the text around the most (distinct, then any)
+** matched words, marked, with "…" where the text goes on. */
+static json_t *snippet_json(em_text *tx, const char *text, const qterm *terms, int nterms)
+{
+	twords tw;
+	text_words(tx, text, terms, nterms, &tw);
+	int len = (int)strlen(text), first = 0;
+	if (tw.n > SNIPPET_TOKENS) {
+		long best = -1;
+		for (int i = 0; i < tw.n; i++) {
+			if (!tw.w[i].mask)
+				continue;
+			unsigned seen = 0;
+			long score = 0;
+			int last = i;
+			for (int k = i; k < tw.n && k < i + SNIPPET_TOKENS; k++) {
+				if (!tw.w[k].mask)
+					continue;
+				score += (tw.w[k].mask & ~seen) ? 1000 : 1;
+				seen |= tw.w[k].mask;
+				last = k;
+			}
+			if (score > best) {
+				best = score;
+				/* The matches in the middle of the window. */
+				first = i - (SNIPPET_TOKENS - (last - i + 1)) / 2;
+			}
+		}
+		if (first > tw.n - SNIPPET_TOKENS)
+			first = tw.n - SNIPPET_TOKENS;
+		if (first < 0)
+			first = 0;
+	}
+	int end = tw.n < first + SNIPPET_TOKENS ? tw.n : first + SNIPPET_TOKENS;
+	em_buf b;
+	em_buf_init(&b, 1 << 20);
+	if (tw.n) {
+		int from = first ? tw.w[first].start : 0, to = end < tw.n ? tw.w[end - 1].end : len;
+		if (first)
+			em_buf_append(&b, "…", strlen("…"));
+		mark_range(&b, text, &tw, first, end, from, to);
+		if (end < tw.n)
+			em_buf_append(&b, "…", strlen("…"));
+	}
+	em_buf_append(&b, "", 1);
+	json_t *j = marked_json(b.data);
+	em_buf_free(&b);
+	em_free(tw.w);
+	return j;
+}
+
+/* The found rows as JSON: the title highlighted, a snippet of the body,
+** and the article's or product's own fields. The text shown is the
+** index's own (by rowid, no query): marked here, with the analyser. */
+static void hits_json(em_db *db, const em_kb_search *s, em_text *tx, const qterm *terms, int nterms, int products,
+		      const hit *list, int n, json_t *into, int *count)
+{
+	static const char *const sql[4] = {
+		"SELECT title, body FROM kb_art_de WHERE rowid = ?",
+		"SELECT title, body FROM kb_prod_de WHERE rowid = ?",
+		"SELECT title, body FROM kb_art_en WHERE rowid = ?",
+		"SELECT title, body FROM kb_prod_en WHERE rowid = ?",
+	};
+	int de = !strcmp(s->lang, "de");
 	for (int i = 0; i < n; i++) {
 		json_t *o = NULL;
 		em_stmt *st;
-		if (list[i].product) {
-			st = em_db_prepare(db, "SELECT " PRODUCT_COLS " WHERE p.id = ?", "i", list[i].ref);
+		int64_t ref = ROWID_REF(list[i].rowid);
+		if (products) {
+			st = em_db_prepare(db, "SELECT " PRODUCT_COLS " WHERE p.id = ?", "i", ref);
 			if (em_stmt_step(st) == 1)
 				o = product_row(st);
 		} else {
 			st = em_db_prepare(db, "SELECT public_id, slug, category, lang, status FROM kb_article WHERE id = ?",
-					   "i", list[i].ref);
+					   "i", ref);
 			if (em_stmt_step(st) == 1)
 				o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", em_stmt_text(st, 0), "slug",
 					      em_stmt_text(st, 1), "category", em_stmt_text(st, 2), "lang",
@@ -1013,16 +1364,71 @@ static void hits_json(em_db *db, const em_kb_search *s, const char *match, const
 		em_stmt_done(st);
 		if (!o)
 			continue;
-		st = em_db_prepare(db, !strcmp(s->lang, "de") ? sql_de : sql_en, "ti", match, list[i].rowid);
+		st = em_db_prepare(db, sql[(de ? 0 : 2) + products], "i", list[i].rowid);
 		int found = em_stmt_step(st) == 1;
-		json_object_set_new(o, list[i].product ? "name_html" : "question_html",
-				    marked_json(found ? em_stmt_text(st, 0) : ""));
-		json_object_set_new(o, "snippet_html", marked_json(found ? em_stmt_text(st, 1) : ""));
+		json_object_set_new(o, products ? "name_html" : "question_html",
+				    found ? highlight_json(tx, em_stmt_text(st, 0), terms, nterms) : json_string(""));
+		json_object_set_new(o, "snippet_html",
+				    found ? snippet_json(tx, em_stmt_text(st, 1), terms, nterms) : json_string(""));
 		em_stmt_done(st);
 		json_object_set_new(o, "score", json_real(-list[i].score));
 		json_array_append_new(into, o);
 		(*count)++;
 	}
+}
+
+/* Articles or products: documents with all the words first, best first;
+** then those with some of them. */
+static int search_kind(em_db *db, const em_kb_search *s, const qterm *terms, int n, int products, hit *list,
+		       int *found)
+{
+	int want = products ? s->products : s->articles;
+	want = want < HITS_MAX ? want : HITS_MAX;
+	if (want <= 0)
+		return 0;
+	int de = !strcmp(s->lang, "de");
+	int64_t lo, hi;
+	if (products) {
+		lo = PROD_ROWID(s->site_id, 0);
+		hi = PROD_ROWID(s->site_id, 0xFFFFFFFFLL);
+	} else {
+		lo = ART_ROWID(s->site_id, 0, 0);
+		hi = ART_ROWID(s->site_id, s->include_drafts ? 1 : 0, 0xFFFFFFFFLL);
+	}
+	int rc = 0, common = 0;
+	int64_t least = -1, sum = 0; /* documents of the rarest word, of all the words */
+	for (int i = 0; i < n; i++) {
+		int64_t d = term_docs(&terms[i], products);
+		common += d > COMMON_DOCS;
+		least = least < 0 || d < least ? d : least;
+		sum += d;
+	}
+	int skip = common && common < n;
+	if (skip) {
+		sum = 0;
+		for (int i = 0; i < n; i++)
+			sum += term_docs(&terms[i], products) > COMMON_DOCS ? 0 : term_docs(&terms[i], products);
+	}
+	em_buf m, rank;
+	if (n > 1) {
+		em_buf_init(&m, 16384);
+		em_buf_init(&rank, 16384);
+		build_match(&m, &rank, terms, n, 1, 0, products);
+		rc = search_pass(db, de, products, lo, hi, m.data, rank.data, list, found, want,
+				 least > RANK_ALL ? RANK_SOME : 0);
+		em_buf_free(&m);
+		em_buf_free(&rank);
+	}
+	if (!rc && *found < want) {
+		em_buf_init(&m, 16384);
+		em_buf_init(&rank, 16384);
+		build_match(&m, &rank, terms, n, 0, skip, products);
+		rc = search_pass(db, de, products, lo, hi, m.data, rank.data, list, found, want,
+				 sum > RANK_ALL ? RANK_SOME : 0);
+		em_buf_free(&m);
+		em_buf_free(&rank);
+	}
+	return rc;
 }
 
 int em_kb_search_db(em_db *db, void *arg)
@@ -1048,8 +1454,11 @@ int em_kb_search_db(em_db *db, void *arg)
 	for (int i = 0; i < c.n; i++) {
 		qterm *t = &terms[i];
 		for (int a = 0; a < t->nalt; a++) {
-			int64_t d = vocab_docs(db, s->lang, t->alt[a]);
-			t->docs = d > t->docs ? d : t->docs;
+			int64_t da, dp;
+			vocab_docs2(db, s->lang, t->alt[a], &da, &dp);
+			t->docs_a = da > t->docs_a ? da : t->docs_a;
+			t->docs_p = dp > t->docs_p ? dp : t->docs_p;
+			t->docs = da + dp > t->docs ? da + dp : t->docs;
 		}
 		if (de)
 			german_verb_forms(db, tx, t);
@@ -1071,41 +1480,27 @@ int em_kb_search_db(em_db *db, void *arg)
 		size_t l0 = strlen(t->alt[0]);
 		if ((t->at_end && l0 >= 3) || (de && l0 >= 6))
 			add_alt(t, t->alt[0], 1);
-	}
-	em_text_free(tx);
-	/* Documents with all the words first, best first; then those with
-	** some of them. */
-	hits h;
-	h.na = h.np = 0;
-	em_buf all, any;
-	em_buf_init(&all, 16384);
-	em_buf_init(&any, 16384);
-	build_match(&any, terms, c.n, 0, 0);
-	if (c.n > 1) {
-		build_match(&all, terms, c.n, 1, 0);
-		rc = search_pass(db, s, all.data, &h);
-	}
-	if (!rc) {
-		int common = 0;
-		for (int i = 0; i < c.n; i++)
-			common += terms[i].docs > COMMON_DOCS;
-		if (common && common < c.n) {
-			em_buf rare;
-			em_buf_init(&rare, 16384);
-			build_match(&rare, terms, c.n, 0, 1);
-			rc = search_pass(db, s, rare.data, &h);
-			em_buf_free(&rare);
-		} else {
-			rc = search_pass(db, s, any.data, &h);
+		/* What the search will meet: the alternatives found since count
+		** too (a correction may be a common word). */
+		for (int a = 0; a < t->nalt; a++) {
+			int64_t da, dp;
+			vocab_docs2(db, s->lang, t->alt[a], &da, &dp);
+			t->alt_docs[0][a] = da;
+			t->alt_docs[1][a] = dp;
+			t->docs_a = da > t->docs_a ? da : t->docs_a;
+			t->docs_p = dp > t->docs_p ? dp : t->docs_p;
 		}
 	}
-	int found = 0;
+	hit arts[HITS_MAX], prods[HITS_MAX];
+	int na = 0, np = 0, found = 0;
+	rc = search_kind(db, s, terms, c.n, 0, arts, &na);
+	if (!rc)
+		rc = search_kind(db, s, terms, c.n, 1, prods, &np);
 	if (!rc) {
-		hits_json(db, s, any.data, h.a, h.na, json_object_get(s->out, "articles"), &found);
-		hits_json(db, s, any.data, h.p, h.np, json_object_get(s->out, "products"), &found);
+		hits_json(db, s, tx, terms, c.n, 0, arts, na, json_object_get(s->out, "articles"), &found);
+		hits_json(db, s, tx, terms, c.n, 1, prods, np, json_object_get(s->out, "products"), &found);
 	}
-	em_buf_free(&all);
-	em_buf_free(&any);
+	em_text_free(tx);
 	s->results = found;
 	if (corrected)
 		json_object_set_new(s->out, "corrected", corrected);

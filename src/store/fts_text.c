@@ -4,6 +4,7 @@
 ** compound tails as colocated tokens; queries are analysed word by word,
 ** except terms marked as analysed already (see tokenize()).
 */
+#include <math.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -52,6 +53,89 @@ static int tokenize(Fts5Tokenizer *tok, void *ctx, int flags, const char *text, 
 	return c.rc;
 }
 
+/* The rank function "emma_bm25": FTS5's bm25() (k1 = 1.2, b = 0.75, the same
+** formula and column weights) except that each phrase's document count comes
+** from the query, as arguments after the three column weights:
+**   emma_bm25(w_title, w_body, w_tags, docs_phrase_1, docs_phrase_2, ...)
+** bm25() counts them itself on its first row, by reading every document of
+** every phrase, which for a common word (or a word's beginning that stands
+** for many words) costs more than ranking the few rows wanted. The search
+** knows the counts from the vocabulary (for a word's beginning: the count of
+** the word itself). A phrase without a count is taken as in one document. */
+#define RANK_K1 1.2
+#define RANK_B 0.75
+#define RANK_PHRASES 64
+
+typedef struct rank_query {
+	int nphrase;
+	double avgdl;
+	double idf[RANK_PHRASES];
+} rank_query;
+
+static void rank_free(void *p)
+{
+	em_free(p);
+}
+
+static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *out, int nval, sqlite3_value **val)
+{
+	rank_query *q = api->xGetAuxdata(fts, 0);
+	if (!q) {
+		q = em_calloc(1, sizeof *q);
+		sqlite3_int64 nrow = 0, ntok = 0;
+		int rc = api->xRowCount(fts, &nrow);
+		if (rc == SQLITE_OK)
+			rc = api->xColumnTotalSize(fts, -1, &ntok);
+		if (rc != SQLITE_OK) {
+			em_free(q);
+			sqlite3_result_error_code(out, rc);
+			return;
+		}
+		q->avgdl = nrow > 0 ? (double)ntok / (double)nrow : 1.0;
+		if (q->avgdl <= 0)
+			q->avgdl = 1.0;
+		q->nphrase = api->xPhraseCount(fts);
+		if (q->nphrase > RANK_PHRASES)
+			q->nphrase = RANK_PHRASES;
+		for (int i = 0; i < q->nphrase; i++) {
+			double hit = 3 + i < nval ? sqlite3_value_double(val[3 + i]) : 1.0;
+			if (hit < 0)
+				hit = 0;
+			if (hit > (double)nrow)
+				hit = (double)nrow;
+			double idf = log(((double)nrow - hit + 0.5) / (hit + 0.5));
+			q->idf[i] = idf <= 0.0 ? 1e-6 : idf;
+		}
+		if ((rc = api->xSetAuxdata(fts, q, rank_free)) != SQLITE_OK) {
+			sqlite3_result_error_code(out, rc);
+			return;
+		}
+	}
+	double w[3];
+	for (int c = 0; c < 3; c++)
+		w[c] = c < nval ? sqlite3_value_double(val[c]) : 1.0;
+	double freq[RANK_PHRASES] = {0};
+	int ninst = 0;
+	int rc = api->xInstCount(fts, &ninst);
+	for (int k = 0; rc == SQLITE_OK && k < ninst; k++) {
+		int ph, col, off;
+		rc = api->xInst(fts, k, &ph, &col, &off);
+		if (rc == SQLITE_OK && ph >= 0 && ph < q->nphrase && col >= 0 && col < 3)
+			freq[ph] += w[col];
+	}
+	int dl = 0;
+	if (rc == SQLITE_OK)
+		rc = api->xColumnSize(fts, -1, &dl);
+	if (rc != SQLITE_OK) {
+		sqlite3_result_error_code(out, rc);
+		return;
+	}
+	double score = 0, norm = RANK_K1 * (1 - RANK_B + RANK_B * (double)dl / q->avgdl);
+	for (int i = 0; i < q->nphrase; i++)
+		score += q->idf[i] * (freq[i] * (RANK_K1 + 1)) / (freq[i] + norm);
+	sqlite3_result_double(out, -1.0 * score);
+}
+
 int em__fts_register(sqlite3 *db)
 {
 	fts5_api *api = NULL;
@@ -64,5 +148,8 @@ int em__fts_register(sqlite3 *db)
 	if (!api)
 		return SQLITE_ERROR;
 	static fts5_tokenizer t = {create, destroy, tokenize};
-	return api->xCreateTokenizer(api, "emma", NULL, &t, NULL);
+	int rc = api->xCreateTokenizer(api, "emma", NULL, &t, NULL);
+	if (rc == SQLITE_OK)
+		rc = api->xCreateFunction(api, "emma_bm25", NULL, rank_fn, NULL);
+	return rc;
 }

@@ -191,3 +191,60 @@ test('products are learnt from cart and order events, and the feed wins', async 
 	assert.equal(hut.price, 34.9);
 	assert.equal(hut.url, 'https://shop.example/strohhut');
 });
+
+test('a re-imported feed replaces the indexed product; sites, drafts and snippets stay apart', async () => {
+	const auth = { cookie: admin.cookie, csrf: admin.csrf };
+	const feed = (products, site) => api(emma.url, 'POST', '/api/v1/products', { ...auth, body: site ? { site, products } : { products } });
+	let r = await feed([{ sku: 'LMP-7', name: 'Stehlampe Messing', description: 'Eine Leuchte aus Messing für das Wohnzimmer' }]);
+	assert.equal(r.status, 200, r.text);
+	assert.equal((await search('Stehlampe')).json.products[0]?.sku, 'LMP-7');
+	// The same SKU again with another name: found by the new name only, once.
+	r = await feed([{ sku: 'LMP-7', name: 'Bogenleuchte Marmor', description: 'Eine Leuchte mit Fuß aus Marmor' }]);
+	assert.equal(r.status, 200, r.text);
+	assert.equal(r.json.created, 0);
+	assert.equal((await search('Stehlampe')).json.products.length, 0);
+	const hit = await search('Bogenleuchte');
+	assert.deepEqual(hit.json.products.map((p) => p.sku), ['LMP-7']);
+	assert.match(hit.json.products[0].name_html, /<mark>Bogenleuchte<\/mark> Marmor/);
+	assert.deepEqual((await search('Leuchte Marmor', 'en')).json.products.map((p) => p.sku), ['LMP-7']);
+
+	// A large feed (the index is merged into one piece after it) is searched like a small one.
+	const many = Array.from({ length: 1000 }, (_, i) => ({ sku: `BULK-${i}`, name: `Kissenbezug Nummer${i}`, description: 'Bezug aus Leinen' }));
+	r = await feed(many);
+	assert.equal(r.status, 200, r.text);
+	assert.equal(r.json.created, 1000);
+	assert.deepEqual((await search('Nummer417')).json.products.map((p) => p.sku), ['BULK-417']);
+	assert.equal((await search('Kissenbezug', 'de', '&products=5')).json.products.length, 5);
+	r = await feed([{ sku: 'BULK-417', name: 'Sofakissen Samt' }]);
+	// (a near spelling such as "Nummer417" → "nummer41" may still find others: typo tolerance)
+	assert.ok(!(await search('Nummer417')).json.products.some((p) => p.sku === 'BULK-417'));
+	assert.deepEqual((await search('Sofakissen')).json.products.map((p) => p.sku), ['BULK-417']);
+
+	// Another site's products and articles are not found from this one.
+	const site = await api(emma.url, 'POST', '/api/v1/sites', { ...auth, body: { key: 'zweit', name: 'Zweiter Shop', allowed_domains: ['zweit.example'] } });
+	assert.equal(site.status, 201, site.text);
+	assert.equal((await feed([{ sku: 'LMP-7', name: 'Tischleuchte Marmor' }], 'zweit')).status, 200);
+	const a = await api(emma.url, 'POST', '/api/v1/faq', { ...auth, body: { site: 'zweit', lang: 'de', question: 'Wie pflege ich Marmor?', answer: 'Marmor mit einem feuchten Tuch abwischen.', status: 'published' } });
+	assert.equal(a.status, 201, a.text);
+	r = await search('Marmor');
+	assert.deepEqual(r.json.products.map((p) => p.sku), ['LMP-7']);
+	assert.match(r.json.products[0].name_html, /Bogenleuchte/);
+	assert.equal(r.json.articles.length, 0);
+	r = await search('Marmor', 'de', '&site=zweit');
+	assert.match(r.json.products[0]?.name_html ?? '', /Tischleuchte/);
+	assert.equal(r.json.articles[0]?.id, a.json.article.id);
+	assert.match(r.json.articles[0].snippet_html, /<mark>Marmor<\/mark> mit einem feuchten Tuch/);
+
+	// A draft made public is found by the public, and only once; back to draft, not at all.
+	const d = await api(emma.url, 'POST', '/api/v1/faq', { ...auth, body: { lang: 'de', question: 'Marmorpflege im Winter', answer: 'Noch geheim.', status: 'draft' } });
+	assert.equal(d.status, 201, d.text);
+	const id = d.json.article.id;
+	assert.equal((await search('Marmorpflege')).json.articles.length, 0);
+	assert.deepEqual((await search('Marmorpflege', 'de', '&drafts=1')).json.articles.map((x) => x.id), []); // drafts only for operators
+	assert.equal((await api(emma.url, 'PATCH', `/api/v1/faq/${id}`, { ...auth, body: { status: 'published' } })).status, 200);
+	assert.deepEqual((await search('Marmorpflege')).json.articles.map((x) => x.id), [id]);
+	assert.equal((await api(emma.url, 'PATCH', `/api/v1/faq/${id}`, { ...auth, body: { status: 'draft' } })).status, 200);
+	assert.equal((await search('Marmorpflege')).json.articles.length, 0);
+	const op = await api(emma.url, 'GET', '/api/v1/faq/search?q=Marmorpflege&lang=de&drafts=1', { cookie: admin.cookie });
+	assert.deepEqual(op.json.articles.map((x) => x.id), [id]);
+});

@@ -59,12 +59,15 @@ for (let i = order.length - 1; i > 0; i--) {
   [order[i], order[j]] = [order[j], order[i]];
 }
 const byKind = new Map();
+const byQuery = new Map();
 const all = [];
 for (const [kind, qs] of order) {
   const us = await run(qs);
   all.push(us);
   if (!byKind.has(kind)) byKind.set(kind, []);
   byKind.get(kind).push(us);
+  if (!byQuery.has(qs)) byQuery.set(qs, []);
+  byQuery.get(qs).push(us);
 }
 const pct = (a, p) => {
   const s = [...a].sort((x, y) => x - y);
@@ -74,5 +77,9 @@ const ms = (us) => (us / 1000).toFixed(2).padStart(7);
 console.log(`${'kind'.padEnd(18)} ${'n'.padStart(5)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'max ms'.padStart(7)}`);
 for (const [kind, a] of byKind) console.log(`${kind.padEnd(18)} ${String(a.length).padStart(5)} ${ms(pct(a, 50))} ${ms(pct(a, 99))} ${ms(Math.max(...a))}`);
 console.log(`${'all'.padEnd(18)} ${String(all.length).padStart(5)} ${ms(pct(all, 50))} ${ms(pct(all, 99))} ${ms(Math.max(...all))}`);
+if (process.env.SEARCH_PER_QUERY) {
+  console.log('per query:');
+  for (const [qs, a] of byQuery) console.log(`  ${decodeURIComponent(qs).padEnd(24)} ${ms(pct(a, 50))} ${ms(pct(a, 99))} ${ms(Math.max(...a))}`);
+}
 console.log('hits per query (limit 50):', [...hits].map(([q, n]) => `${decodeURIComponent(q)}=${n}`).join('  '));
 agent.destroy();

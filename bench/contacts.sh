@@ -6,6 +6,7 @@
 # bulk insert of contacts through the search index's triggers (no CSV).
 #
 #   bench/contacts.sh      EMMA_BIN=./emma  CONTACTS_N=1000000  SEARCH_ROUNDS=50
+#                          SEARCH_PER_QUERY=1 (also p50/p99/max of each query)
 #                          CONTACTS_KEEP=DIR (keep the generated data directory
 #                          there, and reuse it when it exists: no new insert)
 #

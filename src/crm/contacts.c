@@ -557,6 +557,100 @@ static const char sql_owner[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT
 static const char sql_all[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS " WHERE c.id < ?" FILTERS
 			      " ORDER BY c.id DESC LIMIT ?";
 
+/* Text and tag together: the trigram index's matches and the tag's contacts
+** are both read newest first and intersected as two sorted streams (a merge
+** join), each stream skipping ahead with a new seek when the other is far
+** behind; only the ids in both are checked against the other filters and
+** read in full. Reading one stream and checking every row of it against the
+** other costs as much as the matches of the driving side, and whichever
+** side is chosen, a rare intersection of two common sets reads thousands of
+** contact rows; the merge reads ids only, from the stream that is behind. */
+static const char sql_fts_ids[] = "SELECT rowid FROM contact_search WHERE contact_search MATCH ? AND rowid < ?"
+				  " ORDER BY rowid DESC";
+static const char sql_tag_ids[] = "SELECT contact_id FROM contact_tag WHERE tag = ? AND contact_id < ?"
+				  " ORDER BY contact_id DESC";
+static const char sql_one[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS " WHERE c.id = ?" FILTERS;
+/* Steps a stream this many times to catch up before seeking instead. */
+#define MERGE_STEPS 16
+
+/* One stream of ids, newest first, below a bound. */
+typedef struct id_stream {
+	em_db *db;
+	const char *sql, *key; /* key: the phrase or the tag */
+	em_stmt *st;
+	int64_t cur; /* current id; 0 = at the end */
+} id_stream;
+
+/* Positions the stream on its newest id below `below`. */
+static int stream_seek(id_stream *s, int64_t below)
+{
+	em_stmt_done(s->st);
+	s->st = em_db_prepare(s->db, s->sql, "ti", s->key, below);
+	int rc = em_stmt_step(s->st);
+	s->cur = rc == 1 ? em_stmt_int(s->st, 0) : 0;
+	return rc < 0 ? EM_EIO : 0;
+}
+
+/* Moves the stream to its newest id <= `to`: a few steps, then a seek. */
+static int stream_catch_up(id_stream *s, int64_t to)
+{
+	for (int i = 0; s->cur > to; i++) {
+		if (i == MERGE_STEPS)
+			return stream_seek(s, to + 1);
+		int rc = em_stmt_step(s->st);
+		if (rc < 0)
+			return EM_EIO;
+		s->cur = rc == 1 ? em_stmt_int(s->st, 0) : 0;
+	}
+	return 0;
+}
+
+static int search_text_tag(em_db *db, em_contact_query *q, const char *phrase, const char *stage, const char *tag,
+			   int64_t cursor, int64_t limit)
+{
+	id_stream f = {db, sql_fts_ids, phrase, NULL, 0}, t = {db, sql_tag_ids, tag, NULL, 0};
+	int rc = stream_seek(&f, cursor);
+	if (!rc)
+		rc = stream_seek(&t, cursor);
+	int64_t n = 0, last = 0;
+	while (!rc && f.cur && t.cur) {
+		if (f.cur > t.cur) {
+			rc = stream_catch_up(&f, t.cur);
+			continue;
+		}
+		if (t.cur > f.cur) {
+			rc = stream_catch_up(&t, f.cur);
+			continue;
+		}
+		int64_t id = f.cur;
+		em_stmt *st = em_db_prepare(db, sql_one, "i" FILTER_TYPES, id, FILTER_ARGS(q, stage, ""));
+		int found = em_stmt_step(st);
+		if (found == 1 && n == limit) {
+			q->next_cursor = last; /* one more than a page: there is a next page */
+			em_stmt_done(st);
+			break;
+		}
+		if (found == 1) {
+			json_array_append_new(q->out, row_json(st));
+			last = id;
+			n++;
+		}
+		em_stmt_done(st);
+		if (found < 0) {
+			rc = EM_EIO;
+			break;
+		}
+		rc = stream_catch_up(&f, id - 1);
+		if (!rc)
+			rc = stream_catch_up(&t, id - 1);
+	}
+	em_stmt_done(f.st);
+	em_stmt_done(t.st);
+	if (rc)
+		em_warn("contact search failed", "err=\"%s\"", em_db_errmsg(db));
+	return rc;
+}
+
 /* The upper bound of a prefix range: the prefix with its last byte
 ** increased ("ab" -> "ac"); a prefix ending in 0xff bytes takes them off. */
 static void prefix_end(const char *p, char *out, size_t cap)
@@ -651,6 +745,11 @@ int em_contacts_search_db(em_db *db, em_contact_query *q)
 						    "t", text);
 			is_tag = em_stmt_step(tq) == 1;
 			em_stmt_done(tq);
+		}
+		if (!is_tag && tag[0]) {
+			q->out = json_array();
+			q->next_cursor = 0;
+			return search_text_tag(db, q, phrase, stage, tag, cursor, limit);
 		}
 		if (is_tag)
 			st = em_db_prepare(db, sql_fts_tag, "titi" FILTER_TYPES "i", phrase, cursor, text,

@@ -233,3 +233,36 @@ test('CSV export escapes formulas (CSV injection) and imports them back as text'
 	r = await api(emma.url, 'POST', '/api/v1/contacts/import', { ...admin, body: r.text, headers: { 'Content-Type': 'text/csv' } });
 	assert.equal(r.json.unchanged, 3, r.text);
 });
+
+test('CSV import: imported contacts are in the search index, in every write of the import', async (t) => {
+	const emma = await startEmma({ t });
+	const admin = await login(emma.url, emma.adminEmail, emma.adminPassword);
+	// 2100 rows: more than one write (2000 rows each).
+	const lines = ['name,email,phone,tags'];
+	for (let i = 1; i <= 2100; i++) {
+		const name = i % 700 === 0 ? `Quokka Findme ${i}` : `Person ${i}`;
+		lines.push(`${name},person${i}@import.example,+4930777${String(i).padStart(5, '0')},${i % 3 ? 'other' : 'three'}`);
+	}
+	let r = await importCsv(emma, admin, lines.join('\r\n') + '\r\n');
+	assert.equal(r.status, 200, r.text);
+	assert.equal(r.json.created, 2100, r.text);
+	const search = async (qs) => {
+		const res = await api(emma.url, 'GET', `/api/v1/contacts?limit=200&${qs}`, { cookie: admin.cookie });
+		assert.equal(res.status, 200, res.text);
+		return res.json.contacts.map((c) => c.name);
+	};
+	// Text fragments find rows of the first and of the second write.
+	assert.deepEqual(await search('q=quokka'), ['Quokka Findme 2100', 'Quokka Findme 1400', 'Quokka Findme 700']);
+	assert.deepEqual(await search('q=person2099%40import'), ['Person 2099']);
+	assert.deepEqual(await search('q=person17%40import'), ['Person 17']);
+	assert.deepEqual(await search('q=030%20777%2002050'), ['Person 2050']);
+	// Text and tag together.
+	assert.deepEqual(await search('q=findme&tag=three'), ['Quokka Findme 2100']);
+	assert.deepEqual(await search('q=findme&tag=other'), ['Quokka Findme 1400', 'Quokka Findme 700']);
+	// A change of name after the import reaches the index too.
+	r = await importCsv(emma, admin, 'name,email\r\nWombat Renamed,person5@import.example\r\n');
+	assert.equal(r.status, 200, r.text);
+	assert.equal(r.json.updated, 1, r.text);
+	assert.deepEqual(await search('q=wombat'), ['Wombat Renamed']);
+	assert.deepEqual(await search('q=person5%40import'), ['Wombat Renamed']);
+});

@@ -584,6 +584,96 @@ static void test_search(void **state)
 	assert_int_equal(cur, 0);
 }
 
+/* Text and tag together (a merge of the trigram index's matches and the
+** tag's contacts): the same contacts in the same order, page by page, as a
+** plain scan of every contact finds, whether the text or the tag is the
+** rarer side (each makes the other stream skip ahead). */
+static int merge_data_fn(em_db *db, void *arg)
+{
+	(void)arg;
+	for (int i = 1; i <= 900; i++) {
+		em_contact_input in = {0};
+		char name[64], email[64];
+		snprintf(name, sizeof name, "%s %s %d", i % 3 ? "Person" : "Alpha", i % 97 ? "Plain" : "Zetaberg", i);
+		snprintf(email, sizeof email, "p%d@shop.example", i);
+		in.name = name;
+		in.email = email;
+		in.stage = i % 4 ? "lead" : "customer";
+		json_t *tags = json_array();
+		if (i % 2 == 0)
+			json_array_append_new(tags, json_string("common"));
+		if (i % 50 == 7)
+			json_array_append_new(tags, json_string("rare"));
+		in.tags = tags;
+		int64_t id;
+		int rc = em_contacts_create_db(db, 1, &in, 0, &id, NULL);
+		json_decref(tags);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+struct merge_case {
+	const char *q, *like, *tag, *stage;
+	char got[8192], want[8192];
+};
+
+static int merge_check_fn(em_db *db, void *arg)
+{
+	struct merge_case *m = arg;
+	m->got[0] = m->want[0] = '\0';
+	int64_t cursor = 0;
+	do {
+		em_contact_query q = {.q = m->q, .tag = m->tag, .stage = m->stage, .limit = 7, .cursor = cursor};
+		int rc = em_contacts_search_db(db, &q);
+		if (rc)
+			return rc;
+		size_t i;
+		json_t *c;
+		json_array_foreach(q.out, i, c)
+		{
+			size_t n = strlen(m->got);
+			snprintf(m->got + n, sizeof m->got - n, "%s,", em_json_str(c, "id", ""));
+		}
+		json_decref(q.out);
+		cursor = q.next_cursor;
+	} while (cursor);
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT public_id FROM contact c WHERE lower(name) LIKE ? AND (? = '' OR stage = ?)"
+				    " AND EXISTS (SELECT 1 FROM contact_tag WHERE contact_id = c.id AND tag = ?)"
+				    " ORDER BY id DESC",
+				    "tttt", m->like, m->stage ? m->stage : "", m->stage ? m->stage : "", m->tag);
+	while (em_stmt_step(st) == 1) {
+		size_t n = strlen(m->want);
+		snprintf(m->want + n, sizeof m->want - n, "%s,", em_stmt_text(st, 0));
+	}
+	em_stmt_done(st);
+	return 0;
+}
+
+static void test_search_text_and_tag(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(em_store_write_sync(f->s, seed, NULL), 0);
+	assert_int_equal(em_store_write_sync(f->s, merge_data_fn, NULL), 0);
+	static struct merge_case cases[] = {
+		{.q = "alpha", .like = "%alpha%", .tag = "common", .stage = NULL},  /* both common */
+		{.q = "alpha", .like = "%alpha%", .tag = "rare", .stage = NULL},    /* the tag is rarer */
+		{.q = "zetab", .like = "%zetab%", .tag = "common", .stage = NULL},  /* the text is rarer */
+		{.q = "zetab", .like = "%zetab%", .tag = "rare", .stage = NULL},    /* both rare: nothing in common */
+		{.q = "person", .like = "%person%", .tag = "rare", .stage = "customer"},
+		{.q = "alpha", .like = "%alpha%", .tag = "nosuchtag", .stage = NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(em_store_read_sync(f->s, merge_check_fn, &cases[i]), 0);
+		assert_string_equal(cases[i].got, cases[i].want);
+	}
+	assert_true(strlen(cases[0].want) > 100 * 17); /* 150 contacts: many pages */
+	assert_true(strlen(cases[1].want) > 0);
+	assert_true(strlen(cases[2].want) > 0);
+}
+
 int main(void)
 {
 	em_log_set_level(EM_LOG_ERROR);
@@ -597,6 +687,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upsert_follows_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_text_and_tag, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	em_loop_close();

@@ -12,18 +12,21 @@
 //     reply to the previous one arrived (CONVS round trips in flight).
 //
 // Messages/s counts acked messages of both sides (each round trip = 2 stored messages).
-// The sockets are spread over WORKERS child processes; each reports its own CPU time, so
-// the report says whether the generator itself was the bottleneck.
+// The operators and conversations are spread over WORKERS child processes, the idle sockets
+// over IDLE_WORKERS others (so their pings never delay a timestamp); each chat worker
+// reports its CPU time and its event-loop delay, so the report says whether the generator
+// itself was the bottleneck.
 //
 //   node bench/chat/load.mjs --target emma|relay --url http://127.0.0.1:PORT --pid SERVER_PID
 //        [--admin-password PW] [--idle 10000] [--convs 500] [--ops 10] [--workers 2]
+//        [--idle-workers 2]
 //        [--rate 1000] [--duration 10] [--warmup 2] [--json FILE] [--perf-out FILE]
 //
 // --perf-out: records `perf record -g` of the server over the window of the max phase.
 // Prints one JSON object (also written to --json FILE) with every figure.
 import { fork, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
@@ -31,6 +34,7 @@ const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const f2 = (x) => Math.round(x * 100) / 100;
 const WS_OPTS = { perMessageDeflate: false, handshakeTimeout: 30000 };
 
 // ---------------------------------------------------------------------------------------------
@@ -244,6 +248,8 @@ async function worker() {
 	async function measure(p) {
 		await sleep(cfg.warmup * 1000);
 		p.cpu0 = process.cpuUsage();
+		p.lag = monitorEventLoopDelay({ resolution: 1 });
+		p.lag.enable();
 		p.t0 = performance.now();
 		p.measuring = true;
 		process.send({ type: 'window_start' });
@@ -251,6 +257,7 @@ async function worker() {
 		p.measuring = false;
 		p.t1 = performance.now();
 		p.cpu = process.cpuUsage(p.cpu0);
+		p.lag.disable();
 	}
 
 	async function finish(p) {
@@ -268,6 +275,7 @@ async function worker() {
 			rtt: p.rtt,
 			ack: p.ack,
 			cpu_s: (p.cpu.user + p.cpu.system) / 1e6,
+			loop_delay_ms: { p99: f2(p.lag.percentile(99) / 1e6), max: f2(p.lag.max / 1e6) },
 		};
 	}
 
@@ -320,6 +328,7 @@ function parseArgs() {
 		convs: 500,
 		ops: 10,
 		workers: 2,
+		idleWorkers: 2,
 		rate: 1000,
 		duration: 10,
 		warmup: 2,
@@ -400,11 +409,18 @@ function cpuSeconds(pid) {
 	}
 }
 
-// Read and write system calls of a process (all threads) from /proc/PID/io.
+// Read and write system calls from /proc/PID/io: of the whole process (r, w; with emma this
+// includes the store's writes to the database files) and of its main thread (lr, lw: the
+// event loop that reads and writes the sockets, in emma and in Node alike).
 function syscalls(pid) {
+	const read = (path) => {
+		const t = readFileSync(path, 'utf8');
+		return [Number(/syscr:\s+(\d+)/.exec(t)[1]), Number(/syscw:\s+(\d+)/.exec(t)[1])];
+	};
 	try {
-		const t = readFileSync(`/proc/${pid}/io`, 'utf8');
-		return { r: Number(/syscr:\s+(\d+)/.exec(t)[1]), w: Number(/syscw:\s+(\d+)/.exec(t)[1]) };
+		const [r, w] = read(`/proc/${pid}/io`);
+		const [lr, lw] = read(`/proc/${pid}/task/${pid}/io`);
+		return { r, w, lr, lw };
 	} catch {
 		return null;
 	}
@@ -422,13 +438,19 @@ async function orchestrate() {
 		o.target === 'emma' ? await emmaOperators(o) : Array.from({ length: o.ops }, (_, i) => ({ name: `op${i}` }));
 	const allOps = opsCfg.map((x) => x.name);
 
+	// Two kinds of worker process: "chat" workers hold the operators and the conversations and
+	// take every timestamp; "idle" workers hold the idle sockets. Kept apart so that answering
+	// thousands of server pings at once never stalls the event loop that timestamps messages
+	// (one process holding 5 000 sockets answers their pings in one long run of callbacks; the
+	// browsers these sockets stand for each answer one).
+	const nWorkers = o.workers + o.idleWorkers;
 	const workers = [];
-	for (let w = 0; w < o.workers; w++) {
+	for (let w = 0; w < nWorkers; w++) {
 		const child = fork(fileURLToPath(import.meta.url), ['--worker'], {
 			stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 			detached: true, // own session, hence own autogroup: not one CPU share with the server
 		});
-		const wk = { child, queue: [] };
+		const wk = { child, queue: [], chat: w < o.workers };
 		// BENCH_CHAT_AUTOGROUP_NICE (see run.sh): the worker's session gets that nice value.
 		if (process.env.BENCH_CHAT_AUTOGROUP_NICE)
 			writeFileSync(`/proc/${child.pid}/autogroup`, process.env.BENCH_CHAT_AUTOGROUP_NICE);
@@ -444,18 +466,23 @@ async function orchestrate() {
 		});
 		workers.push(wk);
 	}
+	const chatWorkers = workers.filter((wk) => wk.chat);
+	const idleWorkers = o.idleWorkers > 0 ? workers.filter((wk) => !wk.chat) : chatWorkers;
 	const ask = (wk, msg) =>
 		new Promise((resolve, reject) => {
 			wk.queue.push({ resolve, reject });
 			wk.child.send(msg);
 		});
 	const all = (msg) => Promise.all(workers.map((wk) => ask(wk, msg)));
-	const share = (n, w) => Math.floor(n / o.workers) + (w < n % o.workers ? 1 : 0);
+	const chatAll = (msg) => Promise.all(chatWorkers.map((wk) => ask(wk, msg)));
+	const share = (n, k, i) => Math.floor(n / k) + (i < n % k ? 1 : 0);
 
 	let convBase = 0;
 	await Promise.all(
 		workers.map((wk, w) => {
-			const nConv = share(o.convs, w);
+			const ci = chatWorkers.indexOf(wk);
+			const ii = idleWorkers.indexOf(wk);
+			const nConv = ci >= 0 ? share(o.convs, chatWorkers.length, ci) : 0;
 			const convs = Array.from({ length: nConv }, (_, i) => convBase + i);
 			convBase += nConv;
 			return ask(wk, {
@@ -465,11 +492,11 @@ async function orchestrate() {
 					target: o.target,
 					url: o.url,
 					site: o.site,
-					idle: share(o.idle, w),
+					idle: ii >= 0 ? share(o.idle, idleWorkers.length, ii) : 0,
 					convs,
-					ops: opsCfg.filter((_, i) => i % o.workers === w),
+					ops: ci >= 0 ? opsCfg.filter((_, i) => i % chatWorkers.length === ci) : [],
 					allOps,
-					rate: o.rate / o.workers,
+					rate: o.rate / chatWorkers.length,
 					duration: o.duration,
 					warmup: o.warmup,
 				},
@@ -477,9 +504,16 @@ async function orchestrate() {
 		}),
 	);
 
-	const report = { target: o.target, idle: o.idle, conversations: o.convs, operators: o.ops, workers: o.workers };
+	const report = {
+		target: o.target,
+		idle: o.idle,
+		conversations: o.convs,
+		operators: o.ops,
+		workers: o.workers,
+		idle_workers: o.idleWorkers,
+	};
 	try {
-		await all({ type: 'ops' });
+		await chatAll({ type: 'ops' });
 		await sleep(500);
 		const rss0 = rssKb(o.pid);
 		const t = performance.now();
@@ -497,7 +531,7 @@ async function orchestrate() {
 		report.kb_per_idle_connection = (rss1 - rss0) / o.idle;
 		log(`${o.idle} idle sockets in ${report.idle_connect_s.toFixed(1)} s, RSS ${rss0} → ${rss1} kB after 8 s idle (${report.kb_per_fresh_connection.toFixed(2)} KB each 2 s after connecting)`);
 
-		await all({ type: 'convs' });
+		await chatAll({ type: 'convs' });
 		log(`${o.convs} conversations answered once`);
 
 		for (const kind of ['fixed', 'max']) {
@@ -521,7 +555,7 @@ async function orchestrate() {
 				report[kind + '_server_cpu'] = (cpuSeconds(o.pid) - c0) / ((performance.now() - w0) / 1000);
 				io1 = syscalls(o.pid);
 			}, (o.warmup + o.duration) * 1000);
-			const res = (await all({ type: kind })).map((r) => r.result);
+			const res = (await chatAll({ type: kind })).map((r) => r.result);
 			clearTimeout(windowTimer);
 			clearTimeout(endTimer);
 			if (perf && perf.exitCode === null) await new Promise((r) => perf.once('exit', r));
@@ -541,18 +575,22 @@ async function orchestrate() {
 				ack_ms: { p50: f(pct(ack, 50)), p99: f(pct(ack, 99)), max: f(ack[ack.length - 1] ?? null), n: ack.length },
 				unanswered: res.reduce((s, r) => s + r.unanswered, 0),
 				generator_cpu_per_worker: res.map((r) => Math.round((r.cpu_s / r.seconds) * 100) / 100),
+				generator_loop_delay_ms: res.map((r) => r.loop_delay_ms),
 				server_cpu: report[kind + '_server_cpu'] !== undefined ? Math.round(report[kind + '_server_cpu'] * 100) / 100 : null,
 				msgs_per_server_cpu_s: report[kind + '_server_cpu']
 					? Math.round(acked / seconds / report[kind + '_server_cpu'])
 					: null,
 				server_read_syscalls_per_msg: perMsg('r'),
 				server_write_syscalls_per_msg: perMsg('w'),
+				server_loop_read_syscalls_per_msg: perMsg('lr'),
+				server_loop_write_syscalls_per_msg: perMsg('lw'),
 				wall_s: (Date.now() - startedAt) / 1000,
 			};
 			delete report[kind + '_server_cpu'];
 			log(
 				`${kind}: ${report[kind].acked_msgs_per_s} acked msgs/s, rtt p50 ${report[kind].rtt_ms.p50} p99 ${report[kind].rtt_ms.p99} ms, ` +
-					`ack p50 ${report[kind].ack_ms.p50} p99 ${report[kind].ack_ms.p99} ms, generator CPU ${report[kind].generator_cpu_per_worker.join('/')}, server CPU ${report[kind].server_cpu}`,
+					`ack p50 ${report[kind].ack_ms.p50} p99 ${report[kind].ack_ms.p99} ms, generator CPU ${report[kind].generator_cpu_per_worker.join('/')}` +
+					` (worst loop delay ${report[kind].generator_loop_delay_ms.map((x) => x.max).join('/')} ms), server CPU ${report[kind].server_cpu}`,
 			);
 		}
 		const stats = await all({ type: 'stats' });

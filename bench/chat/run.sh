@@ -19,7 +19,9 @@
 #
 #   EMMA_BIN=./emma  BENCH_CHAT_ROUNDS=3  BENCH_CHAT_IDLE=10000  BENCH_CHAT_CONVS=500
 #   BENCH_CHAT_OPS=10  BENCH_CHAT_RATE=1000 (visitor msgs/s in phase fixed)
-#   BENCH_CHAT_DURATION=10  BENCH_CHAT_WARMUP=2 (seconds per phase)  BENCH_CHAT_WORKERS=2
+#   BENCH_CHAT_DURATION=10  BENCH_CHAT_WARMUP=2 (seconds per phase)
+#   BENCH_CHAT_WORKERS=2 (generator processes with the conversations and operators)
+#   BENCH_CHAT_IDLE_WORKERS=2 (generator processes with the idle sockets)
 #   BENCH_CHAT_PING_S=10 (server ping interval, both peers)
 #   BENCH_CHAT_PERF=1 (perf record -g of emma during its last max phase; report printed)
 #   BENCH_CHAT_KEEP=1 (keep bench/tmp/chat.* with the JSON reports and server logs)
@@ -38,6 +40,7 @@ RATE="${BENCH_CHAT_RATE:-1000}"
 DURATION="${BENCH_CHAT_DURATION:-10}"
 WARMUP="${BENCH_CHAT_WARMUP:-2}"
 WORKERS="${BENCH_CHAT_WORKERS:-2}"
+IDLE_WORKERS="${BENCH_CHAT_IDLE_WORKERS:-2}"
 PING_S="${BENCH_CHAT_PING_S:-10}"
 PERF="${BENCH_CHAT_PERF:-0}"
 
@@ -110,7 +113,7 @@ wait_port() {
 	echo "$port"
 }
 
-common=(--idle "$IDLE" --convs "$CONVS" --ops "$OPS" --workers "$WORKERS" --rate "$RATE"
+common=(--idle "$IDLE" --convs "$CONVS" --ops "$OPS" --workers "$WORKERS" --idle-workers "$IDLE_WORKERS" --rate "$RATE"
 	--duration "$DURATION" --warmup "$WARMUP")
 
 run_emma() { # round
@@ -163,8 +166,8 @@ run_relay() { # round
 	stop_server
 }
 
-echo "bench/chat: $IDLE idle visitor sockets + $CONVS conversations ($OPS operators), $WORKERS generator" \
-	"workers, $ROUNDS rounds of ${WARMUP}+${DURATION} s per phase, fixed rate $RATE visitor msgs/s," \
+echo "bench/chat: $IDLE idle visitor sockets + $CONVS conversations ($OPS operators), $WORKERS+$IDLE_WORKERS generator" \
+	"workers (chat+idle), $ROUNDS rounds of ${WARMUP}+${DURATION} s per phase, fixed rate $RATE visitor msgs/s," \
 	"$(nproc) cores shared with whatever else runs (load average $(cut -d' ' -f1-3 /proc/loadavg))" \
 	"${BENCH_CHAT_AUTOGROUP_NICE:+, autogroup nice $BENCH_CHAT_AUTOGROUP_NICE for both peers}"
 for round in $(seq "$ROUNDS"); do

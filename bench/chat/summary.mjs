@@ -52,12 +52,16 @@ row('  ack p99 (ms)', 'max.ack_ms.p99', 2);
 row('  server CPU (cores)', 'max.server_cpu', 2);
 row('  acked msgs per server CPU-second', 'max.msgs_per_server_cpu_s', 0);
 row('  server write syscalls per acked msg', 'max.server_write_syscalls_per_msg', 2);
+row('    of them by the event loop (sockets)', 'max.server_loop_write_syscalls_per_msg', 2);
 row('  server read syscalls per acked msg', 'max.server_read_syscalls_per_msg', 2);
+row('    of them by the event loop (sockets)', 'max.server_loop_read_syscalls_per_msg', 2);
 for (const r of rows) if (r[0].startsWith('RSS')) for (const i of [1, 2]) r[i] = r[i] === 'n/a' ? r[i] : fmt(Number(r[i]) / 1024, 1);
 
 const gen = (peer, kind) => runs[peer].map((r) => Math.max(...(get(r, kind + '.generator_cpu_per_worker') || [0])));
 rows.push(['generator CPU, busiest worker (max)', fmt(median(gen('emma', 'max')), 2), fmt(median(gen('relay', 'max')), 2), `[${gen('emma', 'max').map((x) => fmt(x, 2)).join(' ')}]`, `[${gen('relay', 'max').map((x) => fmt(x, 2)).join(' ')}]`]);
 const lost = (peer) => runs[peer].reduce((s, r) => s + (r.fixed?.unanswered || 0) + (r.max?.unanswered || 0), 0);
+const lag = (peer, kind) => runs[peer].map((r) => Math.max(...(get(r, kind + '.generator_loop_delay_ms') || []).map((x) => x.max)));
+rows.push(['generator event-loop delay, worst (fixed, ms)', fmt(median(lag('emma', 'fixed')), 1), fmt(median(lag('relay', 'fixed')), 1), `[${lag('emma', 'fixed').map((x) => fmt(x, 1)).join(' ')}]`, `[${lag('relay', 'fixed').map((x) => fmt(x, 1)).join(' ')}]`]);
 rows.push(['unanswered messages (all rounds)', String(lost('emma')), String(lost('relay')), '', '']);
 
 const w = [44, 10, 10];

@@ -888,7 +888,8 @@ typedef struct post_ctx {
 	void *cb_arg;
 } post_ctx;
 
-static json_t *msg_json(const conv *c, const em_msg_write *w, int for_operator)
+/* The message as a JSON object (for messages held back during a resume). */
+static json_t *msg_json(const em_msg_write *w, int for_operator)
 {
 	json_t *m = json_object();
 	json_object_set_new(m, "type", json_string("msg"));
@@ -906,43 +907,140 @@ static json_t *msg_json(const conv *c, const em_msg_write *w, int for_operator)
 	}
 	if (for_operator)
 		json_object_set_new(m, "internal", json_boolean(w->internal));
-	(void)c;
 	return m;
 }
 
-/* Delivers a visitor-visible message to one visitor socket, in order. */
-static void deliver_visitor(csock *cs, int64_t seq, const char *text, size_t len, json_t *obj)
+/* Appends s as a JSON string (UTF-8 kept as is, like em_json_dump). */
+static void put_jstr(em_buf *b, const char *s)
 {
-	if (!cs->ws || seq <= cs->sent_seq)
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	em_buf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		em_buf_append(b, run, (size_t)(s - run));
+		run = s + 1;
+		char e[6] = {'\\', 0, 0, 0, 0, 0};
+		size_t n = 2;
+		switch (ch) {
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		default:
+			e[1] = 'u';
+			e[2] = e[3] = '0';
+			e[4] = hex[ch >> 4];
+			e[5] = hex[ch & 15];
+			n = 6;
+		}
+		em_buf_append(b, e, n);
+	}
+	em_buf_append(b, run, (size_t)(s - run));
+	em_buf_putc(b, '"');
+}
+
+/* The "msg" frame, written straight into b: the same object msg_json()
+** makes, without building it (this runs for every message and socket). */
+static void msg_frame(em_buf *b, const em_msg_write *w, int for_operator)
+{
+	em_buf_reset(b);
+	em_buf_puts(b, "{\"type\":\"msg\",\"conversation\":");
+	put_jstr(b, w->conv);
+	em_buf_printf(b, ",\"seq\":%lld,\"author\":\"%s\",\"body\":", (long long)w->seq,
+		      em_conv_author_name(w->author));
+	put_jstr(b, w->body);
+	if (w->stored_at > 0) {
+		char t[32];
+		em_rfc3339(w->stored_at, t);
+		em_buf_puts(b, ",\"created\":\"");
+		em_buf_puts(b, t);
+		em_buf_putc(b, '"');
+	} else {
+		em_buf_puts(b, ",\"created\":null");
+	}
+	em_buf_puts(b, ",\"client_id\":");
+	put_jstr(b, w->client_id);
+	if (w->author == EM_AUTHOR_OPERATOR) {
+		opst *o = op_find(w->operator_id);
+		if (o) {
+			em_buf_puts(b, ",\"operator\":{\"name\":");
+			put_jstr(b, o->name);
+			em_buf_puts(b, ",\"avatar\":null}");
+			if (for_operator) {
+				em_buf_puts(b, ",\"author_operator\":");
+				put_jstr(b, o->public_id);
+			}
+		} else {
+			em_buf_puts(b, ",\"operator\":null");
+		}
+	}
+	if (for_operator)
+		em_buf_puts(b, w->internal ? ",\"internal\":true" : ",\"internal\":false");
+	em_buf_putc(b, '}');
+}
+
+/* Frames are built here, one at a time (the loop is single-threaded). */
+static em_buf frame;
+
+static em_buf *frame_buf(void)
+{
+	if (!frame.max)
+		em_buf_init(&frame, 1 << 20);
+	return &frame;
+}
+
+/* Delivers a visitor-visible message to one visitor socket, in order. */
+static void deliver_visitor(csock *cs, const em_msg_write *w, const char *text, size_t len)
+{
+	if (!cs->ws || w->seq <= cs->sent_seq)
 		return;
 	if (cs->resuming) {
 		if (json_array_size(cs->held) < HELD_MAX)
-			json_array_append(cs->held, obj);
+			json_array_append_new(cs->held, msg_json(w, 0));
 		return;
 	}
-	cs->sent_seq = seq;
+	cs->sent_seq = w->seq;
 	em_ws_send_text(cs->ws, text, len);
 }
 
 static void fan_out(conv *c, const em_msg_write *w)
 {
+	em_buf *b = frame_buf();
 	if (!w->internal) {
 		vchat *v = vchat_find(c->site_id, c->vid);
 		if (v && v->socks) {
-			json_t *m = msg_json(c, w, 0);
-			size_t len;
-			char *text = em_json_dump(m, &len);
+			msg_frame(b, w, 0);
 			for (csock *cs = v->socks, *next; cs; cs = next) {
 				next = cs->next;
-				deliver_visitor(cs, w->seq, text, len, m);
+				deliver_visitor(cs, w, b->data, b->len);
 			}
-			em_free(text);
-			json_decref(m);
 		}
 	}
-	json_t *m = msg_json(c, w, 1);
-	ops_send_conv_event(c, m);
-	json_decref(m);
+	msg_frame(b, w, 1);
+	for (opst *o = ops; o; o = o->next)
+		if (o->socks && op_sees(o, c))
+			op_send(o, b->data, b->len);
+}
+
+/* The "ack" frame. */
+static void send_ack(csock *cs, const em_msg_write *w)
+{
+	if (!cs || !cs->ws)
+		return;
+	em_buf *b = frame_buf();
+	em_buf_reset(b);
+	em_buf_puts(b, "{\"type\":\"ack\",\"client_id\":");
+	put_jstr(b, w->client_id);
+	em_buf_printf(b, ",\"seq\":%lld,\"conversation\":", (long long)w->seq);
+	put_jstr(b, w->conv);
+	em_buf_putc(b, '}');
+	em_ws_send_text(cs->ws, b->data, b->len);
 }
 
 static void post_done(int status, void *arg)
@@ -951,21 +1049,18 @@ static void post_done(int status, void *arg)
 	em_msg_write *w = &pc->w;
 	json_t *result = NULL;
 	if (!status) {
-		/* The sender's copy of the message and its ack leave in one write. */
-		if (pc->origin && pc->origin->ws)
-			em_ws_hold(pc->origin->ws, 1);
+		/* The sender's copy of the message and its ack leave in one write:
+		** a socket's frames go out together at the end of the loop turn. */
 		conv *c = conv_find(w->conv);
 		if (c && !w->dup) {
 			if (w->seq > c->last_seq)
 				c->last_seq = w->seq;
 			fan_out(c, w);
 		}
-		result = json_pack("{s:s, s:s, s:I, s:s}", "type", "ack", "client_id", w->client_id, "seq",
-				   (json_int_t)w->seq, "conversation", w->conv);
-		if (pc->origin)
-			send_obj(pc->origin->ws, result);
-		if (pc->origin && pc->origin->ws)
-			em_ws_hold(pc->origin->ws, 0);
+		send_ack(pc->origin, w);
+		if (pc->cb)
+			result = json_pack("{s:s, s:s, s:I, s:s}", "type", "ack", "client_id", w->client_id,
+					   "seq", (json_int_t)w->seq, "conversation", w->conv);
 	} else if (pc->origin) {
 		send_error(pc->origin, status == EM_EAGAIN ? "unavailable" : "internal",
 			   "the message was not stored; send it again", NULL, w->client_id);

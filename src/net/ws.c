@@ -6,9 +6,20 @@
 ** pushes frames out through send_cb into the connection's writer. send_cb
 ** refuses bytes (WOULDBLOCK) while the socket's write queue is above the soft
 ** limit, so messages then wait in wslay's queue, and em_ws_send_text() cuts
-** the peer off once both queues together pass the hard limit. A once-a-second
-** sweep over all WebSockets sends pings, closes silent peers, and closes peers
-** that stayed above the soft limit for too long.
+** the peer off once both queues together pass the hard limit. A sweep visits
+** every WebSocket once a second — a tenth of them every 100 ms, so that the
+** pings of many sockets never come due in one long run — sends pings, closes
+** silent peers, and closes peers that stayed above the soft limit too long.
+** A parked socket (below) is pinged, and its pongs are taken, without
+** waking wslay's context.
+**
+** Sends do not write at once: em_ws_send_text() queues the frame in wslay
+** and puts the socket on a "dirty" list, and the list is flushed once per
+** loop turn (a uv_check handle right after the I/O callbacks, and a
+** uv_prepare handle before the loop blocks, for frames queued by timers or
+** close callbacks). So every frame queued for one socket during one turn —
+** say the messages of one group commit for an operator who holds many
+** chats — leaves in one write, in the order queued.
 */
 #include "net/ws.h"
 
@@ -23,6 +34,7 @@
 #include "core/log.h"
 #include "net/conn_int.h"
 #include "net/loop.h"
+#include "net/loop_int.h"
 
 #define WS_MAGIC 0x57534f4bu
 #define CLOSE_GRACE_MS 2000
@@ -44,8 +56,8 @@ struct em_ws {
 	int in_recv;	  /* inside wslay_event_recv(): no flushing, no freeing */
 	int dead;	  /* connection gone while in_recv; free after recv returns */
 	int cut_pending;  /* hard limit passed while in_recv; close after recv returns */
-	int hold;	  /* em_ws_hold: queue sends, write them together later */
 	struct em_ws *prev, *next;
+	struct em_ws *dnext, **dprev; /* dirty list; dprev NULL when not on it */
 	char ip[64];
 	/* wslay's context carries two 4 KiB buffers. An idle socket gives it
 	** back ("parks") and gets a fresh one on its next frame; parking is
@@ -63,6 +75,19 @@ struct em_ws {
 static em_ws *all_ws;
 static em_timer *sweep_timer;
 static size_t ws_count;
+static em_ws *sweep_cur; /* next socket the sweep visits; NULL: start over */
+static int parked_in_cycle;
+
+#define SWEEP_TICK_MS 100
+#define SWEEP_SLICES 10 /* ticks per visit of every socket */
+
+/* Sockets with frames queued since the last flush, in the order they were
+** first queued to; flushed by the check and prepare handles below. */
+static em_ws *dirty_head, **dirty_tail = &dirty_head;
+static void flush_handles_start(void);
+static uv_check_t flush_check;
+static uv_prepare_t flush_prepare;
+static uv_loop_t *flush_loop; /* the loop the two handles belong to */
 
 #define PARK_IDLE_MS 5000
 
@@ -219,32 +244,126 @@ static void ws_flush(em_ws *ws)
 		return;
 	if (!out.max)
 		em_buf_init(&out, 1 << 20);
-	em_buf_reset(&out);
-	int rc = wslay_event_send(ws->ctx);
-	if (out.len) {
-		em__conn_write(c, out.data, out.len, 0);
+	for (;;) {
 		em_buf_reset(&out);
-		/* A failed write closes the connection, and with it frees ws. */
-		if (c->closing)
+		int rc = wslay_event_send(ws->ctx);
+		size_t sent = out.len;
+		if (sent) {
+			em__conn_write(c, out.data, sent, 0);
+			em_buf_reset(&out);
+			/* A failed write closes the connection, and with it frees ws. */
+			if (c->closing)
+				return;
+		}
+		if (!ws->conn)
+			return;
+		if (rc != 0 || (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))) {
+			if (c->out_bytes == 0)
+				em__conn_close(c);
+			else
+				c->close_after_write = 1;
+			return;
+		}
+		/* Frames held back by the output limit go on at once when the
+		** kernel took everything so far: a write it took whole has no
+		** completion callback (em__ws_after_write) to resume them. */
+		if (!sent || c->out_bytes > 0 || !wslay_event_want_write(ws->ctx))
 			return;
 	}
-	if (!ws->conn)
+}
+
+static void dirty_add(em_ws *ws)
+{
+	if (ws->dprev)
 		return;
-	if (rc != 0 || (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))) {
-		if (c->out_bytes == 0)
-			em__conn_close(c);
-		else
-			c->close_after_write = 1;
+	ws->dnext = NULL;
+	ws->dprev = dirty_tail;
+	*dirty_tail = ws;
+	dirty_tail = &ws->dnext;
+}
+
+static void dirty_remove(em_ws *ws)
+{
+	if (!ws->dprev)
+		return;
+	*ws->dprev = ws->dnext;
+	if (ws->dnext)
+		ws->dnext->dprev = ws->dprev;
+	else
+		dirty_tail = ws->dprev;
+	ws->dnext = NULL;
+	ws->dprev = NULL;
+}
+
+/* Writes out every socket's queued frames, one write per socket. A flush
+** may close a connection, and its close handler may queue frames for other
+** sockets: those join the list and leave in the same pass. */
+static void flush_dirty(void)
+{
+	while (dirty_head) {
+		em_ws *ws = dirty_head;
+		dirty_remove(ws);
+		ws_flush(ws);
 	}
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+	(void)h;
+	flush_dirty();
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+	(void)h;
+	flush_dirty();
+}
+
+/* The two handles live on the current loop and never keep it alive. A loop
+** that was closed (tests make several) closed them too: start them anew. */
+static void flush_handles_start(void)
+{
+	uv_loop_t *l = em__uv_loop();
+	if (flush_loop == l && !uv_is_closing((uv_handle_t *)&flush_check) &&
+	    !uv_is_closing((uv_handle_t *)&flush_prepare))
+		return;
+	uv_check_init(l, &flush_check);
+	uv_prepare_init(l, &flush_prepare);
+	uv_check_start(&flush_check, on_flush_check);
+	uv_prepare_start(&flush_prepare, on_flush_prepare);
+	uv_unref((uv_handle_t *)&flush_check);
+	uv_unref((uv_handle_t *)&flush_prepare);
+	flush_loop = l;
+}
+
+/* 1 when the bytes are whole pong frames only (client frames are masked;
+** a control frame's payload is at most 125 bytes). */
+static int only_pongs(const unsigned char *p, size_t n)
+{
+	if (!n)
+		return 0;
+	while (n) {
+		if (n < 6 || p[0] != 0x8a || !(p[1] & 0x80))
+			return 0;
+		size_t k = 6 + (size_t)(p[1] & 0x7f);
+		if ((p[1] & 0x7f) > 125 || n < k)
+			return 0;
+		p += k;
+		n -= k;
+	}
+	return 1;
 }
 
 void em__ws_on_data(em_ws *ws, const char *data, size_t len)
 {
 	if (!ws || !ws->conn)
 		return;
+	ws->last_recv_ms = em_loop_now();
+	/* A parked socket answering a ping: liveness is all it tells. */
+	if (!ws->ctx && !ws->fh_have && !ws->payload_left && only_pongs((const unsigned char *)data, len))
+		return;
 	ws->in = data;
 	ws->inlen = len;
-	ws->last_recv_ms = em_loop_now();
 	track_frames(ws, (const unsigned char *)data, len);
 	ctx_of(ws);
 	/* Handlers called from inside wslay may send (queue only) or cut the
@@ -269,7 +388,12 @@ void em__ws_on_data(em_ws *ws, const char *data, size_t len)
 		em__conn_close(ws->conn);
 		return;
 	}
-	ws_flush(ws);
+	/* Answers (pongs, replies queued by the handler) leave at the end of
+	** the turn, together with whatever else this turn queues here. */
+	if (wslay_event_want_write(ws->ctx))
+		dirty_add(ws);
+	else
+		ws_flush(ws);
 }
 
 void em__ws_after_write(em_ws *ws)
@@ -284,6 +408,8 @@ void em__ws_after_write(em_ws *ws)
 
 static void ws_unlink(em_ws *ws)
 {
+	if (sweep_cur == ws)
+		sweep_cur = ws->next;
 	if (ws->prev)
 		ws->prev->next = ws->next;
 	else if (all_ws == ws)
@@ -299,6 +425,7 @@ void em__ws_on_conn_closed(em_ws *ws)
 	em_server *srv = ws->conn->srv;
 	ws->conn = NULL;
 	ws_unlink(ws);
+	dirty_remove(ws);
 	ws_count--;
 	em__server_ws_count(srv, -1, ws->slow);
 	int code = ws->close_code ? ws->close_code : 1006;
@@ -317,51 +444,78 @@ void em__ws_on_conn_closed(em_ws *ws)
 	}
 }
 
+/* Sends a ping. A parked socket has nothing half-written (parking waits for
+** that), so the two bytes of an empty ping go straight to the connection. */
+static void send_ping(em_ws *ws)
+{
+	static const char ping[2] = {(char)0x89, 0};
+	if (!ws->ctx) {
+		em__conn_write(ws->conn, ping, sizeof ping, 0);
+		return;
+	}
+	struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"", 0};
+	wslay_event_queue_msg(ws->ctx, &m);
+	dirty_remove(ws);
+	ws_flush(ws);
+}
+
+/* Checks one socket; returns 1 when it parked. */
+static int sweep_one(em_ws *ws, uint64_t now)
+{
+	const em_config *cfg = cfg_of(ws);
+	em_conn *c = ws->conn;
+	size_t queued = em_ws_queued(ws);
+	if (ws->close_sent_ms && now - ws->close_sent_ms > CLOSE_GRACE_MS) {
+		em__conn_close(c);
+		return 0;
+	}
+	if (now - ws->last_recv_ms > (uint64_t)cfg->ws_silent_close_s * 1000) {
+		em_info("websocket silent, closing", "ip=%s", ws->ip);
+		ws->close_code = 1001;
+		em__conn_close(c);
+		return 0;
+	}
+	if (queued > cfg->ws_out_soft) {
+		if (!ws->soft_since_ms)
+			ws->soft_since_ms = now;
+		else if (now - ws->soft_since_ms > (uint64_t)cfg->ws_out_soft_seconds * 1000) {
+			em_warn("websocket slow consumer, closing", "ip=%s queued=%zu", ws->ip, queued);
+			ws->slow = 1;
+			ws->close_code = 1008;
+			em__conn_close(c);
+			return 0;
+		}
+	} else {
+		ws->soft_since_ms = 0;
+	}
+	if (now - ws->last_ping_ms >= (uint64_t)cfg->ws_ping_interval_s * 1000) {
+		ws->last_ping_ms = now;
+		send_ping(ws);
+		if (c->closing) /* the write failed: ws is gone */
+			return 0;
+	}
+	return maybe_park(ws, now);
+}
+
 static void sweep(void *arg)
 {
 	(void)arg;
 	uint64_t now = em_loop_now();
-	int parked = 0;
-	for (em_ws *ws = all_ws, *next; ws; ws = next) {
-		next = ws->next;
-		if (!ws->conn)
-			continue;
-		const em_config *cfg = cfg_of(ws);
-		size_t queued = em_ws_queued(ws);
-		if (ws->close_sent_ms && now - ws->close_sent_ms > CLOSE_GRACE_MS) {
-			em__conn_close(ws->conn);
-			continue;
-		}
-		if (now - ws->last_recv_ms > (uint64_t)cfg->ws_silent_close_s * 1000) {
-			em_info("websocket silent, closing", "ip=%s", ws->ip);
-			ws->close_code = 1001;
-			em__conn_close(ws->conn);
-			continue;
-		}
-		if (queued > cfg->ws_out_soft) {
-			if (!ws->soft_since_ms)
-				ws->soft_since_ms = now;
-			else if (now - ws->soft_since_ms > (uint64_t)cfg->ws_out_soft_seconds * 1000) {
-				em_warn("websocket slow consumer, closing", "ip=%s queued=%zu", ws->ip, queued);
-				ws->slow = 1;
-				ws->close_code = 1008;
-				em__conn_close(ws->conn);
-				continue;
-			}
-		} else {
-			ws->soft_since_ms = 0;
-		}
-		if (now - ws->last_ping_ms >= (uint64_t)cfg->ws_ping_interval_s * 1000) {
-			struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"", 0};
-			ws->last_ping_ms = now;
-			wslay_event_queue_msg(ctx_of(ws), &ping);
-			ws_flush(ws);
-		}
-		parked += maybe_park(ws, now);
+	size_t n = ws_count / SWEEP_SLICES + 1;
+	if (!sweep_cur) {
+		/* A new cycle. Many small frees leave pages the allocator
+		** keeps; after a cycle that parked many, hand them back. */
+		if (parked_in_cycle >= 64)
+			malloc_trim(0);
+		parked_in_cycle = 0;
+		sweep_cur = all_ws;
 	}
-	/* Many small frees leave pages the allocator keeps; hand them back. */
-	if (parked >= 64)
-		malloc_trim(0);
+	while (sweep_cur && n--) {
+		em_ws *ws = sweep_cur;
+		sweep_cur = ws->next; /* ws may close below */
+		if (ws->conn)
+			parked_in_cycle += sweep_one(ws, now);
+	}
 }
 
 int em_ws_is_upgrade(em_req *r)
@@ -414,7 +568,8 @@ em_ws *em_ws_upgrade(em_req *r, const em_ws_handlers *h, void *user)
 	ws_count++;
 	em__server_ws_count(c->srv, 1, 0);
 	if (!sweep_timer)
-		sweep_timer = em_timer_start(1000, 1000, sweep, NULL);
+		sweep_timer = em_timer_start(SWEEP_TICK_MS, SWEEP_TICK_MS, sweep, NULL);
+	flush_handles_start();
 
 	c->state = CONN_WS;
 	c->ws = ws;
@@ -453,22 +608,23 @@ int em_ws_send_text(em_ws *ws, const char *data, size_t len)
 	ws->last_send_ms = em_loop_now();
 	if (wslay_event_queue_msg(ctx_of(ws), &m))
 		return EM_ECLOSED;
-	if (!ws->in_recv && !ws->hold)
-		ws_flush(ws);
+	dirty_add(ws);
 	return 0;
-}
-
-void em_ws_hold(em_ws *ws, int on)
-{
-	ws->hold = on;
-	if (!on && ws->conn && !ws->in_recv)
-		ws_flush(ws);
 }
 
 void em_ws_close(em_ws *ws, int code, const char *reason)
 {
 	if (!ws->conn || ws->close_sent_ms)
 		return;
+	/* wslay sends control frames ahead of queued messages: let the
+	** messages queued so far go first. */
+	if (!ws->in_recv) {
+		em_conn *c = ws->conn;
+		dirty_remove(ws);
+		ws_flush(ws);
+		if (c->closing) /* the write failed: ws is gone */
+			return;
+	}
 	ws->close_sent_ms = em_loop_now();
 	if (!ws->close_code)
 		ws->close_code = code;

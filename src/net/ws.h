@@ -33,13 +33,11 @@ em_ws *em_ws_upgrade(em_req *r, const em_ws_handlers *h, void *user);
 int em_ws_is_upgrade(em_req *r);
 
 /* Queues a text message. EM_ECLOSED after close; when the queue passes the
-** hard limit the connection is closed and EM_ETOOBIG returned. */
+** hard limit the connection is closed and EM_ETOOBIG returned. Messages
+** queued for one socket during one loop turn leave together, in order, in
+** one write at the end of the turn (a message and its ack, or the messages
+** of one group commit to an operator's console). */
 int em_ws_send_text(em_ws *ws, const char *data, size_t len);
-/* While held, sends are queued and leave together (one write) when the
-** hold ends: for answers made of several frames, such as a message and
-** its ack. The socket may close meanwhile; callers keep no pointer to a
-** closed socket (on_close tells them). */
-void em_ws_hold(em_ws *ws, int on);
 /* Starts the closing handshake. */
 void em_ws_close(em_ws *ws, int code, const char *reason);
 void *em_ws_user(em_ws *ws);

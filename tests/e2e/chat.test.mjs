@@ -410,3 +410,54 @@ test('a visitor who leaves the queue is not waited for; /metrics counts chats', 
 	assert.equal(row.json.conversation.outcome, 'abandoned');
 	closeAll(op);
 });
+
+test('message and ack frames carry any text exactly and match what was stored', async (t) => {
+	// The msg and ack frames are written without a JSON library on the hot path: quotes,
+	// backslashes, control characters and non-ASCII text must come out as sent.
+	const e = await startEmma({ t });
+	const adm = await login(e.url, 'admin@localhost', e.adminPassword);
+	const op = await operator(e, adm);
+	const v = await visitor(e, { vid: 'frames-1' });
+	const vbody = 'Quote " backslash \\ slash / line\nbreak\r\ttab \u0001\u001f\u007f ünïcødé 😀 </script> \u2028 {"a":1}';
+	const vcid = 'q"\\{}1';
+	v.sendJson({ type: 'msg', client_id: vcid, body: vbody });
+	const ack = await v.next((m) => m.type === 'ack');
+	assert.equal(ack.client_id, vcid);
+	assert.equal(ack.seq, 1);
+	const conv = ack.conversation;
+	const own = await v.next((m) => m.type === 'msg' && m.seq === 1);
+	const atOp = await op.next((m) => m.type === 'msg' && m.conversation === conv && m.seq === 1);
+	for (const m of [own, atOp]) {
+		assert.equal(m.body, vbody);
+		assert.equal(m.client_id, vcid);
+		assert.equal(m.author, 'visitor');
+		assert.equal(m.conversation, conv);
+		assert.match(m.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+	}
+	assert.equal(atOp.internal, false);
+	assert.equal(own.internal, undefined);
+
+	const obody = 'Antwort mit "Zitat", \\ und\nZeile 2 — 👍';
+	op.sendJson({ type: 'msg', conversation: conv, client_id: 'o\\"1', body: obody });
+	const oack = await op.next((m) => m.type === 'ack' && m.client_id === 'o\\"1');
+	assert.equal(oack.seq, 2);
+	assert.equal(oack.conversation, conv);
+	const reply = await v.next((m) => m.type === 'msg' && m.seq === 2);
+	const echo = await op.next((m) => m.type === 'msg' && m.conversation === conv && m.seq === 2);
+	assert.equal(reply.body, obody);
+	assert.equal(reply.author, 'operator');
+	assert.equal(reply.operator.avatar, null);
+	assert.equal(typeof reply.operator.name, 'string');
+	assert.equal(reply.author_operator, undefined, 'visitors do not see the operator id');
+	assert.equal(echo.author_operator, adm.operator.id);
+	assert.deepEqual(echo.operator, reply.operator);
+
+	// The live frames say what the store holds, field by field.
+	const stored = await api(e.url, 'GET', `/api/v1/conversations/${conv}/messages`, { cookie: adm.cookie });
+	assert.equal(stored.status, 200);
+	const [s1, s2] = stored.json.messages;
+	for (const [live, row] of [[atOp, s1], [echo, s2]]) {
+		for (const k of ['seq', 'author', 'body', 'client_id', 'created', 'internal']) assert.deepEqual(live[k], row[k], k);
+	}
+	closeAll(op, v);
+});

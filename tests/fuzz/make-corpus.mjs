@@ -2,7 +2,7 @@
 // The seeds are small, real inputs (requests the widget and console send, WebSocket
 // frames as a browser masks them, beacon JSON) that the fuzzer mutates from.
 // Run: node tests/fuzz/make-corpus.mjs   (the output is committed; rerun after edits)
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -87,3 +87,10 @@ put('json', 'error_body', '{"error":{"code":"invalid_json","message":"expected \
 put('json', 'escapes', '["\\u00fc\\ud83d\\ude00\\n\\t\\"\\\\\\/", -0.0, 1e-7, 9007199254740993, []]');
 put('json', 'nested', '{"a":[[[[{"b":{}}]]]]}');
 put('json', 'broken', '{"site":"default","events":[{"type":"pageview",}]}');
+
+// ---- Tracker batches (POST /t bodies) ------------------------------------
+put('beacon', 'pageview', beacon);
+put('beacon', 'all_events', readFileSync(join(root, 'json', 'all_events')));
+put('beacon', 'cookieless', JSON.stringify({ site: 'shop', events: [{ type: 'pageview', url: '/p?utm_source=nl&utm_campaign=x', ts: 1 }] }));
+put('beacon', 'bad_url', JSON.stringify({ site: 'default', events: [{ type: 'pageview', url: 'javascript:alert(1)' }] }));
+put('beacon', 'bad_vid', JSON.stringify({ site: 'default', vid: 'a b', events: [{ type: 'ping', active_s: 5 }] }));

@@ -665,6 +665,12 @@ int em_ws_fuzz_frames(const unsigned char *data, size_t len)
 	ws.magic = WS_MAGIC;
 	ws.in = (const char *)data;
 	ws.inlen = len;
+	/* Our own readers of raw client bytes first: the frame tracker that
+	** decides when a socket may park, in uneven pieces as reads deliver
+	** them, and the pong check of parked sockets. */
+	for (size_t at = 0, step = 1; at < len; at += step, step = step * 3 + 1)
+		track_frames(&ws, data + at, len - at < step ? len - at : step);
+	(void)only_pongs(data, len);
 	wslay_event_context_server_init(&ws.ctx, &callbacks, &ws);
 	wslay_event_config_set_max_recv_msg_length(ws.ctx, 65536);
 	int rc = wslay_event_recv(ws.ctx);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -15,13 +16,30 @@
 #include "core/err.h"
 #include "core/ids.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "kb/text.h"
+#include "kb/vocab.h"
 #include "track/event.h"
 
 #define TERMS_MAX 16
 #define ALTS_MAX 12
 #define TERM_MAX 96
 #define SNIPPET_TOKENS 24
+
+/* Where a search's time goes (logged at debug level, one line a search). */
+typedef struct kb_stats {
+	uint64_t cpu0; /* the thread's CPU time at the start (us) */
+	uint64_t t0, us_terms, us_correct, us_pass[4], us_hl;
+	unsigned vsql, ncorrect, npass, rows[4];
+} kb_stats;
+static _Thread_local kb_stats kst;
+
+static uint64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* ---- Markdown and slugs -------------------------------------------------- */
 
@@ -128,12 +146,12 @@ void em_kb_slug(const char *title, char *out, size_t outlen)
 #define PROD_ROWID(site, id) (((int64_t)(site) << 32) | (int64_t)(id))
 #define ROWID_REF(rowid) ((rowid) & 0xFFFFFFFFLL)
 
-static void kb_changed(void);
+static void kb_changed(int products);
 
 /* Removes an article from both languages' indexes: lookups by rowid. */
 static int article_unindex(em_db *db, int64_t site, int64_t id)
 {
-	kb_changed();
+	kb_changed(0);
 	for (int draft = 0; draft < 2; draft++)
 		if (em_db_exec(db, "DELETE FROM kb_art_de WHERE rowid = ?", "i", ART_ROWID(site, draft, id)) ||
 		    em_db_exec(db, "DELETE FROM kb_art_en WHERE rowid = ?", "i", ART_ROWID(site, draft, id)))
@@ -144,7 +162,7 @@ static int article_unindex(em_db *db, int64_t site, int64_t id)
 static int article_index(em_db *db, const char *lang, const char *title, const char *body, const char *tags,
 			 int draft, int64_t id, int64_t site)
 {
-	kb_changed();
+	kb_changed(0);
 	return em_db_exec(db,
 			  !strcmp(lang, "de") ? "INSERT INTO kb_art_de (rowid, title, body, tags) VALUES (?,?,?,?)"
 					      : "INSERT INTO kb_art_en (rowid, title, body, tags) VALUES (?,?,?,?)",
@@ -155,7 +173,7 @@ static int article_index(em_db *db, const char *lang, const char *title, const c
 
 static int product_unindex(em_db *db, int64_t site, int64_t id)
 {
-	kb_changed();
+	kb_changed(1);
 	if (em_db_exec(db, "DELETE FROM kb_prod_de WHERE rowid = ?", "i", PROD_ROWID(site, id)) ||
 	    em_db_exec(db, "DELETE FROM kb_prod_en WHERE rowid = ?", "i", PROD_ROWID(site, id)))
 		return EM_EIO;
@@ -164,7 +182,7 @@ static int product_unindex(em_db *db, int64_t site, int64_t id)
 
 static int product_index(em_db *db, const char *title, const char *body, const char *tags, int64_t id, int64_t site)
 {
-	kb_changed();
+	kb_changed(1);
 	if (em_db_exec(db, "INSERT INTO kb_prod_de (rowid, title, body, tags) VALUES (?,?,?,?)", "ittt",
 		       PROD_ROWID(site, id), title, body, tags) ||
 	    em_db_exec(db, "INSERT INTO kb_prod_en (rowid, title, body, tags) VALUES (?,?,?,?)", "ittt",
@@ -175,7 +193,7 @@ static int product_index(em_db *db, const char *title, const char *body, const c
 
 int em_kb_index_optimize_db(em_db *db, int products)
 {
-	kb_changed();
+	kb_changed(products);
 	const char *de = products ? "INSERT INTO kb_prod_de (kb_prod_de) VALUES ('optimize')"
 				  : "INSERT INTO kb_art_de (kb_art_de) VALUES ('optimize')";
 	const char *en = products ? "INSERT INTO kb_prod_en (kb_prod_en) VALUES ('optimize')"
@@ -658,6 +676,7 @@ typedef struct qterm {
 	int64_t docs;	     /* documents with the term or one of its exact alternatives */
 	int64_t docs_a, docs_p; /* the same among the articles, among the products */
 	int64_t alt_docs[2][ALTS_MAX]; /* each alternative's: [0] articles, [1] products */
+	int64_t alt_reach[2][ALTS_MAX]; /* a word's beginning: the documents of all the words it begins */
 } qterm;
 
 typedef struct collect {
@@ -766,8 +785,9 @@ static uint32_t vcache_gen;
 static int64_t vcache_changed_at;
 static pthread_mutex_t vcache_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void kb_changed(void)
+static void kb_changed(int products)
 {
+	em_kb_vocab_changed(products);
 	int64_t now = em_now_ms();
 	pthread_mutex_lock(&vcache_mu);
 	vcache_gen++;
@@ -791,8 +811,12 @@ static int64_t vocab_count(em_db *db, int de, int prod, const char *term)
 		"SELECT doc FROM kb_vocab_art_en WHERE term = ?",
 		"SELECT doc FROM kb_vocab_prod_en WHERE term = ?",
 	};
+	int64_t n;
+	if (em_kb_vocab_docs(db, EM_KB_VOCAB_INDEX(de, prod), term, &n))
+		return n;
+	kst.vsql++;
 	em_stmt *st = em_db_prepare(db, sql[(de ? 0 : 2) + prod], "t", term);
-	int64_t n = em_stmt_step(st) == 1 ? em_stmt_int(st, 0) : 0;
+	n = em_stmt_step(st) == 1 ? em_stmt_int(st, 0) : 0;
 	em_stmt_done(st);
 	return n;
 }
@@ -801,6 +825,10 @@ static int64_t vocab_count(em_db *db, int de, int prod, const char *term)
 static void vocab_docs2(em_db *db, const char *lang, const char *term, int64_t *art, int64_t *prod)
 {
 	char l = lang[0];
+	int de = l == 'd';
+	if (em_kb_vocab_docs(db, EM_KB_VOCAB_INDEX(de, 0), term, art) &&
+	    em_kb_vocab_docs(db, EM_KB_VOCAB_INDEX(de, 1), term, prod))
+		return;
 	size_t tl = strlen(term);
 	int cacheable = tl < VCACHE_TERM;
 	uint32_t h = vhash(l, term), gen = 0;
@@ -819,7 +847,6 @@ static void vocab_docs2(em_db *db, const char *lang, const char *term, int64_t *
 			}
 		}
 	pthread_mutex_unlock(&vcache_mu);
-	int de = l == 'd';
 	*art = vocab_count(db, de, 0, term);
 	*prod = vocab_count(db, de, 1, term);
 	if (!cacheable || now - changed < VCACHE_GRACE_MS)
@@ -865,6 +892,9 @@ static int vocab_prefixed(em_db *db, const char *lang, const char *prefix)
 	};
 	int found = 0;
 	for (int i = !strcmp(lang, "de") ? 0 : 2, e = i + 2; i < e && !found; i++) {
+		if (em_kb_vocab_prefixed(db, i, prefix, &found))
+			continue;
+		kst.vsql++;
 		em_stmt *st = em_db_prepare(db, sql[i], "t", prefix);
 		found = em_stmt_step(st) == 1 && !strncmp(em_stmt_text(st, 0), prefix, strlen(prefix));
 		em_stmt_done(st);
@@ -895,7 +925,61 @@ static void try_spelling(em_db *db, em_text *tx, const char *lang, const char *c
 ** away from an unknown word as typed, the most frequent if several. Edits
 ** are made on the word, not its stem: "Lieferng" is "Lieferung" with a
 ** letter missing, whose stem differs more. Returns 1 when found. */
+static int correct_words(em_db *db, em_text *tx, const char *lang, const char *word, char *out);
+
+/* Corrections found, kept while the vocabularies they were found in are
+** current (em_kb_vocab_epoch): a word typed wrong is typed wrong again, and
+** the search for its nearest word costs a thousand lookups. FIX_SLOTS
+** entries (about 0.4 MB), each word in one of two slots. */
+#define FIX_SLOTS 4096
+#define FIX_TERM 40
+typedef struct fixslot {
+	uint64_t epoch; /* 0: empty */
+	char lang;
+	int found;
+	char word[FIX_TERM];
+	char fix[FIX_TERM];
+} fixslot;
+static fixslot fixes[FIX_SLOTS];
+static pthread_mutex_t fixes_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int correct(em_db *db, em_text *tx, const char *lang, const char *word, char *out)
+{
+	uint64_t epoch = em_kb_vocab_epoch(db, lang[0] == 'd');
+	size_t wl = strlen(word);
+	if (!epoch || wl >= FIX_TERM)
+		return correct_words(db, tx, lang, word, out);
+	uint32_t h = vhash(lang[0], word);
+	pthread_mutex_lock(&fixes_mu);
+	for (int i = 0; i < 2; i++) {
+		fixslot *f = &fixes[(h + (uint32_t)i) % FIX_SLOTS];
+		if (f->epoch == epoch && f->lang == lang[0] && !strcmp(f->word, word)) {
+			int found = f->found;
+			if (found)
+				memcpy(out, f->fix, strlen(f->fix) + 1);
+			pthread_mutex_unlock(&fixes_mu);
+			return found;
+		}
+	}
+	pthread_mutex_unlock(&fixes_mu);
+	int found = correct_words(db, tx, lang, word, out);
+	if ((found && strlen(out) >= FIX_TERM) || em_kb_vocab_epoch(db, lang[0] == 'd') != epoch)
+		return found;
+	pthread_mutex_lock(&fixes_mu);
+	fixslot *f = &fixes[h % FIX_SLOTS];
+	if (f->epoch == epoch)
+		f = &fixes[(h + 1) % FIX_SLOTS];
+	f->epoch = epoch;
+	f->lang = lang[0];
+	f->found = found;
+	memcpy(f->word, word, wl + 1);
+	if (found)
+		memcpy(f->fix, out, strlen(out) + 1);
+	pthread_mutex_unlock(&fixes_mu);
+	return found;
+}
+
+static int correct_words(em_db *db, em_text *tx, const char *lang, const char *word, char *out)
 {
 	static const char letters[] = "abcdefghijklmnopqrstuvwxyz";
 	char w[TERM_MAX];
@@ -1053,6 +1137,10 @@ static int64_t term_docs(const qterm *t, int products)
 	return products ? t->docs_p : t->docs_a;
 }
 
+/* How many documents a term may meet, words' beginnings counted with all
+** the words they begin (an estimate from above: for the ranking bounds). */
+static int64_t term_reach(const qterm *t, int products);
+
 /* Products are found by their names: a word in this many products or more
 ** is looked for as it is only, not also as the beginning of longer words,
 ** and a query of such words only ranks the products that have them in the
@@ -1063,9 +1151,54 @@ static int64_t term_docs(const qterm *t, int products)
 ** from the vocabulary (see emma_bm25 in store/fts_text.c); build_match
 ** appends the counts in the order of its phrases. */
 #define RANK_FN "emma_bm25(6.0, 1.0, 3.0"
-static void build_match(em_buf *m, em_buf *rank, const qterm *terms, int n, int all, int skip_common, int products)
+/* A word's beginning ("bestell" *) is looked for as the words of the index
+** that begin so, when they are at most EXPAND_MAX: FTS5 reads a prefix by
+** merging the lists of all such words first, the words one by one it reads
+** as far as needed. They rank as one phrase, as the prefix did (emma_bm25:
+** a count of -1 joins a phrase to the one before). */
+#define EXPAND_MAX 16
+#define EXPAND_PHRASES 64 /* phrases of a query at most (RANK_PHRASES of emma_bm25) */
+
+typedef struct expand {
+	em_buf *m, *rank;
+	int n;
+	int64_t docs;
+} expand;
+
+static void append_phrase(em_buf *m, const char *term)
+{
+	em_buf_append(m, "\"\x01", 2);
+	for (const char *p = term; *p; p++) {
+		if (*p == '"')
+			em_buf_append(m, "\"", 1);
+		em_buf_append(m, p, 1);
+	}
+	em_buf_append(m, "\"", 1);
+}
+
+static void expand_one(void *arg, const char *term)
+{
+	expand *e = arg;
+	char num[32];
+	int nl = e->n ? snprintf(num, sizeof num, ", -1")
+		      : snprintf(num, sizeof num, ", %lld", (long long)e->docs);
+	if (e->n)
+		em_buf_append(e->m, " OR ", 4);
+	append_phrase(e->m, term);
+	em_buf_append(e->rank, num, (size_t)nl);
+	e->n++;
+}
+
+static void build_match(em_db *db, int de, em_buf *m, em_buf *rank, const qterm *terms, int n, int all,
+			int skip_common, int products)
 {
 	em_buf_append(rank, RANK_FN, strlen(RANK_FN));
+	char ix[16];
+	int il = snprintf(ix, sizeof ix, ", %d", EM_KB_VOCAB_INDEX(de, products));
+	em_buf_append(rank, ix, (size_t)il);
+	int phrases = 0;
+	for (int i = 0; i < n; i++)
+		phrases += terms[i].nalt;
 	/* Only common words: their documents are many, so only those that
 	** name them in the title (or tags) are ranked. */
 	int rare = 0;
@@ -1084,17 +1217,26 @@ static void build_match(em_buf *m, em_buf *rank, const qterm *terms, int n, int 
 		for (int a = 0; a < terms[i].nalt; a++) {
 			if (a)
 				em_buf_append(m, " OR ", 4);
-			em_buf_append(m, "\"\x01", 2);
-			for (const char *p = terms[i].alt[a]; *p; p++) {
-				if (*p == '"')
-					em_buf_append(m, "\"", 1);
-				em_buf_append(m, p, 1);
-			}
 			int prefix = terms[i].prefix[a] && !(products && terms[i].docs_p >= PRODUCT_ENOUGH);
+			if (prefix) {
+				size_t at = m->len, rat = rank->len;
+				expand e = {m, rank, 0, terms[i].alt_docs[products][a]};
+				int k = em_kb_vocab_prefix_terms(db, EM_KB_VOCAB_INDEX(de, products),
+								 terms[i].alt[a], EXPAND_MAX, expand_one, &e);
+				if (k > 0 && phrases + k - 1 <= EXPAND_PHRASES) {
+					phrases += k - 1;
+					continue;
+				}
+				m->len = at; /* too many words, or not known now: the prefix */
+				rank->len = rat;
+				prefix = k != 0; /* no word begins so: the word alone */
+			}
+			append_phrase(m, terms[i].alt[a]);
 			char num[32];
 			int nl = snprintf(num, sizeof num, ", %lld", (long long)terms[i].alt_docs[products][a]);
 			em_buf_append(rank, num, (size_t)nl);
-			em_buf_append(m, prefix ? "\" *" : "\"", prefix ? 3 : 1);
+			if (prefix)
+				em_buf_append(m, " *", 2);
 		}
 		em_buf_append(m, ")", 1);
 	}
@@ -1102,6 +1244,17 @@ static void build_match(em_buf *m, em_buf *rank, const qterm *terms, int n, int 
 		em_buf_append(m, ")", 1);
 	em_buf_append(m, "", 1);
 	em_buf_append(rank, ")", 2); /* with the NUL */
+}
+
+static int64_t term_reach(const qterm *t, int products)
+{
+	int64_t r = term_docs(t, products);
+	for (int a = 0; a < t->nalt; a++) {
+		int prefix = t->prefix[a] && !(products && t->docs_p >= PRODUCT_ENOUGH);
+		int64_t d = prefix ? t->alt_reach[products][a] : t->alt_docs[products][a];
+		r = d > r ? d : r;
+	}
+	return r;
 }
 
 typedef struct hit {
@@ -1154,6 +1307,8 @@ static int search_pass(em_db *db, int de, int products, int64_t lo, int64_t hi, 
 	};
 	if (*n >= want)
 		return 0;
+	uint64_t t0 = em_mono_us();
+	unsigned long r0 = em_text_rank_calls;
 	int k = (de ? 0 : 2) + products, rc = 0;
 	if (some > 0) {
 		hit *got = em_malloc((size_t)some * sizeof *got);
@@ -1174,6 +1329,10 @@ static int search_pass(em_db *db, int de, int products, int64_t lo, int64_t hi, 
 				list[(*n)++] = got[g];
 		}
 		em_free(got);
+		if (kst.npass < 4) {
+			kst.us_pass[kst.npass] = em_mono_us() - t0;
+			kst.rows[kst.npass++] = (unsigned)(em_text_rank_calls - r0);
+		}
 		return rc < 0 ? EM_EIO : 0;
 	}
 	/* The rows found already may come again: ask for as many more. */
@@ -1190,6 +1349,10 @@ static int search_pass(em_db *db, int de, int products, int64_t lo, int64_t hi, 
 		(*n)++;
 	}
 	em_stmt_done(st);
+	if (kst.npass < 4) {
+		kst.us_pass[kst.npass] = em_mono_us() - t0;
+		kst.rows[kst.npass++] = (unsigned)(em_text_rank_calls - r0);
+	}
 	return rc < 0 ? EM_EIO : 0;
 }
 
@@ -1263,7 +1426,34 @@ static void text_words(em_text *tx, const char *text, const qterm *terms, int nt
 	memset(tw, 0, sizeof *tw);
 	tw->terms = terms;
 	tw->nterms = nterms;
-	em_text_tokens(tx, text, strlen(text), 1, tword_emit, tw);
+	/* Only the words that have a query term's first letters in them are
+	** stemmed (most words of a text do not: their stemming was most of the
+	** time of highlighting). */
+	char nbuf[64][16];
+	const char *needles[64];
+	int nn = 0, many = 0;
+	for (int i = 0; i < nterms && !many; i++)
+		for (int a = 0; a < terms[i].nalt && !many; a++) {
+			char nd[16];
+			size_t l = em_text_needle(tx, terms[i].alt[a], nd, sizeof nd - 1);
+			nd[l] = 0;
+			int dup = 0;
+			for (int k = 0; k < nn && !dup; k++)
+				dup = !strcmp(nbuf[k], nd);
+			if (dup)
+				continue;
+			if (nn == 64) {
+				many = 1;
+				break;
+			}
+			memcpy(nbuf[nn], nd, l + 1);
+			needles[nn] = nbuf[nn];
+			nn++;
+		}
+	if (many)
+		em_text_tokens(tx, text, strlen(text), 1, tword_emit, tw);
+	else
+		em_text_tokens_near(tx, text, strlen(text), 1, needles, nn, tword_emit, tw);
 }
 
 /* The whole text with the query's words marked (a title or name). */
@@ -1396,24 +1586,26 @@ static int search_kind(em_db *db, const em_kb_search *s, const qterm *terms, int
 		hi = ART_ROWID(s->site_id, s->include_drafts ? 1 : 0, 0xFFFFFFFFLL);
 	}
 	int rc = 0, common = 0;
-	int64_t least = -1, sum = 0; /* documents of the rarest word, of all the words */
+	/* Documents the rarest word may meet, all the words may meet. */
+	int64_t least = -1, sum = 0;
 	for (int i = 0; i < n; i++) {
-		int64_t d = term_docs(&terms[i], products);
+		int64_t d = term_docs(&terms[i], products), r = term_reach(&terms[i], products);
 		common += d > COMMON_DOCS;
-		least = least < 0 || d < least ? d : least;
-		sum += d;
+		least = least < 0 || r < least ? r : least;
+		sum += r;
 	}
 	int skip = common && common < n;
 	if (skip) {
 		sum = 0;
 		for (int i = 0; i < n; i++)
-			sum += term_docs(&terms[i], products) > COMMON_DOCS ? 0 : term_docs(&terms[i], products);
+			sum += term_docs(&terms[i], products) > COMMON_DOCS ? 0
+									    : term_reach(&terms[i], products);
 	}
 	em_buf m, rank;
 	if (n > 1) {
 		em_buf_init(&m, 16384);
 		em_buf_init(&rank, 16384);
-		build_match(&m, &rank, terms, n, 1, 0, products);
+		build_match(db, de, &m, &rank, terms, n, 1, 0, products);
 		rc = search_pass(db, de, products, lo, hi, m.data, rank.data, list, found, want,
 				 least > RANK_ALL ? RANK_SOME : 0);
 		em_buf_free(&m);
@@ -1422,7 +1614,7 @@ static int search_kind(em_db *db, const em_kb_search *s, const qterm *terms, int
 	if (!rc && *found < want) {
 		em_buf_init(&m, 16384);
 		em_buf_init(&rank, 16384);
-		build_match(&m, &rank, terms, n, 0, skip, products);
+		build_match(db, de, &m, &rank, terms, n, 0, skip, products);
 		rc = search_pass(db, de, products, lo, hi, m.data, rank.data, list, found, want,
 				 sum > RANK_ALL ? RANK_SOME : 0);
 		em_buf_free(&m);
@@ -1438,6 +1630,9 @@ int em_kb_search_db(em_db *db, void *arg)
 	if (strcmp(s->lang, "de") && strcmp(s->lang, "en"))
 		snprintf(s->lang, sizeof s->lang, "en");
 	int de = !strcmp(s->lang, "de");
+	memset(&kst, 0, sizeof kst);
+	kst.t0 = em_mono_us();
+	kst.cpu0 = thread_cpu_us();
 	s->out = json_pack("{s:[], s:[]}", "articles", "products");
 	em_text *tx = em_text_new(s->lang);
 	if (!tx)
@@ -1466,7 +1661,11 @@ int em_kb_search_db(em_db *db, void *arg)
 		** looked for as the nearest indexed one; else an unknown
 		** German compound by its parts. */
 		char fix[TERM_MAX + 2];
-		if (!t->docs && t->nalt == 1 && c.n <= 3 && correct(db, tx, s->lang, t->word, fix)) {
+		uint64_t tc = em_mono_us();
+		int fixed = !t->docs && t->nalt == 1 && c.n <= 3 &&
+			    (kst.ncorrect++, correct(db, tx, s->lang, t->word, fix));
+		kst.us_correct += em_mono_us() - tc;
+		if (fixed) {
 			add_alt(t, fix, 0);
 			if (!corrected)
 				corrected = json_array();
@@ -1487,19 +1686,40 @@ int em_kb_search_db(em_db *db, void *arg)
 			vocab_docs2(db, s->lang, t->alt[a], &da, &dp);
 			t->alt_docs[0][a] = da;
 			t->alt_docs[1][a] = dp;
+			t->alt_reach[0][a] = da;
+			t->alt_reach[1][a] = dp;
+			for (int k = 0; k < 2 && t->prefix[a]; k++)
+				if (!em_kb_vocab_prefix_docs(db, EM_KB_VOCAB_INDEX(de, k), t->alt[a],
+							     &t->alt_reach[k][a]))
+					t->alt_reach[k][a] = k ? dp : da;
 			t->docs_a = da > t->docs_a ? da : t->docs_a;
 			t->docs_p = dp > t->docs_p ? dp : t->docs_p;
 		}
 	}
 	hit arts[HITS_MAX], prods[HITS_MAX];
 	int na = 0, np = 0, found = 0;
+	kst.us_terms = em_mono_us() - kst.t0;
 	rc = search_kind(db, s, terms, c.n, 0, arts, &na);
 	if (!rc)
 		rc = search_kind(db, s, terms, c.n, 1, prods, &np);
+	uint64_t th = em_mono_us();
 	if (!rc) {
 		hits_json(db, s, tx, terms, c.n, 0, arts, na, json_object_get(s->out, "articles"), &found);
 		hits_json(db, s, tx, terms, c.n, 1, prods, np, json_object_get(s->out, "products"), &found);
 	}
+	kst.us_hl = em_mono_us() - th;
+	char qq[EM_KB_QUERY_MAX * 2 + 8];
+	em_debug("kb search",
+		 "q=%s lang=%s us=%llu cpu_us=%llu terms_us=%llu vsql=%u corrections=%u correct_us=%llu "
+		 "passes=%u"
+		 " p1_us=%llu p1_rows=%u p2_us=%llu p2_rows=%u p3_us=%llu p3_rows=%u p4_us=%llu p4_rows=%u "
+		 "hl_us=%llu",
+		 em_log_quote(s->q, qq, sizeof qq), s->lang, (unsigned long long)(em_mono_us() - kst.t0),
+		 (unsigned long long)(thread_cpu_us() - kst.cpu0), (unsigned long long)kst.us_terms, kst.vsql,
+		 kst.ncorrect, (unsigned long long)kst.us_correct, kst.npass,
+		 (unsigned long long)kst.us_pass[0], kst.rows[0], (unsigned long long)kst.us_pass[1],
+		 kst.rows[1], (unsigned long long)kst.us_pass[2], kst.rows[2],
+		 (unsigned long long)kst.us_pass[3], kst.rows[3], (unsigned long long)kst.us_hl);
 	em_text_free(tx);
 	s->results = found;
 	if (corrected)

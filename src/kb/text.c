@@ -182,8 +182,58 @@ size_t em_text_term(em_text *t, const char *word, size_t len, char *out, size_t 
 	return f ? stem(t, folded, f, out, outlen) : 0;
 }
 
-int em_text_tokens(em_text *t, const char *text, size_t len, int with_parts, em_text_emit emit, void *arg)
+/* The letters a term keeps of its word, whatever the stemmer does to the
+** rest: umlauts as their base letter (the German stemmer writes them so),
+** "y" as "i" (the English one does at a word's end). */
+static unsigned plain(unsigned c)
 {
+	return c == 0xE4 ? 'a' : c == 0xF6 ? 'o' : c == 0xFC ? 'u' : c == 'y' ? 'i' : c;
+}
+
+/* How many leading letters of a word its stem always keeps: the German
+** stemmer removes suffixes only after the third letter; the English one
+** may rewrite the third ("dying" -> "die"). */
+#define KEEP_DE 3
+#define KEEP_EN 2
+
+size_t em_text_needle(const em_text *t, const char *term, char *out, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)term;
+	size_t len = strlen(term), n = 0, at = 0;
+	for (size_t i = 0; i < len && n < (t->german ? KEEP_DE : KEEP_EN); n++) {
+		int l;
+		unsigned c = decode(p + i, len - i, &l);
+		i += (size_t)l;
+		at = put(out, at, cap, plain(c));
+	}
+	return at;
+}
+
+/* Whether the folded word cps[0..n) has one of the needles in it. */
+static int has_needle(const unsigned *cps, size_t n, const char *const *needles, const size_t *lens,
+		      int nneedles)
+{
+	char w[WORD_MAX * 4];
+	size_t wl = 0;
+	for (size_t i = 0; i < n; i++)
+		wl = put(w, wl, sizeof w, plain(cps[i]));
+	for (int k = 0; k < nneedles; k++)
+		if (lens[k] && memmem(w, wl, needles[k], lens[k]))
+			return 1;
+	return 0;
+}
+
+static int tokens(em_text *t, const char *text, size_t len, int with_parts, const char *const *needles,
+		  int nneedles, em_text_emit emit, void *arg)
+{
+	size_t lens[64];
+	if (needles) {
+		if (nneedles > 64)
+			needles = NULL; /* too many to be worth it: every word is analysed */
+		else
+			for (int k = 0; k < nneedles; k++)
+				lens[k] = strlen(needles[k]);
+	}
 	const unsigned char *p = (const unsigned char *)text;
 	size_t i = 0;
 	while (i < len) {
@@ -206,6 +256,11 @@ int em_text_tokens(em_text *t, const char *text, size_t len, int with_parts, em_
 		}
 		unsigned folded[WORD_MAX];
 		size_t f = fold(t, cps, n, folded, WORD_MAX);
+		if (needles && !has_needle(folded, f, needles, lens, nneedles)) {
+			if (emit(arg, "", 0, (int)start, (int)i, 0))
+				return 1;
+			continue;
+		}
 		char term[WORD_MAX * 4];
 		size_t tl = stem(t, folded, f, term, sizeof term);
 		if (tl && emit(arg, term, tl, (int)start, (int)i, 0))
@@ -222,4 +277,15 @@ int em_text_tokens(em_text *t, const char *text, size_t len, int with_parts, em_
 		}
 	}
 	return 0;
+}
+
+int em_text_tokens(em_text *t, const char *text, size_t len, int with_parts, em_text_emit emit, void *arg)
+{
+	return tokens(t, text, len, with_parts, NULL, 0, emit, arg);
+}
+
+int em_text_tokens_near(em_text *t, const char *text, size_t len, int with_parts, const char *const *needles,
+			int nneedles, em_text_emit emit, void *arg)
+{
+	return tokens(t, text, len, with_parts, needles, nneedles, emit, arg);
 }

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "kb/text.h"
+#include "kb/vocab.h"
 #include "store/store_int.h"
 
 typedef struct tok_ctx {
@@ -55,30 +56,46 @@ static int tokenize(Fts5Tokenizer *tok, void *ctx, int flags, const char *text, 
 
 /* The rank function "emma_bm25": FTS5's bm25() (k1 = 1.2, b = 0.75, the same
 ** formula and column weights) except that each phrase's document count comes
-** from the query, as arguments after the three column weights:
-**   emma_bm25(w_title, w_body, w_tags, docs_phrase_1, docs_phrase_2, ...)
+** from the query, as arguments after the three column weights and the
+** index's number (kb/vocab.h; -1: none):
+**   emma_bm25(w_title, w_body, w_tags, index, docs_phrase_1, docs_phrase_2, ...)
+** With the index's number, documents' lengths come from memory while its
+** snapshot there is current (else, and for rows it does not know, from
+** FTS5: a lookup per row).
 ** bm25() counts them itself on its first row, by reading every document of
 ** every phrase, which for a common word (or a word's beginning that stands
 ** for many words) costs more than ranking the few rows wanted. The search
 ** knows the counts from the vocabulary (for a word's beginning: the count of
-** the word itself). A phrase without a count is taken as in one document. */
+** the word itself). A phrase without a count is taken as in one document;
+** a phrase with the count -1 is one with the phrase before it (its
+** occurrences count for that one, with its weight). */
 #define RANK_K1 1.2
 #define RANK_B 0.75
 #define RANK_PHRASES 64
 
 typedef struct rank_query {
+	const void *lens; /* the documents' lengths in memory (kb/vocab.h), or NULL */
 	int nphrase;
 	double avgdl;
 	double idf[RANK_PHRASES];
+	int group[RANK_PHRASES]; /* the phrase whose count and weight it shares (itself, or one before) */
 } rank_query;
 
 static void rank_free(void *p)
 {
-	em_free(p);
+	rank_query *q = p;
+	if (q->lens)
+		em_kb_vocab_doclens_done(q->lens);
+	em_free(q);
 }
+
+#define RANK_COUNTS 4 /* the first count's argument: after the weights and the index */
+
+_Thread_local unsigned long em_text_rank_calls;
 
 static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *out, int nval, sqlite3_value **val)
 {
+	em_text_rank_calls++;
 	rank_query *q = api->xGetAuxdata(fts, 0);
 	if (!q) {
 		q = em_calloc(1, sizeof *q);
@@ -97,8 +114,13 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
 		q->nphrase = api->xPhraseCount(fts);
 		if (q->nphrase > RANK_PHRASES)
 			q->nphrase = RANK_PHRASES;
+		q->lens = nval > 3 ? em_kb_vocab_doclens(sqlite3_value_int(val[3])) : NULL;
 		for (int i = 0; i < q->nphrase; i++) {
-			double hit = 3 + i < nval ? sqlite3_value_double(val[3 + i]) : 1.0;
+			double hit =
+				RANK_COUNTS + i < nval ? sqlite3_value_double(val[RANK_COUNTS + i]) : 1.0;
+			/* A count of -1: the words of one beginning ("bestell" *
+			** looked for as its words), ranked as one phrase. */
+			q->group[i] = i > 0 && hit < 0 ? q->group[i - 1] : i;
 			if (hit < 0)
 				hit = 0;
 			if (hit > (double)nrow)
@@ -107,6 +129,7 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
 			q->idf[i] = idf <= 0.0 ? 1e-6 : idf;
 		}
 		if ((rc = api->xSetAuxdata(fts, q, rank_free)) != SQLITE_OK) {
+			/* xSetAuxdata freed q already */
 			sqlite3_result_error_code(out, rc);
 			return;
 		}
@@ -121,10 +144,10 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
 		int ph, col, off;
 		rc = api->xInst(fts, k, &ph, &col, &off);
 		if (rc == SQLITE_OK && ph >= 0 && ph < q->nphrase && col >= 0 && col < 3)
-			freq[ph] += w[col];
+			freq[q->group[ph]] += w[col];
 	}
 	int dl = 0;
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && !(q->lens && em_kb_vocab_doclen(q->lens, api->xRowid(fts), &dl)))
 		rc = api->xColumnSize(fts, -1, &dl);
 	if (rc != SQLITE_OK) {
 		sqlite3_result_error_code(out, rc);
@@ -132,7 +155,8 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
 	}
 	double score = 0, norm = RANK_K1 * (1 - RANK_B + RANK_B * (double)dl / q->avgdl);
 	for (int i = 0; i < q->nphrase; i++)
-		score += q->idf[i] * (freq[i] * (RANK_K1 + 1)) / (freq[i] + norm);
+		if (q->group[i] == i)
+			score += q->idf[i] * (freq[i] * (RANK_K1 + 1)) / (freq[i] + norm);
 	sqlite3_result_double(out, -1.0 * score);
 }
 

@@ -248,3 +248,69 @@ test('a re-imported feed replaces the indexed product; sites, drafts and snippet
 	const op = await api(emma.url, 'GET', '/api/v1/faq/search?q=Marmorpflege&lang=de&drafts=1', { cookie: admin.cookie });
 	assert.deepEqual(op.json.articles.map((x) => x.id), [id]);
 });
+
+test('typo corrections follow new and removed words at once; a renamed product is found by its new name at once', async (t) => {
+	// An own server with the debug log: it says when the vocabularies are read into memory.
+	const e = await startEmma({ t, env: { EMMA_LOG_LEVEL: 'debug' } });
+	const a = await login(e.url, 'admin@localhost', e.adminPassword);
+	const auth = { cookie: a.cookie, csrf: a.csrf };
+	const find = (q, lang = 'de') => api(e.url, 'GET', `/api/v1/faq/search?q=${encodeURIComponent(q)}&lang=${lang}`);
+	const still = () => new Promise((r) => setTimeout(r, 2300)); // the index still for longer than the grace time
+	let r = await api(e.url, 'POST', '/api/v1/faq', { ...auth, body: { lang: 'de', question: 'Wie lange dauert die Lieferung?', answer: 'Zwei Tage.', status: 'published' } });
+	assert.equal(r.status, 201, r.text);
+	r = await api(e.url, 'POST', '/api/v1/products', { ...auth, body: { products: [{ sku: 'GK-1', name: 'Gießkanne Zink', description: 'Kanne aus Zink' }] } });
+	assert.equal(r.status, 200, r.text);
+	await still();
+	// Now searches use the vocabularies in memory: a word nobody wrote has no correction.
+	r = await find('Regenschrim');
+	assert.equal(r.json.corrected, undefined, r.text);
+	assert.equal(r.json.articles.length, 0);
+	assert.match(e.logs(), /search vocabulary read" index="articles de"/);
+	const reads = () => (e.logs().match(/search vocabulary read" index="articles de"/g) || []).length;
+	const before = reads();
+	// A new article's word corrects the same typo at once (the memory is out of date: not used) ...
+	r = await api(e.url, 'POST', '/api/v1/faq', { ...auth, body: { lang: 'de', question: 'Gibt es einen Regenschirm als Geschenk?', answer: 'Ja, ab 50 Euro.', status: 'published' } });
+	assert.equal(r.status, 201, r.text);
+	const id = r.json.article.id;
+	r = await find('Regenschrim');
+	assert.deepEqual(r.json.corrected, ['regenschirm'], r.text);
+	assert.equal(r.json.articles[0]?.id, id);
+	// ... and after the vocabulary was read again (the cached "no correction" is gone).
+	await still();
+	r = await find('Regenschrim');
+	assert.deepEqual(r.json.corrected, ['regenschirm'], r.text);
+	assert.equal(r.json.articles[0]?.id, id);
+	assert.ok(reads() > before, 'the articles vocabulary was read again');
+	// Removed: no correction to a word no article has any more, at once and later.
+	assert.equal((await api(e.url, 'DELETE', `/api/v1/faq/${id}`, auth)).status, 204);
+	r = await find('Regenschrim');
+	assert.equal(r.json.corrected, undefined, r.text);
+	assert.equal(r.json.articles.length, 0);
+	await still();
+	r = await find('Regenschrim');
+	assert.equal(r.json.corrected, undefined, r.text);
+
+	// A product renamed by the feed: the new name at once, the old one no more, typos of the new one too.
+	assert.equal((await find('Giesskanne')).json.products[0]?.sku, 'GK-1');
+	r = await api(e.url, 'POST', '/api/v1/products', { ...auth, body: { products: [{ sku: 'GK-1', name: 'Blumenkanne Zink', description: 'Aus Zink' }] } });
+	assert.equal(r.status, 200, r.text);
+	assert.deepEqual((await find('Blumenkanne')).json.products.map((p) => p.sku), ['GK-1']);
+	assert.equal((await find('Gießkanne')).json.products.length, 0);
+	r = await find('Blumenkane');
+	assert.deepEqual(r.json.corrected, ['blumenkann'], r.text);
+	assert.equal(r.json.products[0]?.sku, 'GK-1');
+	await still();
+	assert.equal((await find('Gießkanne')).json.products.length, 0);
+	assert.equal((await find('Blumenkane')).json.products[0]?.sku, 'GK-1');
+
+	// A word's beginning (search as you type) ranks the same whether it is looked for as the words
+	// it begins (vocabulary in memory) or as a prefix (just after a change): same rows, same scores.
+	r = await api(e.url, 'POST', '/api/v1/faq', { ...auth, body: { lang: 'de', question: 'Lieferzeiten und Lieferkosten', answer: 'Die Lieferung ist ab 50 Euro frei, Lieferzeit zwei Tage.', status: 'published' } });
+	assert.equal(r.status, 201, r.text);
+	const typed = 'wie lange dauert die Liefer';
+	const fresh = await find(typed); // the articles' vocabulary is out of date: prefix
+	await still();
+	const known = await find(typed); // read again: the words that begin with "liefer"
+	assert.ok(fresh.json.articles.length >= 2, fresh.text);
+	assert.deepEqual(known.json.articles.map((x) => [x.id, x.score.toFixed(9), x.question_html]), fresh.json.articles.map((x) => [x.id, x.score.toFixed(9), x.question_html]));
+});

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -157,6 +158,104 @@ static void test_slugs(void **state)
 	assert_string_equal(s, "article");
 }
 
+/* Tokens with their places, for comparing two analyses of one text. */
+typedef struct placed {
+	char term[256][48];
+	int start[256], colocated[256];
+	int n;
+} placed;
+
+static int collect_placed(void *arg, const char *term, size_t len, int start, int end, int colocated)
+{
+	placed *p = arg;
+	(void)end;
+	if (p->n < 256 && len < 48) {
+		memcpy(p->term[p->n], term, len);
+		p->term[p->n][len] = 0;
+		p->start[p->n] = start;
+		p->colocated[p->n] = colocated;
+		p->n++;
+	}
+	return 0;
+}
+
+/* Highlighting analyses only the words that may stand for a query term
+** (em_text_tokens_near): every word (or compound tail) that the full
+** analysis finds equal to a query term, or beginning with it, it finds too,
+** in the same place; it skips words, never matches. */
+static void test_near_analysis_keeps_every_match(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *lang, *text, *words[6];
+	} cases[] = {
+		{"de",
+		 "Die Warenrücksendung ist kostenlos. Ruecksendungen bitte mit Rücksendeetikett, Größe egal.",
+		 {"Rücksendung", "Sendung", "Groesse", "kostenlos", "Etikett", NULL}},
+		{"de",
+		 "Versandkostenpauschale und Versandkosten ab 50 Euro; Lieferung in 2–3 Werktagen, liefern "
+		 "wir.",
+		 {"Versandkosten", "liefern", "Werktag", "Euro", NULL}},
+		{"de",
+		 "Übergrößen für Männer: Jacken, Mäntel, Schuhe. Zahlungsmöglichkeiten: Rechnung, PayPal.",
+		 {"übergröße", "Mantel", "Mäntel", "Zahlung", "möglichkeit", NULL}},
+		{"en",
+		 "Dying fabrics: we tried, he cries, the flies are flying; happily shipping policies apply.",
+		 {"die", "try", "cry", "fly", "happy", "policy"}},
+		{"en",
+		 "Skies and skis, only early gently ugly news. Returning items? Returns are free.",
+		 {"sky", "ski", "early", "only", "return", "item"}},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		em_text *t = em_text_new(cases[c].lang);
+		char alts[6][64], nbuf[6][16];
+		const char *needles[6];
+		int n = 0;
+		for (; n < 6 && cases[c].words[n]; n++) {
+			size_t l = em_text_term(t, cases[c].words[n], strlen(cases[c].words[n]), alts[n], 63);
+			alts[n][l] = 0;
+			size_t nl = em_text_needle(t, alts[n], nbuf[n], 15);
+			nbuf[n][nl] = 0;
+			assert_true(nl > 0);
+			needles[n] = nbuf[n];
+		}
+		placed *all = em_calloc(1, sizeof *all), *near = em_calloc(1, sizeof *near);
+		em_text_tokens(t, cases[c].text, strlen(cases[c].text), 1, collect_placed, all);
+		em_text_tokens_near(t, cases[c].text, strlen(cases[c].text), 1, needles, n, collect_placed,
+				    near);
+		int matches = 0, skipped = 0;
+		for (int i = 0; i < all->n; i++) {
+			int match = 0;
+			for (int k = 0; k < n; k++)
+				match |= !strncmp(all->term[i], alts[k], strlen(alts[k]));
+			if (!match)
+				continue;
+			matches++;
+			int found = 0;
+			for (int j = 0; j < near->n && !found; j++)
+				found = near->start[j] == all->start[i] &&
+					!strcmp(near->term[j], all->term[i]);
+			if (!found)
+				fail_msg("%s: \"%s\" at %d found by the full analysis only", cases[c].lang,
+					 all->term[i], all->start[i]);
+		}
+		for (int j = 0; j < near->n; j++)
+			skipped += !near->term[j][0];
+		assert_true(matches >= n - 1); /* the cases are about something */
+		assert_true(skipped > 0);      /* and words were skipped */
+		/* Every word keeps its place: the same words, in order. */
+		int words_all = 0, words_near = 0;
+		for (int i = 0; i < all->n; i++)
+			words_all += !all->colocated[i];
+		for (int j = 0; j < near->n; j++)
+			words_near += !near->colocated[j];
+		assert_int_equal(words_all, words_near);
+		em_free(all);
+		em_free(near);
+		em_text_free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_word_boundaries),
 		cmocka_unit_test(test_markdown_is_safe),
 		cmocka_unit_test(test_slugs),
+		cmocka_unit_test(test_near_analysis_keeps_every_match),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

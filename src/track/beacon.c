@@ -271,6 +271,22 @@ int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch
 	memset(err, 0, sizeof *err);
 	if (len > EM_BEACON_MAX_BYTES)
 		return fail(err, 413, "too_large", NULL, "batch larger than 65536 bytes%s", "");
+	if (em_beacon_parse_fast(body, len, now_ms, b))
+		return 0;
+	/* What the fast reader filled is forgotten (its strings stay in the
+	** arena until the batch goes). */
+	b->nevents = 0;
+	b->events = NULL;
+	b->cap = EM_TRACK_MAX_EVENTS;
+	b->site_key[0] = b->vid[0] = '\0';
+	return em_beacon_parse_json(body, len, now_ms, b, err);
+}
+
+int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err)
+{
+	memset(err, 0, sizeof *err);
+	if (len > EM_BEACON_MAX_BYTES)
+		return fail(err, 413, "too_large", NULL, "batch larger than 65536 bytes%s", "");
 	char msg[200];
 	json_t *root = em_json_parse(body, len, msg, sizeof msg);
 	if (!root)

@@ -25,6 +25,14 @@ typedef struct em_beacon_error {
 ** event times. Returns 0, or EM_EINVAL with err filled. */
 int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err);
 
+/* The two ways em_beacon_parse reads a body. The fast reader takes only
+** batches of page views and pings in the shape emma.js sends, straight into
+** b, and returns 1; for anything else it returns 0 having changed b, and
+** em_beacon_parse starts over with the general reader (jansson), which gives
+** every answer and error. Public for the fuzz target that compares them. */
+int em_beacon_parse_fast(const char *body, size_t len, int64_t now_ms, em_track_batch *b);
+int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err);
+
 /* Checks a visitor id: 1..63 characters of [A-Za-z0-9_-]. */
 int em_beacon_vid_ok(const char *vid);
 

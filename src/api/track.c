@@ -58,12 +58,15 @@ static void beacon_done(em_track_batch *b)
 		em_resp_header(r, "Cache-Control", "no-store");
 		/* A pending invitation rides on the answer: the tracker loads the chat widget. */
 		json_t *inv = b->cookieless ? NULL : em_invite_pending(b->site_id, b->vid);
-		if (!inv && !b->cookieless && em_beacon_vid_ok(b->vid)) {
-			/* The common answer, without building a document: the id's
-			** characters need no escaping (em_beacon_vid_ok). */
-			char ans[96];
-			int n = snprintf(ans, sizeof ans, "{\"vid\":\"%s\"}", b->vid);
-			em_resp_send(r, 200, "application/json", ans, (size_t)n);
+		if (!inv && !b->cookieless) {
+			/* The common answer, without building a document. */
+			em_buf ans;
+			em_buf_init(&ans, 256);
+			em_buf_puts(&ans, "{\"vid\":");
+			em_json_put_str(&ans, b->vid);
+			em_buf_putc(&ans, '}');
+			em_resp_send(r, 200, "application/json", ans.data, ans.len);
+			em_buf_free(&ans);
 		} else {
 			/* A cookieless id is never handed to the browser to keep. */
 			json_t *ans = json_pack("{s:s?}", "vid", b->cookieless ? NULL : b->vid);

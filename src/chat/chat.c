@@ -910,51 +910,16 @@ static json_t *msg_json(const em_msg_write *w, int for_operator)
 	return m;
 }
 
-/* Appends s as a JSON string (UTF-8 kept as is, like em_json_dump). */
-static void put_jstr(em_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const char *run = s;
-	em_buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
-			continue;
-		em_buf_append(b, run, (size_t)(s - run));
-		run = s + 1;
-		char e[6] = {'\\', 0, 0, 0, 0, 0};
-		size_t n = 2;
-		switch (ch) {
-		case '"': e[1] = '"'; break;
-		case '\\': e[1] = '\\'; break;
-		case '\n': e[1] = 'n'; break;
-		case '\r': e[1] = 'r'; break;
-		case '\t': e[1] = 't'; break;
-		case '\b': e[1] = 'b'; break;
-		case '\f': e[1] = 'f'; break;
-		default:
-			e[1] = 'u';
-			e[2] = e[3] = '0';
-			e[4] = hex[ch >> 4];
-			e[5] = hex[ch & 15];
-			n = 6;
-		}
-		em_buf_append(b, e, n);
-	}
-	em_buf_append(b, run, (size_t)(s - run));
-	em_buf_putc(b, '"');
-}
-
 /* The "msg" frame, written straight into b: the same object msg_json()
 ** makes, without building it (this runs for every message and socket). */
 static void msg_frame(em_buf *b, const em_msg_write *w, int for_operator)
 {
 	em_buf_reset(b);
 	em_buf_puts(b, "{\"type\":\"msg\",\"conversation\":");
-	put_jstr(b, w->conv);
+	em_json_put_str(b, w->conv);
 	em_buf_printf(b, ",\"seq\":%lld,\"author\":\"%s\",\"body\":", (long long)w->seq,
 		      em_conv_author_name(w->author));
-	put_jstr(b, w->body);
+	em_json_put_str(b, w->body);
 	if (w->stored_at > 0) {
 		char t[32];
 		em_rfc3339(w->stored_at, t);
@@ -965,16 +930,16 @@ static void msg_frame(em_buf *b, const em_msg_write *w, int for_operator)
 		em_buf_puts(b, ",\"created\":null");
 	}
 	em_buf_puts(b, ",\"client_id\":");
-	put_jstr(b, w->client_id);
+	em_json_put_str(b, w->client_id);
 	if (w->author == EM_AUTHOR_OPERATOR) {
 		opst *o = op_find(w->operator_id);
 		if (o) {
 			em_buf_puts(b, ",\"operator\":{\"name\":");
-			put_jstr(b, o->name);
+			em_json_put_str(b, o->name);
 			em_buf_puts(b, ",\"avatar\":null}");
 			if (for_operator) {
 				em_buf_puts(b, ",\"author_operator\":");
-				put_jstr(b, o->public_id);
+				em_json_put_str(b, o->public_id);
 			}
 		} else {
 			em_buf_puts(b, ",\"operator\":null");
@@ -1036,9 +1001,9 @@ static void send_ack(csock *cs, const em_msg_write *w)
 	em_buf *b = frame_buf();
 	em_buf_reset(b);
 	em_buf_puts(b, "{\"type\":\"ack\",\"client_id\":");
-	put_jstr(b, w->client_id);
+	em_json_put_str(b, w->client_id);
 	em_buf_printf(b, ",\"seq\":%lld,\"conversation\":", (long long)w->seq);
-	put_jstr(b, w->conv);
+	em_json_put_str(b, w->conv);
 	em_buf_putc(b, '}');
 	em_ws_send_text(cs->ws, b->data, b->len);
 }

@@ -57,3 +57,37 @@ json_t *em_json_time(int64_t ms)
 	em_rfc3339(ms, t);
 	return json_string(t);
 }
+
+void em_json_put_str(em_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	em_buf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		em_buf_append(b, run, (size_t)(s - run));
+		run = s + 1;
+		char e[6] = {'\\', 0, 0, 0, 0, 0};
+		size_t n = 2;
+		switch (ch) {
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		default:
+			e[1] = 'u';
+			e[2] = e[3] = '0';
+			e[4] = hex[ch >> 4];
+			e[5] = hex[ch & 15];
+			n = 6;
+		}
+		em_buf_append(b, e, n);
+	}
+	em_buf_append(b, run, (size_t)(s - run));
+	em_buf_putc(b, '"');
+}

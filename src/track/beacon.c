@@ -15,11 +15,10 @@
 #include "core/err.h"
 #include "core/json.h"
 
-#define URL_MAX 2048
-#define TITLE_MAX 512
 #define NAME_MAX_LEN 100
 #define DATA_MAX 4096
 #define DAY_MS (24LL * 3600 * 1000)
+#define TOO_LARGE "batch larger than 65536 bytes"
 
 __attribute__((format(printf, 5, 6))) static int fail(em_beacon_error *err, int status, const char *code,
 							  const char *field, const char *fmt, ...)
@@ -99,10 +98,17 @@ static int get_num(json_t *ev, const char *key, double min, double max, int requ
 	return 0;
 }
 
-/* A URL must be absolute http(s) or a path. */
-static int url_ok(const char *u)
+int em_beacon_url_ok(const char *u)
 {
 	return !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8) || u[0] == '/';
+}
+
+int64_t em_beacon_event_time(double ts, int64_t now_ms)
+{
+	int64_t t = ts >= 0 ? (int64_t)ts : now_ms;
+	if (t > now_ms)
+		return now_ms;
+	return t < now_ms - DAY_MS ? now_ms - DAY_MS : t;
 }
 
 static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, em_beacon_error *err)
@@ -127,18 +133,13 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 		return fail(err, 422, "invalid_field", field, "unknown event type '%s'", type);
 	}
 	double ts = 0;
-	int rc = get_num(ev, "ts", 0, 9e15, 0, &ts, path, err);
+	int rc = get_num(ev, "ts", 0, EM_BEACON_TS_MAX, 0, &ts, path, err);
 	if (rc < 0)
 		return rc;
-	e->ts_ms = rc == 0 ? (int64_t)ts : now_ms;
-	/* Clamp to the server clock: never in the future, never older than a day. */
-	if (e->ts_ms > now_ms)
-		e->ts_ms = now_ms;
-	if (e->ts_ms < now_ms - DAY_MS)
-		e->ts_ms = now_ms - DAY_MS;
-	if (get_str(ev, "url", URL_MAX, e->type == EM_EV_PAGEVIEW, &e->url, b, path, err))
+	e->ts_ms = em_beacon_event_time(rc == 0 ? ts : -1, now_ms);
+	if (get_str(ev, "url", EM_BEACON_URL_MAX, e->type == EM_EV_PAGEVIEW, &e->url, b, path, err))
 		return EM_EINVAL;
-	if (e->url && !url_ok(e->url)) {
+	if (e->url && !em_beacon_url_ok(e->url)) {
 		char field[64];
 		snprintf(field, sizeof field, "%s.url", path);
 		return fail(err, 422, "invalid_field", field, "url must start with http://, https:// or /%s", "");
@@ -147,8 +148,8 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 	json_t *v;
 	switch (e->type) {
 	case EM_EV_PAGEVIEW:
-		if (get_str(ev, "title", TITLE_MAX, 0, &e->title, b, path, err) ||
-		    get_str(ev, "ref", URL_MAX, 0, &e->ref, b, path, err))
+		if (get_str(ev, "title", EM_BEACON_TITLE_MAX, 0, &e->title, b, path, err) ||
+		    get_str(ev, "ref", EM_BEACON_URL_MAX, 0, &e->ref, b, path, err))
 			return EM_EINVAL;
 		break;
 	case EM_EV_PING:
@@ -268,17 +269,10 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 
 int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err)
 {
-	memset(err, 0, sizeof *err);
-	if (len > EM_BEACON_MAX_BYTES)
-		return fail(err, 413, "too_large", NULL, "batch larger than 65536 bytes%s", "");
-	if (em_beacon_parse_fast(body, len, now_ms, b))
+	if (len <= EM_BEACON_MAX_BYTES && em_beacon_parse_fast(body, len, now_ms, b))
 		return 0;
-	/* What the fast reader filled is forgotten (its strings stay in the
-	** arena until the batch goes). */
-	b->nevents = 0;
-	b->events = NULL;
-	b->cap = EM_TRACK_MAX_EVENTS;
-	b->site_key[0] = b->vid[0] = '\0';
+	/* What the fast reader filled is forgotten. */
+	em_track_batch_clear(b);
 	return em_beacon_parse_json(body, len, now_ms, b, err);
 }
 
@@ -286,7 +280,7 @@ int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_
 {
 	memset(err, 0, sizeof *err);
 	if (len > EM_BEACON_MAX_BYTES)
-		return fail(err, 413, "too_large", NULL, "batch larger than 65536 bytes%s", "");
+		return fail(err, 413, "too_large", NULL, TOO_LARGE "%s", "");
 	char msg[200];
 	json_t *root = em_json_parse(body, len, msg, sizeof msg);
 	if (!root)

@@ -13,6 +13,9 @@
 #include "track/event.h"
 
 #define EM_BEACON_MAX_BYTES (64 * 1024)
+#define EM_BEACON_URL_MAX 2048  /* url and ref */
+#define EM_BEACON_TITLE_MAX 512
+#define EM_BEACON_TS_MAX 9e15	/* largest ts taken, in ms */
 
 typedef struct em_beacon_error {
 	int status;	  /* 400, 413 or 422 */
@@ -32,6 +35,12 @@ int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch
 ** every answer and error. Public for the fuzz target that compares them. */
 int em_beacon_parse_fast(const char *body, size_t len, int64_t now_ms, em_track_batch *b);
 int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err);
+
+/* Rules both readers share: a URL is absolute http(s) or a path; an event's
+** time (ms, or < 0 when the batch gave none) is the server's clock at most
+** and a day before it at least. */
+int em_beacon_url_ok(const char *u);
+int64_t em_beacon_event_time(double ts, int64_t now_ms);
 
 /* Checks a visitor id: 1..63 characters of [A-Za-z0-9_-]. */
 int em_beacon_vid_ok(const char *vid);

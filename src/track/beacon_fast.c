@@ -18,9 +18,6 @@
 
 #include "track/beacon.h"
 
-#define URL_MAX 2048
-#define TITLE_MAX 512
-#define DAY_MS (24LL * 3600 * 1000)
 #define STR_MAX 4096 /* longer strings are left to the general way */
 
 typedef struct rd {
@@ -241,9 +238,12 @@ static int lit(rd *r, const char *w)
 
 enum { K_TYPE = 1, K_URL = 2, K_TITLE = 4, K_REF = 8, K_TS = 16, K_ACTIVE = 32 };
 
-static int url_ok(const char *u)
+/* A number in [0, max] or null for an optional one; *out stays < 0 for null. */
+static int opt_num(rd *r, double max, double *out)
 {
-	return !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8) || u[0] == '/';
+	if (lit(r, "null"))
+		return 1;
+	return num(r, out) && *out >= 0 && *out <= max;
 }
 
 /* A string or null for an optional text; *out NULL for null. */
@@ -295,27 +295,23 @@ static int event(rd *r, em_track_batch *b, int64_t now_ms)
 				return 0;
 			break;
 		case K_URL:
-			if (!opt_str(r, b, URL_MAX, &url))
+			if (!opt_str(r, b, EM_BEACON_URL_MAX, &url))
 				return 0;
 			break;
 		case K_TITLE:
-			if (!opt_str(r, b, TITLE_MAX, &e->title))
+			if (!opt_str(r, b, EM_BEACON_TITLE_MAX, &e->title))
 				return 0;
 			break;
 		case K_REF:
-			if (!opt_str(r, b, URL_MAX, &e->ref))
+			if (!opt_str(r, b, EM_BEACON_URL_MAX, &e->ref))
 				return 0;
 			break;
 		case K_TS:
-			if (lit(r, "null"))
-				break;
-			if (!num(r, &ts) || ts < 0 || ts > 9e15)
+			if (!opt_num(r, EM_BEACON_TS_MAX, &ts))
 				return 0;
 			break;
 		case K_ACTIVE:
-			if (lit(r, "null"))
-				break;
-			if (!num(r, &active) || active < 0 || active > 3600)
+			if (!opt_num(r, 3600, &active))
 				return 0;
 			break;
 		}
@@ -324,12 +320,8 @@ static int event(rd *r, em_track_batch *b, int64_t now_ms)
 	if (!type)
 		return 0;
 	e->type = type;
-	e->ts_ms = ts >= 0 ? (int64_t)ts : now_ms;
-	if (e->ts_ms > now_ms)
-		e->ts_ms = now_ms;
-	if (e->ts_ms < now_ms - DAY_MS)
-		e->ts_ms = now_ms - DAY_MS;
-	if (url && (!url[0] || !url_ok(url)))
+	e->ts_ms = em_beacon_event_time(ts, now_ms);
+	if (url && !em_beacon_url_ok(url))
 		return 0;
 	e->url = url;
 	if (type == EM_EV_PAGEVIEW) {

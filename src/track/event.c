@@ -46,6 +46,14 @@ void em_track_batch_free(em_track_batch *b)
 	em_free(b);
 }
 
+void em_track_batch_clear(em_track_batch *b)
+{
+	b->nevents = 0;
+	b->events = NULL;
+	b->cap = EM_TRACK_MAX_EVENTS;
+	b->site_key[0] = b->vid[0] = '\0';
+}
+
 void em_track_batch_reserve(em_track_batch *b, int n)
 {
 	if (!b->events && n > 0 && n < b->cap)

@@ -96,6 +96,10 @@ em_track_batch *em_track_batch_new(void);
 em_track_batch *em_track_batch_new_n(int cap);
 void em_track_batch_free(em_track_batch *b);
 /* Adds an empty event to the batch; NULL when it is full. */
+/* Forgets the site, vid and events read so far (their strings stay in the
+** arena until the batch is freed); the batch takes up to
+** EM_TRACK_MAX_EVENTS again. */
+void em_track_batch_clear(em_track_batch *b);
 /* Before the first event is added: the batch will hold at most n. */
 void em_track_batch_reserve(em_track_batch *b, int n);
 em_track_event *em_track_batch_add(em_track_batch *b);

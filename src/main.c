@@ -535,9 +535,11 @@ static int cmd_import_faq(int argc, char **argv)
 		       "question, answer, category, tags, lang, status, slug), a .csv file with the header\n"
 		       "question,answer,category,tags,lang,status (slug optional), or a folder of .md\n"
 		       "files, each starting with front matter (question:, category:, tags: a, b, lang:,\n"
-		       "status:) between '---' lines, then the answer in Markdown; the file name is the slug.\n"
+		       "status:) between '---' lines, then the answer in Markdown; the file name is the "
+		       "slug.\n"
 		       "--lang is the language of articles that name none; --publish publishes every\n"
-		       "imported article (else: the status given, or draft). An article whose site, language\n"
+		       "imported article (else: the status given, or draft). An article whose site, "
+		       "language\n"
 		       "and slug exist already is updated. Prints what was skipped (file:line: why) and a\n"
 		       "summary. Runs on the database directly; a serving emma shows the changes within a\n"
 		       "minute.\n");
@@ -562,7 +564,8 @@ static int cmd_import_faq(int argc, char **argv)
 	const char *key = o.site ? o.site : "default";
 	em_help_import imp = {.site = em_sites_find(key), .lang = lang, .publish = publish, .report = stdout};
 	if (!imp.site) {
-		fprintf(stderr, "%s: --site: no site '%s' (start emma serve once to create 'default')\n", prog, key);
+		fprintf(stderr, "%s: --site: no site '%s' (start emma serve once to create 'default')\n",
+			prog, key);
 		em_sites_free();
 		em_store_close(store);
 		return 2;
@@ -572,7 +575,8 @@ static int cmd_import_faq(int argc, char **argv)
 	em_loop_drain();
 	em_sites_free();
 	em_loop_close();
-	printf("%d created, %d updated (matched by slug), %d skipped\n", imp.created, imp.updated, imp.skipped);
+	printf("%d created, %d updated (matched by slug), %d skipped\n", imp.created, imp.updated,
+	       imp.skipped);
 	return rc ? 1 : 0;
 }
 
@@ -657,7 +661,8 @@ static int cmd_retention(int argc, char **argv)
 		return 2;
 	if (o.help) {
 		printf("Usage: emma retention [--dry-run] [--config FILE] [--data DIR]\n\n"
-		       "Deletes what is older than the retention settings allow (privacy.retain_events_days,\n"
+		       "Deletes what is older than the retention settings allow "
+		       "(privacy.retain_events_days,\n"
 		       "privacy.retain_chats_months, privacy.retain_visitors_days), in chunks, and prints\n"
 		       "what went. With --dry-run nothing is deleted; it prints what would go.\n"
 		       "emma serve does the same once a day by itself.\n");

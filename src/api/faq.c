@@ -59,7 +59,7 @@ typedef struct kb_ctx {
 	json_t *items; /* imports: the list and the per-item results */
 	size_t at;
 	int created, updated;
-	int nolog; /* search: do not record (a half-typed question) */
+	int nolog;    /* search: do not record (a half-typed question) */
 	int optimize; /* after the write: merge the index of articles (1) or products (2) */
 	json_t *errors;
 } kb_ctx;
@@ -117,7 +117,8 @@ static void answered(int status, void *arg)
 {
 	kb_ctx *c = arg;
 	if (!status && c->optimize)
-		em_store_write(c->app->store, optimize_fn, optimize_done, c->optimize == 2 ? &optimize_products : NULL);
+		em_store_write(c->app->store, optimize_fn, optimize_done,
+			       c->optimize == 2 ? &optimize_products : NULL);
 	if (status) {
 		em_api_fail(c->r, status, status == EM_EEXIST ? "slug" : NULL,
 			    status == EM_EEXIST ? "an article with this slug exists already" : NULL);

@@ -565,11 +565,13 @@ static const char sql_all[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_J
 ** other costs as much as the matches of the driving side, and whichever
 ** side is chosen, a rare intersection of two common sets reads thousands of
 ** contact rows; the merge reads ids only, from the stream that is behind. */
-static const char sql_fts_ids[] = "SELECT rowid FROM contact_search WHERE contact_search MATCH ? AND rowid < ?"
-				  " ORDER BY rowid DESC";
+static const char sql_fts_ids[] =
+	"SELECT rowid FROM contact_search WHERE contact_search MATCH ? AND rowid < ?"
+	" ORDER BY rowid DESC";
 static const char sql_tag_ids[] = "SELECT contact_id FROM contact_tag WHERE tag = ? AND contact_id < ?"
 				  " ORDER BY contact_id DESC";
-static const char sql_one[] = "SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS " WHERE c.id = ?" FILTERS;
+static const char sql_one[] =
+	"SELECT " CONTACT_COLS " FROM contact c" CONTACT_JOINS " WHERE c.id = ?" FILTERS;
 /* Steps a stream this many times to catch up before seeking instead. */
 #define MERGE_STEPS 16
 
@@ -605,8 +607,8 @@ static int stream_catch_up(id_stream *s, int64_t to)
 	return 0;
 }
 
-static int search_text_tag(em_db *db, em_contact_query *q, const char *phrase, const char *stage, const char *tag,
-			   int64_t cursor, int64_t limit)
+static int search_text_tag(em_db *db, em_contact_query *q, const char *phrase, const char *stage,
+			   const char *tag, int64_t cursor, int64_t limit)
 {
 	id_stream f = {db, sql_fts_ids, phrase, NULL, 0}, t = {db, sql_tag_ids, tag, NULL, 0};
 	int rc = stream_seek(&f, cursor);

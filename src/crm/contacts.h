@@ -25,9 +25,9 @@
 /* What a caller knows about a person; NULL = not given. */
 typedef struct em_contact_input {
 	const char *name, *email, *phone, *company;
-	const char *stage;  /* lead | customer | lost | won_back */
-	const char *source; /* chat | card | callback | import | api | identify | offline */
-	const char *owner;  /* operator public id */
+	const char *stage;    /* lead | customer | lost | won_back */
+	const char *source;   /* chat | card | callback | import | api | identify | offline */
+	const char *owner;    /* operator public id */
 	const json_t *tags;   /* array of strings */
 	const json_t *custom; /* object */
 	int consent_marketing, has_consent;
@@ -98,14 +98,14 @@ int em_contacts_operator_db(em_db *db, const char *public_id, int64_t *id);
 
 /* A page of the contact list, newest first. Strings are the caller's. */
 typedef struct em_contact_query {
-	int64_t site_id;    /* 0 = every site */
-	const char *q;	    /* search text; NULL or "" = none */
-	const char *stage;  /* NULL or "" = any */
-	const char *tag;    /* NULL or "" = any */
-	int64_t owner_id;   /* 0 = any, -1 = without owner */
-	int64_t cursor;	    /* 0 = from the newest */
-	int limit;	    /* 1..EM_CONTACT_LIST_MAX */
-	json_t *out;	    /* result: array of contacts */
+	int64_t site_id;     /* 0 = every site */
+	const char *q;	     /* search text; NULL or "" = none */
+	const char *stage;   /* NULL or "" = any */
+	const char *tag;     /* NULL or "" = any */
+	int64_t owner_id;    /* 0 = any, -1 = without owner */
+	int64_t cursor;	     /* 0 = from the newest */
+	int limit;	     /* 1..EM_CONTACT_LIST_MAX */
+	json_t *out;	     /* result: array of contacts */
 	int64_t next_cursor; /* 0 = no more */
 } em_contact_query;
 int em_contacts_search_db(em_db *db, em_contact_query *q);

@@ -18,14 +18,14 @@
 #include "core/err.h"
 #include "core/json.h"
 
-#define LIST_TOP 5	     /* most read / most helpful on the home page */
+#define LIST_TOP 5 /* most read / most helpful on the home page */
 #define RELATED_MAX 5
 #define CATEGORY_LIST_MAX 500
 #define SEARCH_ARTICLES 20
 #define SEARCH_PRODUCTS 5
 #define EXCERPT_BYTES 160
 #define DESC_BYTES 155
-#define SITEMAP_MAX 45000    /* below the protocol's 50,000 URLs per file */
+#define SITEMAP_MAX 45000 /* below the protocol's 50,000 URLs per file */
 #define DEFAULT_COLOR "#1f5fbf"
 
 /* The category of articles that have none, in URLs. */
@@ -86,7 +86,8 @@ static const char *const texts[T_COUNT][2] = {
 	[T_HOME_TITLE] = {"Hilfe-Center", "Help centre"},
 	[T_HOW] = {"Wie können wir helfen?", "How can we help?"},
 	[T_SEARCH_LABEL] = {"Hilfe durchsuchen", "Search the help centre"},
-	[T_SEARCH_PLACEHOLDER] = {"Frage oder Stichwort, z. B. Rücksendung", "Question or keyword, e.g. returns"},
+	[T_SEARCH_PLACEHOLDER] = {"Frage oder Stichwort, z. B. Rücksendung",
+				  "Question or keyword, e.g. returns"},
 	[T_SEARCH_BUTTON] = {"Suchen", "Search"},
 	[T_TOPICS] = {"Themen", "Topics"},
 	[T_MOST_READ] = {"Meistgelesen", "Most read"},
@@ -97,13 +98,15 @@ static const char *const texts[T_COUNT][2] = {
 	[T_YES] = {"Ja", "Yes"},
 	[T_NO] = {"Nein", "No"},
 	[T_THANKS] = {"Danke für Ihre Rückmeldung!", "Thank you for your feedback!"},
-	[T_THANKS_NO] = {"Danke für Ihre Rückmeldung. Schade, dass der Artikel nicht geholfen hat – schreiben Sie "
-			 "uns im Chat auf unserer Website, wir helfen gern persönlich.",
-			 "Thank you for your feedback. Sorry this did not help – write to us in the chat on our "
-			 "website and we will gladly help in person."},
+	[T_THANKS_NO] =
+		{"Danke für Ihre Rückmeldung. Schade, dass der Artikel nicht geholfen hat – schreiben Sie "
+		 "uns im Chat auf unserer Website, wir helfen gern persönlich.",
+		 "Thank you for your feedback. Sorry this did not help – write to us in the chat on our "
+		 "website and we will gladly help in person."},
 	[T_RELATED] = {"Ähnliche Artikel", "Related articles"},
 	[T_RESULTS_FOR] = {"Suchergebnisse für", "Search results for"},
-	[T_NO_RESULTS] = {"Leider haben wir dazu keinen Artikel gefunden.", "Sorry, we found no article about that."},
+	[T_NO_RESULTS] = {"Leider haben wir dazu keinen Artikel gefunden.",
+			  "Sorry, we found no article about that."},
 	[T_CONTACT] = {"Keine passende Antwort dabei? Schreiben Sie uns im Chat auf unserer Website oder "
 		       "fragen Sie unseren Kundenservice – wir helfen gern persönlich.",
 		       "No answer that fits? Write to us in the chat on our website or ask our customer "
@@ -139,7 +142,8 @@ void em_help_color(const char *in, char *out, size_t outlen)
 	size_t n = in ? strlen(in) : 0;
 	int ok = n && in[0] == '#' && (n == 4 || n == 5 || n == 7 || n == 9) && n < outlen;
 	for (size_t i = 1; ok && i < n; i++)
-		ok = (in[i] >= '0' && in[i] <= '9') || (in[i] >= 'a' && in[i] <= 'f') || (in[i] >= 'A' && in[i] <= 'F');
+		ok = (in[i] >= '0' && in[i] <= '9') || (in[i] >= 'a' && in[i] <= 'f') ||
+		     (in[i] >= 'A' && in[i] <= 'F');
 	if (ok)
 		memcpy(out, in, n + 1);
 	else if (outlen)
@@ -150,8 +154,8 @@ void em_help_url_segment(em_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-		    *c == '.' || *c == '_' || *c == '~') {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		    *c == '-' || *c == '.' || *c == '_' || *c == '~') {
 			em_buf_putc(b, (char)*c);
 		} else {
 			char e[3] = {'%', hex[*c >> 4], hex[*c & 15]};
@@ -263,12 +267,12 @@ static const char *category_label(const em_help_page *p, const char *category)
 /* ---- Page frame ---------------------------------------------------------- */
 
 typedef struct frame {
-	const char *title;	  /* text; the site and "Help" are appended */
-	const char *desc;	  /* text, NULL = none */
-	const char *self_path;	  /* URL path of this page (encoded) */
-	const char *other_path;	  /* the same page in the other language, NULL = none */
+	const char *title;	/* text; the site and "Help" are appended */
+	const char *desc;	/* text, NULL = none */
+	const char *self_path;	/* URL path of this page (encoded) */
+	const char *other_path; /* the same page in the other language, NULL = none */
 	int noindex;
-	const char *query;	  /* search box value */
+	const char *query; /* search box value */
 } frame;
 
 static void css_policy(em_help_page *p, const char *style)
@@ -290,8 +294,9 @@ static void page_start(em_help_page *p, const frame *f)
 	char style[64];
 	snprintf(style, sizeof style, ":root{--brand:%s}", p->color[0] ? p->color : DEFAULT_COLOR);
 	css_policy(p, style);
-	em_buf_printf(b, "<!doctype html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n"
-			 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+	em_buf_printf(b,
+		      "<!doctype html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n"
+		      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
 		      lang);
 	em_buf_html(b, f->title);
 	em_buf_puts(b, " – ");
@@ -302,7 +307,8 @@ static void page_start(em_help_page *p, const frame *f)
 		put_trunc(b, f->desc, DESC_BYTES);
 		em_buf_puts(b, "\">\n");
 	}
-	em_buf_printf(b, "<meta name=\"robots\" content=\"%s\">\n", f->noindex ? "noindex, follow" : "index, follow");
+	em_buf_printf(b, "<meta name=\"robots\" content=\"%s\">\n",
+		      f->noindex ? "noindex, follow" : "index, follow");
 	if (f->self_path && !f->noindex) {
 		em_buf_puts(b, "<link rel=\"canonical\" href=\"");
 		em_buf_html(b, p->origin);
@@ -319,10 +325,12 @@ static void page_start(em_help_page *p, const frame *f)
 		}
 	}
 	/* An empty icon: browsers would otherwise ask for /favicon.ico. */
-	em_buf_printf(b, "<link rel=\"icon\" href=\"data:,\">\n"
-			 "<link rel=\"stylesheet\" href=\"/help/assets/help.css\">\n<style>%s</style>\n"
-			 "</head>\n<body>\n<header class=\"top\"><div class=\"wrap bar\"><a class=\"brand\" href=\"",
-		      style);
+	em_buf_printf(
+		b,
+		"<link rel=\"icon\" href=\"data:,\">\n"
+		"<link rel=\"stylesheet\" href=\"/help/assets/help.css\">\n<style>%s</style>\n"
+		"</head>\n<body>\n<header class=\"top\"><div class=\"wrap bar\"><a class=\"brand\" href=\"",
+		style);
 	put_base(b, p, lang);
 	em_buf_puts(b, "\">");
 	em_buf_html(b, site_title(p));
@@ -335,9 +343,11 @@ static void page_start(em_help_page *p, const frame *f)
 	em_buf_printf(b, "\">%s</a></div>\n", tr(p, T_OTHER_LANG));
 	em_buf_puts(b, "<form class=\"wrap search\" role=\"search\" method=\"get\" action=\"");
 	put_base(b, p, lang);
-	em_buf_printf(b, "/search\"><label class=\"sr\" for=\"q\">%s</label>"
-			 "<input id=\"q\" name=\"q\" type=\"search\" maxlength=\"%d\" placeholder=\"%s\" value=\"",
-		      tr(p, T_SEARCH_LABEL), EM_KB_QUERY_MAX, tr(p, T_SEARCH_PLACEHOLDER));
+	em_buf_printf(
+		b,
+		"/search\"><label class=\"sr\" for=\"q\">%s</label>"
+		"<input id=\"q\" name=\"q\" type=\"search\" maxlength=\"%d\" placeholder=\"%s\" value=\"",
+		tr(p, T_SEARCH_LABEL), EM_KB_QUERY_MAX, tr(p, T_SEARCH_PLACEHOLDER));
 	if (f->query)
 		em_buf_html(b, f->query);
 	em_buf_printf(b, "\"><button type=\"submit\">%s</button></form>\n</header>\n<main class=\"wrap\">\n",
@@ -405,9 +415,10 @@ static int article_links(em_help_page *p, em_stmt *st, int with_excerpt)
 
 static int lang_has_articles(em_db *db, int64_t site, const char *lang)
 {
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT 1 FROM kb_article WHERE site_id = ? AND lang = ? AND status = 'published' LIMIT 1",
-				    "it", site, lang);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT 1 FROM kb_article WHERE site_id = ? AND lang = ? AND status = 'published' LIMIT 1",
+		"it", site, lang);
 	int has = em_stmt_step(st) == 1;
 	em_stmt_done(st);
 	return has;
@@ -442,7 +453,8 @@ static int render_home(em_db *db, em_help_page *p)
 	if (!json_array_size(q.out)) {
 		em_buf_printf(b, "<p class=\"empty\">%s</p>\n", tr(p, T_EMPTY));
 	} else {
-		em_buf_printf(b, "<section class=\"topics\"><h2>%s</h2>\n<ul class=\"cats\">\n", tr(p, T_TOPICS));
+		em_buf_printf(b, "<section class=\"topics\"><h2>%s</h2>\n<ul class=\"cats\">\n",
+			      tr(p, T_TOPICS));
 		size_t i;
 		json_t *c;
 		json_array_foreach(q.out, i, c)
@@ -496,10 +508,11 @@ static int render_category(em_db *db, em_help_page *p)
 {
 	em_buf *b = &p->html;
 	const char *cat = strcmp(p->category, NO_CATEGORY) ? p->category : "";
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT 1 FROM kb_article WHERE site_id = ? AND lang = ? AND status = 'published'"
-				    " AND category = ? LIMIT 1",
-				    "itt", p->site_id, p->lang, cat);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT 1 FROM kb_article WHERE site_id = ? AND lang = ? AND status = 'published'"
+		" AND category = ? LIMIT 1",
+		"itt", p->site_id, p->lang, cat);
 	int rc = em_stmt_step(st);
 	em_stmt_done(st);
 	if (rc < 0)
@@ -577,16 +590,18 @@ static int render_article(em_db *db, em_help_page *p)
 	em_buf_html(b, question);
 	/* answer_html is cmark's output in safe mode: raw HTML and unsafe
 	** links were removed when it was rendered. */
-	em_buf_printf(b, "</h1>\n<div class=\"answer\">\n%s</div>\n</article>\n", em_json_str(a, "answer_html", ""));
+	em_buf_printf(b, "</h1>\n<div class=\"answer\">\n%s</div>\n</article>\n",
+		      em_json_str(a, "answer_html", ""));
 	em_buf_puts(b, "<section class=\"vote\" id=\"vote\">\n");
 	if (p->thanks) {
 		em_buf_printf(b, "<p class=\"thanks\" role=\"status\">%s</p>\n",
 			      tr(p, p->thanks == 1 ? T_THANKS : T_THANKS_NO));
 	} else {
-		em_buf_printf(b, "<form method=\"post\" action=\"%.*s/vote\"><h2>%s</h2>", (int)self.len, self.data,
-			      tr(p, T_WAS_HELPFUL));
-		em_buf_printf(b, "<button type=\"submit\" name=\"helpful\" value=\"yes\">%s</button> "
-				 "<button type=\"submit\" name=\"helpful\" value=\"no\">%s</button></form>\n",
+		em_buf_printf(b, "<form method=\"post\" action=\"%.*s/vote\"><h2>%s</h2>", (int)self.len,
+			      self.data, tr(p, T_WAS_HELPFUL));
+		em_buf_printf(b,
+			      "<button type=\"submit\" name=\"helpful\" value=\"yes\">%s</button> "
+			      "<button type=\"submit\" name=\"helpful\" value=\"no\">%s</button></form>\n",
 			      tr(p, T_YES), tr(p, T_NO));
 	}
 	em_buf_puts(b, "</section>\n");
@@ -594,10 +609,11 @@ static int render_article(em_db *db, em_help_page *p)
 	em_buf_free(&other);
 	size_t mark = b->len;
 	em_buf_printf(b, "<section class=\"related\"><h2>%s</h2>\n", tr(p, T_RELATED));
-	st = em_db_prepare(db,
-			   "SELECT slug, question FROM kb_article WHERE site_id = ? AND lang = ?"
-			   " AND status = 'published' AND category = ? AND slug <> ? ORDER BY views DESC, id LIMIT ?",
-			   "itttI", p->site_id, p->lang, category, p->slug, RELATED_MAX);
+	st = em_db_prepare(
+		db,
+		"SELECT slug, question FROM kb_article WHERE site_id = ? AND lang = ?"
+		" AND status = 'published' AND category = ? AND slug <> ? ORDER BY views DESC, id LIMIT ?",
+		"itttI", p->site_id, p->lang, category, p->slug, RELATED_MAX);
 	if (article_links(p, st, 0))
 		em_buf_puts(b, "</section>\n");
 	else
@@ -721,10 +737,11 @@ static int render_sitemap(em_db *db, em_help_page *p)
 	static const char *langs[] = {"de", "en"};
 	for (int l = 0; l < 2; l++) {
 		/* The home page of a language, then its categories, then articles. */
-		em_stmt *st = em_db_prepare(db,
-					    "SELECT category, max(updated_at) FROM kb_article WHERE site_id = ?"
-					    " AND lang = ? AND status = 'published' GROUP BY category ORDER BY category",
-					    "it", p->site_id, langs[l]);
+		em_stmt *st = em_db_prepare(
+			db,
+			"SELECT category, max(updated_at) FROM kb_article WHERE site_id = ?"
+			" AND lang = ? AND status = 'published' GROUP BY category ORDER BY category",
+			"it", p->site_id, langs[l]);
 		int n = 0;
 		while (em_stmt_step(st) == 1) {
 			if (!n++) {
@@ -765,7 +782,8 @@ static void render_404(em_help_page *p)
 	em_buf_reset(b);
 	frame f = {tr(p, T_NOT_FOUND), NULL, NULL, NULL, 1, NULL};
 	page_start(p, &f);
-	em_buf_printf(b, "<h1>%s</h1>\n<p>%s</p>\n<p><a href=\"", tr(p, T_NOT_FOUND), tr(p, T_NOT_FOUND_TEXT));
+	em_buf_printf(b, "<h1>%s</h1>\n<p>%s</p>\n<p><a href=\"", tr(p, T_NOT_FOUND),
+		      tr(p, T_NOT_FOUND_TEXT));
 	put_base(b, p, p->lang);
 	em_buf_printf(b, "\">%s</a></p>\n", tr(p, T_BACK));
 	page_end(p);

@@ -34,8 +34,8 @@ typedef struct item {
 	char slug[EM_KB_SLUG_MAX + 1];
 	char *question, *answer, *category, *status;
 	char tags[TAGS_LEN];
-	char *err;    /* why it was refused (em_malloc'ed), NULL = fine */
-	int done;     /* 1 created, 2 updated */
+	char *err; /* why it was refused (em_malloc'ed), NULL = fine */
+	int done;  /* 1 created, 2 updated */
 } item;
 
 typedef struct batch {
@@ -241,7 +241,8 @@ static void parse_markdown(em_help_import *imp, batch *b, const char *path, cons
 			char *key = trimmed(p, (size_t)(colon - p));
 			char *val = trimmed(colon + 1, ln - (size_t)(colon + 1 - p));
 			size_t vl = strlen(val);
-			if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') || (val[0] == '\'' && val[vl - 1] == '\''))) {
+			if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') ||
+					(val[0] == '\'' && val[vl - 1] == '\''))) {
 				memmove(val, val + 1, vl - 2);
 				val[vl - 2] = 0;
 			}
@@ -270,7 +271,8 @@ static void parse_markdown(em_help_import *imp, batch *b, const char *path, cons
 				snprintf(it->slug, sizeof it->slug, "%s", val);
 				if (strlen(val) > EM_KB_SLUG_MAX || !slug_valid(val)) {
 					snprintf(it->where, sizeof it->where, "%s:%d", path, line);
-					why = why ? why : "slug: lowercase letters, digits and '-' (at most 120)";
+					why = why ? why
+						  : "slug: lowercase letters, digits and '-' (at most 120)";
 				}
 			}
 			em_free(key);
@@ -339,8 +341,8 @@ static void parse_json(em_help_import *imp, batch *b, const char *path, const ch
 	if (!root) {
 		char where[600], why[300];
 		snprintf(where, sizeof where, "%s:%d", path, je.line);
-		snprintf(why, sizeof why, "not JSON: %s (column %d); nothing imported from this file", je.text,
-			 je.column);
+		snprintf(why, sizeof why, "not JSON: %s (column %d); nothing imported from this file",
+			 je.text, je.column);
 		skip(imp, where, why);
 		return;
 	}
@@ -364,7 +366,8 @@ static void parse_json(em_help_import *imp, batch *b, const char *path, const ch
 			continue;
 		}
 		const char *why = NULL;
-		static const char *const strs[] = {"question", "answer", "category", "lang", "status", "slug"};
+		static const char *const strs[] = {"question", "answer", "category",
+						   "lang",     "status", "slug"};
 		for (size_t k = 0; k < sizeof strs / sizeof strs[0] && !why; k++) {
 			const json_t *v = json_object_get(o, strs[k]);
 			if (v && !json_is_null(v) && !json_is_string(v))
@@ -413,7 +416,8 @@ static void parse_json(em_help_import *imp, batch *b, const char *path, const ch
 static void parse_csv(em_help_import *imp, batch *b, const char *path, const char *data, size_t len)
 {
 	enum { C_QUESTION, C_ANSWER, C_CATEGORY, C_TAGS, C_LANG, C_STATUS, C_SLUG, C_N };
-	static const char *const names[C_N] = {"question", "answer", "category", "tags", "lang", "status", "slug"};
+	static const char *const names[C_N] = {"question", "answer", "category", "tags",
+					       "lang",	   "status", "slug"};
 	int col[C_N];
 	for (int k = 0; k < C_N; k++)
 		col[k] = -1;
@@ -437,8 +441,9 @@ static void parse_csv(em_help_import *imp, batch *b, const char *path, const cha
 		}
 	if (col[C_QUESTION] < 0 || col[C_ANSWER] < 0) {
 		snprintf(where, sizeof where, "%s:%d", path, c.rec_line);
-		skip(imp, where, "the header row needs the columns question and answer "
-				 "(and may have category, tags, lang, status, slug)");
+		skip(imp, where,
+		     "the header row needs the columns question and answer "
+		     "(and may have category, tags, lang, status, slug)");
 		em_csv_free(&c);
 		return;
 	}
@@ -499,8 +504,8 @@ static int parse_path(em_help_import *imp, batch *b, const char *path, char *err
 		for (int i = 0; i < n; i++) {
 			if (!rc && names[i]->d_name[0] != '.' && ends_with(names[i]->d_name, ".md")) {
 				char full[4096];
-				snprintf(full, sizeof full, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
-					 names[i]->d_name);
+				snprintf(full, sizeof full, "%s%s%s", path,
+					 path[strlen(path) - 1] == '/' ? "" : "/", names[i]->d_name);
 				size_t len;
 				char *data = read_file(full, &len, err, errlen);
 				if (!data)
@@ -526,7 +531,8 @@ static int parse_path(em_help_import *imp, batch *b, const char *path, char *err
 		if (!data)
 			return EM_EIO;
 	} else {
-		snprintf(err, errlen, "%s: expected a .json, .csv or .md file, or a folder of .md files", path);
+		snprintf(err, errlen, "%s: expected a .json, .csv or .md file, or a folder of .md files",
+			 path);
 		return EM_EINVAL;
 	}
 	if (ends_with(path, ".json"))
@@ -557,8 +563,9 @@ static int chunk_db(em_db *db, void *arg)
 		a.site_id = c->imp->site->id;
 		snprintf(a.lang, sizeof a.lang, "%s", it->lang);
 		snprintf(a.slug, sizeof a.slug, "%s", it->slug);
-		em_stmt *st = em_db_prepare(db, "SELECT public_id FROM kb_article WHERE site_id = ? AND lang = ? AND slug = ?",
-					    "itt", a.site_id, a.lang, a.slug);
+		em_stmt *st = em_db_prepare(
+			db, "SELECT public_id FROM kb_article WHERE site_id = ? AND lang = ? AND slug = ?",
+			"itt", a.site_id, a.lang, a.slug);
 		int rc = em_stmt_step(st);
 		if (rc == 1)
 			snprintf(a.public_id, sizeof a.public_id, "%s", em_stmt_text(st, 0));
@@ -595,11 +602,14 @@ int em_help_import_paths(em_store *st, em_help_import *imp, char **paths, int np
 			fprintf(imp->report, "error: %s\n", err);
 			failed = rc;
 		}
-		for (size_t off = 0; off < b.n && !(rc && rc != EM_ENOTFOUND && rc != EM_EINVAL); off += CHUNK) {
+		for (size_t off = 0; off < b.n && !(rc && rc != EM_ENOTFOUND && rc != EM_EINVAL);
+		     off += CHUNK) {
 			chunk c = {imp, b.items + off, b.n - off < CHUNK ? b.n - off : CHUNK};
 			rc = em_store_write_sync(st, chunk_db, &c);
 			if (rc) {
-				fprintf(imp->report, "error: %s: the store failed (%s); articles from here on were not imported\n",
+				fprintf(imp->report,
+					"error: %s: the store failed (%s); articles from here on were not "
+					"imported\n",
 					c.items[0].where, em_strerror(rc));
 				for (size_t i = off; i < b.n; i++)
 					b.items[i].done = 0;

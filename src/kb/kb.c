@@ -72,7 +72,11 @@ char *em_kb_markdown_text(const char *md, size_t len)
 			static const struct {
 				const char *ent;
 				char c;
-			} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}};
+			} ents[] = {{"&amp;", '&'},
+				    {"&lt;", '<'},
+				    {"&gt;", '>'},
+				    {"&quot;", '"'},
+				    {"&#39;", '\''}};
 			int done = 0;
 			for (size_t e = 0; e < sizeof ents / sizeof ents[0] && !done; e++) {
 				size_t el = strlen(ents[e].ent);
@@ -144,7 +148,7 @@ void em_kb_slug(const char *title, char *out, size_t outlen)
 ** published articles, are one range. */
 #define ART_ROWID(site, draft, id) (((int64_t)(site) << 33) | ((int64_t)(draft) << 32) | (int64_t)(id))
 #define PROD_ROWID(site, id) (((int64_t)(site) << 32) | (int64_t)(id))
-#define ROWID_REF(rowid) ((rowid) & 0xFFFFFFFFLL)
+#define ROWID_REF(rowid) ((rowid)&0xFFFFFFFFLL)
 
 static void kb_changed(int products);
 
@@ -153,7 +157,8 @@ static int article_unindex(em_db *db, int64_t site, int64_t id)
 {
 	kb_changed(0);
 	for (int draft = 0; draft < 2; draft++)
-		if (em_db_exec(db, "DELETE FROM kb_art_de WHERE rowid = ?", "i", ART_ROWID(site, draft, id)) ||
+		if (em_db_exec(db, "DELETE FROM kb_art_de WHERE rowid = ?", "i",
+			       ART_ROWID(site, draft, id)) ||
 		    em_db_exec(db, "DELETE FROM kb_art_en WHERE rowid = ?", "i", ART_ROWID(site, draft, id)))
 			return EM_EIO;
 	return 0;
@@ -164,8 +169,9 @@ static int article_index(em_db *db, const char *lang, const char *title, const c
 {
 	kb_changed(0);
 	return em_db_exec(db,
-			  !strcmp(lang, "de") ? "INSERT INTO kb_art_de (rowid, title, body, tags) VALUES (?,?,?,?)"
-					      : "INSERT INTO kb_art_en (rowid, title, body, tags) VALUES (?,?,?,?)",
+			  !strcmp(lang, "de")
+				  ? "INSERT INTO kb_art_de (rowid, title, body, tags) VALUES (?,?,?,?)"
+				  : "INSERT INTO kb_art_en (rowid, title, body, tags) VALUES (?,?,?,?)",
 			  "ittt", ART_ROWID(site, draft, id), title, body, tags)
 		       ? EM_EIO
 		       : 0;
@@ -180,7 +186,8 @@ static int product_unindex(em_db *db, int64_t site, int64_t id)
 	return 0;
 }
 
-static int product_index(em_db *db, const char *title, const char *body, const char *tags, int64_t id, int64_t site)
+static int product_index(em_db *db, const char *title, const char *body, const char *tags, int64_t id,
+			 int64_t site)
 {
 	kb_changed(1);
 	if (em_db_exec(db, "INSERT INTO kb_prod_de (rowid, title, body, tags) VALUES (?,?,?,?)", "ittt",
@@ -205,9 +212,9 @@ int em_kb_index_optimize_db(em_db *db, int products)
 
 /* ---- Articles ------------------------------------------------------------ */
 
-#define ARTICLE_COLS                                                                                  \
+#define ARTICLE_COLS \
 	"a.id, a.public_id, s.key, a.lang, a.slug, a.question, a.answer, a.category, a.tags, a.status," \
-	" a.helpful_yes, a.helpful_no, a.views, a.created_at, a.updated_at"                             \
+	" a.helpful_yes, a.helpful_no, a.views, a.created_at, a.updated_at" \
 	" FROM kb_article a JOIN site s ON s.id = a.site_id"
 
 static json_t *time_json(int64_t ms)
@@ -253,9 +260,9 @@ static json_t *article_row(em_stmt *st, int with_html)
 
 static int article_reindex(em_db *db, int64_t id, int created)
 {
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT site_id, lang, question, answer, tags, status FROM kb_article WHERE id = ?",
-				    "i", id);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT site_id, lang, question, answer, tags, status FROM kb_article WHERE id = ?", "i",
+		id);
 	int rc = em_stmt_step(st);
 	if (rc != 1) {
 		em_stmt_done(st);
@@ -294,13 +301,14 @@ int em_kb_article_put_db(em_db *db, void *arg)
 				snprintf(slug, sizeof slug, "%s", a->slug);
 			else
 				snprintf(slug, sizeof slug, "%.110s-%d", a->slug, n);
-			int rc = em_db_exec(db,
-					    "INSERT INTO kb_article (public_id, site_id, lang, slug, question, answer,"
-					    " category, tags, status, created_at, updated_at)"
-					    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-					    "titttttttii", a->public_id, a->site_id, a->lang, slug, a->question,
-					    a->answer, a->category ? a->category : "", a->tags ? a->tags : "",
-					    a->status ? a->status : "draft", now, now);
+			int rc = em_db_exec(
+				db,
+				"INSERT INTO kb_article (public_id, site_id, lang, slug, question, answer,"
+				" category, tags, status, created_at, updated_at)"
+				" VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+				"titttttttii", a->public_id, a->site_id, a->lang, slug, a->question,
+				a->answer, a->category ? a->category : "", a->tags ? a->tags : "",
+				a->status ? a->status : "draft", now, now);
 			if (rc == 0) {
 				id = em_db_last_id(db);
 				break;
@@ -311,14 +319,16 @@ int em_kb_article_put_db(em_db *db, void *arg)
 		if (!id)
 			return EM_EEXIST;
 	} else {
-		em_stmt *st = em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ?", "t", a->public_id);
+		em_stmt *st =
+			em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ?", "t", a->public_id);
 		int rc = em_stmt_step(st);
 		id = rc == 1 ? em_stmt_int(st, 0) : 0;
 		em_stmt_done(st);
 		if (rc != 1)
 			return rc < 0 ? EM_EIO : EM_ENOTFOUND;
 		rc = em_db_exec(db,
-				"UPDATE kb_article SET question = coalesce(?, question), answer = coalesce(?, answer),"
+				"UPDATE kb_article SET question = coalesce(?, question), answer = "
+				"coalesce(?, answer),"
 				" category = coalesce(?, category), tags = coalesce(?, tags),"
 				" status = coalesce(?, status), lang = coalesce(?, lang),"
 				" slug = coalesce(?, slug), updated_at = ? WHERE id = ?",
@@ -342,13 +352,15 @@ int em_kb_article_put_db(em_db *db, void *arg)
 int em_kb_article_delete_db(em_db *db, void *arg)
 {
 	em_kb_article *a = arg;
-	em_stmt *st = em_db_prepare(db, "SELECT id, site_id FROM kb_article WHERE public_id = ?", "t", a->public_id);
+	em_stmt *st = em_db_prepare(db, "SELECT id, site_id FROM kb_article WHERE public_id = ?", "t",
+				    a->public_id);
 	int rc = em_stmt_step(st);
 	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0, site = rc == 1 ? em_stmt_int(st, 1) : 0;
 	em_stmt_done(st);
 	if (rc != 1)
 		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
-	if (article_unindex(db, site, id) || em_db_exec(db, "UPDATE kb_event SET article_id = NULL WHERE article_id = ?", "i", id) ||
+	if (article_unindex(db, site, id) ||
+	    em_db_exec(db, "UPDATE kb_event SET article_id = NULL WHERE article_id = ?", "i", id) ||
 	    em_db_exec(db, "DELETE FROM kb_article WHERE id = ?", "i", id))
 		return EM_EIO;
 	return 0;
@@ -357,11 +369,12 @@ int em_kb_article_delete_db(em_db *db, void *arg)
 int em_kb_article_get_db(em_db *db, void *arg)
 {
 	em_kb_read *q = arg;
-	em_stmt *st = q->public_id[0]
-			      ? em_db_prepare(db, "SELECT " ARTICLE_COLS " WHERE a.public_id = ?", "t", q->public_id)
-			      : em_db_prepare(db,
-					      "SELECT " ARTICLE_COLS " WHERE a.site_id = ? AND a.lang = ? AND a.slug = ?",
-					      "itt", q->site_id, q->lang, q->slug);
+	em_stmt *st = q->public_id[0] ? em_db_prepare(db, "SELECT " ARTICLE_COLS " WHERE a.public_id = ?",
+						      "t", q->public_id)
+				      : em_db_prepare(db,
+						      "SELECT " ARTICLE_COLS
+						      " WHERE a.site_id = ? AND a.lang = ? AND a.slug = ?",
+						      "itt", q->site_id, q->lang, q->slug);
 	int rc = em_stmt_step(st);
 	if (rc == 1) {
 		if (q->published_only && strcmp(em_stmt_text(st, 9), "published"))
@@ -377,11 +390,12 @@ int em_kb_article_list_db(em_db *db, void *arg)
 {
 	em_kb_read *q = arg;
 	em_stmt *st = em_db_prepare(db,
-				    "SELECT " ARTICLE_COLS " WHERE (? = 0 OR a.site_id = ?) AND (? = '' OR a.lang = ?)"
+				    "SELECT " ARTICLE_COLS
+				    " WHERE (? = 0 OR a.site_id = ?) AND (? = '' OR a.lang = ?)"
 				    " AND (? = '' OR a.category = ?) AND (? = 0 OR a.status = 'published')"
 				    " AND (? = 0 OR a.id < ?) ORDER BY a.id DESC LIMIT ?",
-				    "iittttIiiI", q->site_id, q->site_id, q->lang, q->lang, q->category, q->category,
-				    q->published_only, q->cursor, q->cursor, q->limit + 1);
+				    "iittttIiiI", q->site_id, q->site_id, q->lang, q->lang, q->category,
+				    q->category, q->published_only, q->cursor, q->cursor, q->limit + 1);
 	q->out = json_array();
 	int rc, n = 0;
 	while ((rc = em_stmt_step(st)) == 1) {
@@ -405,8 +419,8 @@ int em_kb_categories_db(em_db *db, void *arg)
 	q->out = json_array();
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(q->out, json_pack("{s:s, s:I}", "category", em_stmt_text(st, 0), "count",
-						       (json_int_t)em_stmt_int(st, 1)));
+		json_array_append_new(q->out, json_pack("{s:s, s:I}", "category", em_stmt_text(st, 0),
+							"count", (json_int_t)em_stmt_int(st, 1)));
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
 }
@@ -421,9 +435,10 @@ int em_kb_product_check(const json_t *p, const char **field, const char **why)
 		const char *key;
 		size_t max;
 		int required;
-	} strs[] = {{"sku", EM_KB_SKU_MAX, 1},	   {"name", 300, 0}, {"description", 5000, 0},
-		    {"category", EM_KB_CATEGORY_MAX, 0}, {"currency", 3, 0}, {"url", 2048, 0},
-		    {"image", 2048, 0},		   {"availability", 16, 0}};
+	} strs[] = {{"sku", EM_KB_SKU_MAX, 1}, {"name", 300, 0},
+		    {"description", 5000, 0},  {"category", EM_KB_CATEGORY_MAX, 0},
+		    {"currency", 3, 0},	       {"url", 2048, 0},
+		    {"image", 2048, 0},	       {"availability", 16, 0}};
 	if (!json_is_object(p)) {
 		*field = "";
 		*why = "expected an object";
@@ -478,8 +493,8 @@ int em_kb_product_check(const json_t *p, const char **field, const char **why)
 	return 0;
 }
 
-#define PRODUCT_COLS                                                                              \
-	"p.id, p.public_id, p.sku, p.name, p.description, p.category, p.price, p.currency, p.url,"  \
+#define PRODUCT_COLS \
+	"p.id, p.public_id, p.sku, p.name, p.description, p.category, p.price, p.currency, p.url," \
 	" p.image, p.availability, p.source, p.updated_at FROM product p"
 
 static json_t *product_row(em_stmt *st)
@@ -490,7 +505,8 @@ static json_t *product_row(em_stmt *st)
 	json_object_set_new(o, "name", json_string(em_stmt_text(st, 3)));
 	json_object_set_new(o, "description", json_string(em_stmt_text(st, 4)));
 	json_object_set_new(o, "category", json_string(em_stmt_text(st, 5)));
-	json_object_set_new(o, "price", em_stmt_is_null(st, 6) ? json_null() : json_real(em_stmt_double(st, 6)));
+	json_object_set_new(o, "price",
+			    em_stmt_is_null(st, 6) ? json_null() : json_real(em_stmt_double(st, 6)));
 	json_object_set_new(o, "currency", json_string(em_stmt_text(st, 7)));
 	json_object_set_new(o, "url", json_string(em_stmt_text(st, 8)));
 	json_object_set_new(o, "image", json_string(em_stmt_text(st, 9)));
@@ -506,7 +522,8 @@ int em_kb_product_put_db(em_db *db, void *arg)
 	const json_t *in = p->in;
 	int64_t now = em_now_ms();
 	const char *sku = em_json_str(in, "sku", "");
-	em_stmt *st = em_db_prepare(db, "SELECT id FROM product WHERE site_id = ? AND sku = ?", "it", p->site_id, sku);
+	em_stmt *st = em_db_prepare(db, "SELECT id FROM product WHERE site_id = ? AND sku = ?", "it",
+				    p->site_id, sku);
 	int rc = em_stmt_step(st);
 	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0;
 	em_stmt_done(st);
@@ -518,15 +535,18 @@ int em_kb_product_put_db(em_db *db, void *arg)
 	if (!id) {
 		char pid[32] = "p";
 		em_id_random(pid + 1, sizeof pid - 1, 8);
-		rc = em_db_exec(db,
-				"INSERT INTO product (public_id, site_id, sku, name, description, category, price,"
-				" currency, url, image, availability, source, created_at, updated_at)"
-				" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-				"titttt" "dttttt" "ii", pid, p->site_id, sku, em_json_str(in, "name", ""),
-				em_json_str(in, "description", ""), em_json_str(in, "category", ""), pv,
-				em_json_str(in, "currency", ""), em_json_str(in, "url", ""),
-				em_json_str(in, "image", ""), em_json_str(in, "availability", "unknown"), p->source,
-				now, now);
+		rc = em_db_exec(
+			db,
+			"INSERT INTO product (public_id, site_id, sku, name, description, category, price,"
+			" currency, url, image, availability, source, created_at, updated_at)"
+			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			"titttt"
+			"dttttt"
+			"ii",
+			pid, p->site_id, sku, em_json_str(in, "name", ""), em_json_str(in, "description", ""),
+			em_json_str(in, "category", ""), pv, em_json_str(in, "currency", ""),
+			em_json_str(in, "url", ""), em_json_str(in, "image", ""),
+			em_json_str(in, "availability", "unknown"), p->source, now, now);
 		if (rc)
 			return EM_EIO;
 		id = em_db_last_id(db);
@@ -536,18 +556,30 @@ int em_kb_product_put_db(em_db *db, void *arg)
 	} else {
 		/* Learnt products (from cart events) never overwrite feed data. */
 		int weak = !strcmp(p->source, "event");
-		rc = em_db_exec(db,
-				"UPDATE product SET name = CASE WHEN ? = 1 AND name <> '' THEN name ELSE coalesce(?, name) END,"
-				" description = coalesce(?, description), category = coalesce(?, category),"
-				" price = CASE WHEN ? = 1 AND NOT (? = 1 AND price IS NOT NULL) THEN ? ELSE price END,"
-				" currency = coalesce(?, currency), url = CASE WHEN ? = 1 AND url <> '' THEN url ELSE coalesce(?, url) END,"
-				" image = coalesce(?, image), availability = coalesce(?, availability),"
-				" source = CASE WHEN ? = 1 THEN source ELSE ? END, updated_at = ? WHERE id = ?",
-				"It" "tt" "IId" "t" "It" "tt" "It" "ii", weak, em_json_str(in, "name", NULL),
-				em_json_str(in, "description", NULL), em_json_str(in, "category", NULL), has_price,
-				weak, pv, em_json_str(in, "currency", NULL), weak, em_json_str(in, "url", NULL),
-				em_json_str(in, "image", NULL), em_json_str(in, "availability", NULL), weak, p->source,
-				now, id);
+		rc = em_db_exec(
+			db,
+			"UPDATE product SET name = CASE WHEN ? = 1 AND name <> '' THEN name ELSE coalesce(?, "
+			"name) END,"
+			" description = coalesce(?, description), category = coalesce(?, category),"
+			" price = CASE WHEN ? = 1 AND NOT (? = 1 AND price IS NOT NULL) THEN ? ELSE price "
+			"END,"
+			" currency = coalesce(?, currency), url = CASE WHEN ? = 1 AND url <> '' THEN url "
+			"ELSE coalesce(?, url) END,"
+			" image = coalesce(?, image), availability = coalesce(?, availability),"
+			" source = CASE WHEN ? = 1 THEN source ELSE ? END, updated_at = ? WHERE id = ?",
+			"It"
+			"tt"
+			"IId"
+			"t"
+			"It"
+			"tt"
+			"It"
+			"ii",
+			weak, em_json_str(in, "name", NULL), em_json_str(in, "description", NULL),
+			em_json_str(in, "category", NULL), has_price, weak, pv,
+			em_json_str(in, "currency", NULL), weak, em_json_str(in, "url", NULL),
+			em_json_str(in, "image", NULL), em_json_str(in, "availability", NULL), weak,
+			p->source, now, id);
 		if (rc)
 			return EM_EIO;
 	}
@@ -564,7 +596,8 @@ int em_kb_product_put_db(em_db *db, void *arg)
 	const char *name = em_json_str(p->out, "name", "");
 	/* Its index rows are found by rowid: a re-imported feed costs a
 	** lookup per product, not a scan of the index. */
-	if ((!p->created && product_unindex(db, p->site_id, id)) || product_index(db, name, body, sku, id, p->site_id))
+	if ((!p->created && product_unindex(db, p->site_id, id)) ||
+	    product_index(db, name, body, sku, id, p->site_id))
 		return EM_EIO;
 	return 0;
 }
@@ -572,13 +605,15 @@ int em_kb_product_put_db(em_db *db, void *arg)
 int em_kb_product_delete_db(em_db *db, void *arg)
 {
 	em_kb_read *q = arg;
-	em_stmt *st = em_db_prepare(db, "SELECT id FROM product WHERE site_id = ? AND sku = ?", "it", q->site_id, q->slug);
+	em_stmt *st = em_db_prepare(db, "SELECT id FROM product WHERE site_id = ? AND sku = ?", "it",
+				    q->site_id, q->slug);
 	int rc = em_stmt_step(st);
 	int64_t id = rc == 1 ? em_stmt_int(st, 0) : 0;
 	em_stmt_done(st);
 	if (rc != 1)
 		return rc < 0 ? EM_EIO : EM_ENOTFOUND;
-	if (product_unindex(db, q->site_id, id) || em_db_exec(db, "DELETE FROM product WHERE id = ?", "i", id))
+	if (product_unindex(db, q->site_id, id) ||
+	    em_db_exec(db, "DELETE FROM product WHERE id = ?", "i", id))
 		return EM_EIO;
 	return 0;
 }
@@ -586,10 +621,11 @@ int em_kb_product_delete_db(em_db *db, void *arg)
 int em_kb_product_list_db(em_db *db, void *arg)
 {
 	em_kb_read *q = arg;
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT " PRODUCT_COLS " WHERE p.site_id = ? AND (? = '' OR p.category = ?)"
-				    " AND (? = 0 OR p.id < ?) ORDER BY p.id DESC LIMIT ?",
-				    "ittiiI", q->site_id, q->category, q->category, q->cursor, q->cursor, q->limit + 1);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT " PRODUCT_COLS " WHERE p.site_id = ? AND (? = '' OR p.category = ?)"
+		" AND (? = 0 OR p.id < ?) ORDER BY p.id DESC LIMIT ?",
+		"ittiiI", q->site_id, q->category, q->category, q->cursor, q->cursor, q->limit + 1);
 	q->out = json_array();
 	int rc, n = 0;
 	while ((rc = em_stmt_step(st)) == 1) {
@@ -610,25 +646,35 @@ int em_kb_product_list_db(em_db *db, void *arg)
 ** adverbs of typed questions ("brauche", "geht", "still", "something").
 ** English contractions typed without the apostrophe ("cant", "havent") and
 ** their halves ("don" of "don't") are fillers too. */
-static const char *stop_de[] = {"aber", "als", "am", "an", "auch", "auf", "aus", "bei", "bin", "bis", "bitte",
-	"da", "das", "dass", "dem", "den", "der", "des", "die", "du", "ein", "eine", "einen", "einer", "es", "für",
-	"gibt", "habe", "hat", "ich", "ihr", "im", "in", "ist", "ja", "kann", "man", "mein", "meine", "meinen",
-	"meiner", "mich", "mir", "mit", "muss", "nach", "nicht", "noch", "oder", "sie", "sind", "so", "und", "uns",
-	"von", "vor", "was", "wenn", "werden", "wie", "wir", "wird", "wo", "zu", "zum", "zur", "ihre", "ihren",
-	"welche", "welcher", "wann", "warum", "hallo", "gerne", "möchte", "könnt", "können", "kann", "lässt", "sich",
-	"hab", "haben", "hast", "habt", "will", "wollen", "soll", "sollte", "darf", "dürfen", "müssen", "geht",
-	"gehen", "brauche", "brauchen", "brauch", "mache", "machen", "tun", "etwas", "was", "schon", "mal", "denn",
-	"eigentlich", "jetzt", "gibts", "ohne", "über", "durch", "um", "beim", "vom", "ins", "ihnen", "euch", "eure",
-	"euer", "ihr", "dies", "diese", "dieser", "dieses", "einem", "sein", "seine", "wieso", "weshalb", "wer",
-	"wen", "wem", "wieviel", "viel", "viele", "bzw", "ob", "dann", "sehr", "nur", "hier", "dort", NULL};
-static const char *stop_en[] = {"a", "about", "an", "and", "are", "as", "at", "be", "can", "could", "did", "do",
-	"does", "for", "from", "get", "have", "hello", "hi", "how", "i", "if", "in", "is", "it", "me", "my", "of",
-	"on", "or", "please", "should", "so", "that", "the", "there", "this", "to", "was", "what", "when", "where",
-	"which", "who", "why", "will", "with", "would", "you", "your", "want", "need", "id", "im", "ive", "cant",
-	"cannot", "dont", "doesnt", "didnt", "isnt", "havent", "hasnt", "wasnt", "arent", "wont", "don", "doesn",
-	"didn", "isn", "haven", "hasn", "wasn", "aren", "won", "whats", "wheres", "hows", "still", "yet", "just",
-	"something", "anything", "some", "any", "many", "much", "been", "has", "had", "am", "we", "us", "our",
-	"they", "them", "their", "its", "one", "also", "anyone", "somebody", "by", "got", "till", "until", NULL};
+static const char *stop_de[] = {
+	"aber",	  "als",     "am",     "an",	  "auch",     "auf",	    "aus",     "bei",	 "bin",
+	"bis",	  "bitte",   "da",     "das",	  "dass",     "dem",	    "den",     "der",	 "des",
+	"die",	  "du",	     "ein",    "eine",	  "einen",    "einer",	    "es",      "für",	 "gibt",
+	"habe",	  "hat",     "ich",    "ihr",	  "im",	      "in",	    "ist",     "ja",	 "kann",
+	"man",	  "mein",    "meine",  "meinen",  "meiner",   "mich",	    "mir",     "mit",	 "muss",
+	"nach",	  "nicht",   "noch",   "oder",	  "sie",      "sind",	    "so",      "und",	 "uns",
+	"von",	  "vor",     "was",    "wenn",	  "werden",   "wie",	    "wir",     "wird",	 "wo",
+	"zu",	  "zum",     "zur",    "ihre",	  "ihren",    "welche",	    "welcher", "wann",	 "warum",
+	"hallo",  "gerne",   "möchte", "könnt",	  "können",   "kann",	    "lässt",   "sich",	 "hab",
+	"haben",  "hast",    "habt",   "will",	  "wollen",   "soll",	    "sollte",  "darf",	 "dürfen",
+	"müssen", "geht",    "gehen",  "brauche", "brauchen", "brauch",	    "mache",   "machen", "tun",
+	"etwas",  "was",     "schon",  "mal",	  "denn",     "eigentlich", "jetzt",   "gibts",	 "ohne",
+	"über",	  "durch",   "um",     "beim",	  "vom",      "ins",	    "ihnen",   "euch",	 "eure",
+	"euer",	  "ihr",     "dies",   "diese",	  "dieser",   "dieses",	    "einem",   "sein",	 "seine",
+	"wieso",  "weshalb", "wer",    "wen",	  "wem",      "wieviel",    "viel",    "viele",	 "bzw",
+	"ob",	  "dann",    "sehr",   "nur",	  "hier",     "dort",	    NULL};
+static const char *stop_en[] = {
+	"a",	  "about",     "an",	   "and",   "are",   "as",    "at",	"be",	 "can",	   "could",
+	"did",	  "do",	       "does",	   "for",   "from",  "get",   "have",	"hello", "hi",	   "how",
+	"i",	  "if",	       "in",	   "is",    "it",    "me",    "my",	"of",	 "on",	   "or",
+	"please", "should",    "so",	   "that",  "the",   "there", "this",	"to",	 "was",	   "what",
+	"when",	  "where",     "which",	   "who",   "why",   "will",  "with",	"would", "you",	   "your",
+	"want",	  "need",      "id",	   "im",    "ive",   "cant",  "cannot", "dont",	 "doesnt", "didnt",
+	"isnt",	  "havent",    "hasnt",	   "wasnt", "arent", "wont",  "don",	"doesn", "didn",   "isn",
+	"haven",  "hasn",      "wasn",	   "aren",  "won",   "whats", "wheres", "hows",	 "still",  "yet",
+	"just",	  "something", "anything", "some",  "any",   "many",  "much",	"been",	 "has",	   "had",
+	"am",	  "we",	       "us",	   "our",   "they",  "them",  "their",	"its",	 "one",	   "also",
+	"anyone", "somebody",  "by",	   "got",   "till",  "until", NULL};
 
 #define STOPS_MAX 192
 
@@ -668,14 +714,14 @@ static int is_stop(const char *lang, const char *term)
 }
 
 typedef struct qterm {
-	char alt[ALTS_MAX][TERM_MAX]; /* alt[0] is the term itself */
+	char alt[ALTS_MAX][TERM_MAX];	/* alt[0] is the term itself */
 	unsigned char prefix[ALTS_MAX]; /* 1: the alternative also matches as a word's beginning */
 	int nalt;
-	char word[TERM_MAX]; /* as typed */
-	int at_end;	     /* the query's last word: perhaps still being typed */
-	int64_t docs;	     /* documents with the term or one of its exact alternatives */
-	int64_t docs_a, docs_p; /* the same among the articles, among the products */
-	int64_t alt_docs[2][ALTS_MAX]; /* each alternative's: [0] articles, [1] products */
+	char word[TERM_MAX];		/* as typed */
+	int at_end;			/* the query's last word: perhaps still being typed */
+	int64_t docs;			/* documents with the term or one of its exact alternatives */
+	int64_t docs_a, docs_p;		/* the same among the articles, among the products */
+	int64_t alt_docs[2][ALTS_MAX];	/* each alternative's: [0] articles, [1] products */
 	int64_t alt_reach[2][ALTS_MAX]; /* a word's beginning: the documents of all the words it begins */
 } qterm;
 
@@ -839,7 +885,8 @@ static void vocab_docs2(em_db *db, const char *lang, const char *term, int64_t *
 	if (cacheable)
 		for (int i = 0; i < 4; i++) {
 			vslot *v = &vcache[(h + (uint32_t)i) % VCACHE_SLOTS];
-			if (v->at && v->gen == gen && v->lang == l && now - v->at < VCACHE_TTL_MS && !strcmp(v->term, term)) {
+			if (v->at && v->gen == gen && v->lang == l && now - v->at < VCACHE_TTL_MS &&
+			    !strcmp(v->term, term)) {
 				*art = v->art;
 				*prod = v->prod;
 				pthread_mutex_unlock(&vcache_mu);
@@ -1233,7 +1280,8 @@ static void build_match(em_db *db, int de, em_buf *m, em_buf *rank, const qterm 
 			}
 			append_phrase(m, terms[i].alt[a]);
 			char num[32];
-			int nl = snprintf(num, sizeof num, ", %lld", (long long)terms[i].alt_docs[products][a]);
+			int nl = snprintf(num, sizeof num, ", %lld",
+					  (long long)terms[i].alt_docs[products][a]);
 			em_buf_append(rank, num, (size_t)nl);
 			if (prefix)
 				em_buf_append(m, " *", 2);
@@ -1274,7 +1322,9 @@ typedef struct hit {
 static int hit_cmp(const void *x, const void *y)
 {
 	const hit *a = x, *b = y;
-	return a->score < b->score ? -1 : a->score > b->score ? 1 : (a->rowid > b->rowid) - (a->rowid < b->rowid);
+	return a->score < b->score   ? -1
+	       : a->score > b->score ? 1
+				     : (a->rowid > b->rowid) - (a->rowid < b->rowid);
 }
 
 /* One ranked pass over one table (articles or products of a language):
@@ -1525,8 +1575,8 @@ static json_t *snippet_json(em_text *tx, const char *text, const qterm *terms, i
 /* The found rows as JSON: the title highlighted, a snippet of the body,
 ** and the article's or product's own fields. The text shown is the
 ** index's own (by rowid, no query): marked here, with the analyser. */
-static void hits_json(em_db *db, const em_kb_search *s, em_text *tx, const qterm *terms, int nterms, int products,
-		      const hit *list, int n, json_t *into, int *count)
+static void hits_json(em_db *db, const em_kb_search *s, em_text *tx, const qterm *terms, int nterms,
+		      int products, const hit *list, int n, json_t *into, int *count)
 {
 	static const char *const sql[4] = {
 		"SELECT title, body FROM kb_art_de WHERE rowid = ?",
@@ -1544,8 +1594,10 @@ static void hits_json(em_db *db, const em_kb_search *s, em_text *tx, const qterm
 			if (em_stmt_step(st) == 1)
 				o = product_row(st);
 		} else {
-			st = em_db_prepare(db, "SELECT public_id, slug, category, lang, status FROM kb_article WHERE id = ?",
-					   "i", ref);
+			st = em_db_prepare(
+				db,
+				"SELECT public_id, slug, category, lang, status FROM kb_article WHERE id = ?",
+				"i", ref);
 			if (em_stmt_step(st) == 1)
 				o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", em_stmt_text(st, 0), "slug",
 					      em_stmt_text(st, 1), "category", em_stmt_text(st, 2), "lang",
@@ -1557,9 +1609,11 @@ static void hits_json(em_db *db, const em_kb_search *s, em_text *tx, const qterm
 		st = em_db_prepare(db, sql[(de ? 0 : 2) + products], "i", list[i].rowid);
 		int found = em_stmt_step(st) == 1;
 		json_object_set_new(o, products ? "name_html" : "question_html",
-				    found ? highlight_json(tx, em_stmt_text(st, 0), terms, nterms) : json_string(""));
+				    found ? highlight_json(tx, em_stmt_text(st, 0), terms, nterms)
+					  : json_string(""));
 		json_object_set_new(o, "snippet_html",
-				    found ? snippet_json(tx, em_stmt_text(st, 1), terms, nterms) : json_string(""));
+				    found ? snippet_json(tx, em_stmt_text(st, 1), terms, nterms)
+					  : json_string(""));
 		em_stmt_done(st);
 		json_object_set_new(o, "score", json_real(-list[i].score));
 		json_array_append_new(into, o);
@@ -1732,9 +1786,9 @@ int em_kb_search_db(em_db *db, void *arg)
 int em_kb_synonyms_list_db(em_db *db, void *arg)
 {
 	em_kb_read *q = arg;
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT public_id, lang, terms FROM kb_synonym WHERE site_id = ? ORDER BY lang, id",
-				    "i", q->site_id);
+	em_stmt *st = em_db_prepare(
+		db, "SELECT public_id, lang, terms FROM kb_synonym WHERE site_id = ? ORDER BY lang, id", "i",
+		q->site_id);
 	q->out = json_array();
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1) {
@@ -1746,7 +1800,7 @@ int em_kb_synonyms_list_db(em_db *db, void *arg)
 			p += n + (p[n] == ',');
 		}
 		json_array_append_new(q->out, json_pack("{s:s, s:s, s:o}", "id", em_stmt_text(st, 0), "lang",
-						       em_stmt_text(st, 1), "terms", terms));
+							em_stmt_text(st, 1), "terms", terms));
 	}
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
@@ -1757,8 +1811,9 @@ int em_kb_event_db(em_db *db, void *arg)
 	em_kb_event *e = arg;
 	int64_t article = e->article_id;
 	if (!article && e->article[0]) {
-		em_stmt *st = em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ? AND site_id = ?", "ti",
-					    e->article, e->site_id);
+		em_stmt *st =
+			em_db_prepare(db, "SELECT id FROM kb_article WHERE public_id = ? AND site_id = ?",
+				      "ti", e->article, e->site_id);
 		int rc = em_stmt_step(st);
 		article = rc == 1 ? em_stmt_int(st, 0) : 0;
 		em_stmt_done(st);
@@ -1768,18 +1823,23 @@ int em_kb_event_db(em_db *db, void *arg)
 	if (em_db_exec(db,
 		       "INSERT INTO kb_event (site_id, type, article_id, query, results, lang, vid, at)"
 		       " VALUES (?, ?, nullif(?, 0), ?, ?, ?, ?, ?)",
-		       "ititItti", e->site_id, e->type, article, e->query, e->results, e->lang, e->vid, em_now_ms()))
+		       "ititItti", e->site_id, e->type, article, e->query, e->results, e->lang, e->vid,
+		       em_now_ms()))
 		return EM_EIO;
 	if (!article)
 		return 0;
 	if (!strcmp(e->type, "view"))
-		return em_db_exec(db, "UPDATE kb_article SET views = views + 1 WHERE id = ?", "i", article) ? EM_EIO : 0;
+		return em_db_exec(db, "UPDATE kb_article SET views = views + 1 WHERE id = ?", "i", article)
+			       ? EM_EIO
+			       : 0;
 	if (!strcmp(e->type, "helpful"))
-		return em_db_exec(db, "UPDATE kb_article SET helpful_yes = helpful_yes + 1 WHERE id = ?", "i", article)
+		return em_db_exec(db, "UPDATE kb_article SET helpful_yes = helpful_yes + 1 WHERE id = ?", "i",
+				  article)
 			       ? EM_EIO
 			       : 0;
 	if (!strcmp(e->type, "unhelpful"))
-		return em_db_exec(db, "UPDATE kb_article SET helpful_no = helpful_no + 1 WHERE id = ?", "i", article)
+		return em_db_exec(db, "UPDATE kb_article SET helpful_no = helpful_no + 1 WHERE id = ?", "i",
+				  article)
 			       ? EM_EIO
 			       : 0;
 	return 0;
@@ -1790,7 +1850,8 @@ int em_kb_gaps_db(em_db *db, void *arg)
 	em_kb_read *q = arg;
 	int64_t since = em_now_ms() - 30LL * 86400000;
 	json_t *searches = json_array(), *unhelpful = json_array(), *escalated = json_array();
-	q->out = json_pack("{s:o, s:o, s:o}", "searches", searches, "unhelpful", unhelpful, "escalated", escalated);
+	q->out = json_pack("{s:o, s:o, s:o}", "searches", searches, "unhelpful", unhelpful, "escalated",
+			   escalated);
 	em_stmt *st = em_db_prepare(db,
 				    "SELECT lower(query), count(*), sum(results = 0), max(at) FROM kb_event"
 				    " WHERE site_id = ? AND type = 'search' AND at >= ? AND query <> ''"
@@ -1799,31 +1860,36 @@ int em_kb_gaps_db(em_db *db, void *arg)
 				    "iiI", q->site_id, since, q->limit);
 	int rc;
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(searches, json_pack("{s:s, s:I, s:I, s:o}", "query", em_stmt_text(st, 0),
-							  "searches", (json_int_t)em_stmt_int(st, 1), "without_results",
-							  (json_int_t)em_stmt_int(st, 2), "last", time_json(em_stmt_int(st, 3))));
+		json_array_append_new(searches,
+				      json_pack("{s:s, s:I, s:I, s:o}", "query", em_stmt_text(st, 0),
+						"searches", (json_int_t)em_stmt_int(st, 1), "without_results",
+						(json_int_t)em_stmt_int(st, 2), "last",
+						time_json(em_stmt_int(st, 3))));
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
 	st = em_db_prepare(db,
 			   "SELECT public_id, question, helpful_yes, helpful_no FROM kb_article"
-			   " WHERE site_id = ? AND helpful_no > 0 ORDER BY helpful_no - helpful_yes DESC, helpful_no DESC LIMIT ?",
+			   " WHERE site_id = ? AND helpful_no > 0 ORDER BY helpful_no - helpful_yes DESC, "
+			   "helpful_no DESC LIMIT ?",
 			   "iI", q->site_id, q->limit);
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(unhelpful, json_pack("{s:s, s:s, s:I, s:I}", "id", em_stmt_text(st, 0), "question",
-							   em_stmt_text(st, 1), "helpful_yes",
+		json_array_append_new(unhelpful, json_pack("{s:s, s:s, s:I, s:I}", "id", em_stmt_text(st, 0),
+							   "question", em_stmt_text(st, 1), "helpful_yes",
 							   (json_int_t)em_stmt_int(st, 2), "helpful_no",
 							   (json_int_t)em_stmt_int(st, 3)));
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
-	st = em_db_prepare(db,
-			   "SELECT lower(query), count(*), max(at) FROM kb_event WHERE site_id = ? AND type = 'escalated'"
-			   " AND at >= ? AND query <> '' GROUP BY lower(query) ORDER BY count(*) DESC LIMIT ?",
-			   "iiI", q->site_id, since, q->limit);
+	st = em_db_prepare(
+		db,
+		"SELECT lower(query), count(*), max(at) FROM kb_event WHERE site_id = ? AND type = "
+		"'escalated'"
+		" AND at >= ? AND query <> '' GROUP BY lower(query) ORDER BY count(*) DESC LIMIT ?",
+		"iiI", q->site_id, since, q->limit);
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(escalated, json_pack("{s:s, s:I, s:o}", "query", em_stmt_text(st, 0), "chats",
-							   (json_int_t)em_stmt_int(st, 1), "last",
+		json_array_append_new(escalated, json_pack("{s:s, s:I, s:o}", "query", em_stmt_text(st, 0),
+							   "chats", (json_int_t)em_stmt_int(st, 1), "last",
 							   time_json(em_stmt_int(st, 2))));
 	em_stmt_done(st);
 	if (rc < 0)
@@ -1832,14 +1898,15 @@ int em_kb_gaps_db(em_db *db, void *arg)
 	** the widget without a chat ("Yes" under an article), most first. */
 	json_t *deflected = json_array();
 	json_object_set_new(q->out, "deflected", deflected);
-	st = em_db_prepare(db,
-			   "SELECT a.public_id, a.question, count(*), max(e.at) FROM kb_event e"
-			   " JOIN kb_article a ON a.id = e.article_id WHERE e.site_id = ? AND e.type = 'deflected'"
-			   " AND e.at >= ? GROUP BY e.article_id ORDER BY count(*) DESC LIMIT ?",
-			   "iiI", q->site_id, since, q->limit);
+	st = em_db_prepare(
+		db,
+		"SELECT a.public_id, a.question, count(*), max(e.at) FROM kb_event e"
+		" JOIN kb_article a ON a.id = e.article_id WHERE e.site_id = ? AND e.type = 'deflected'"
+		" AND e.at >= ? GROUP BY e.article_id ORDER BY count(*) DESC LIMIT ?",
+		"iiI", q->site_id, since, q->limit);
 	while ((rc = em_stmt_step(st)) == 1)
-		json_array_append_new(deflected, json_pack("{s:s, s:s, s:I, s:o}", "id", em_stmt_text(st, 0), "question",
-							   em_stmt_text(st, 1), "deflections",
+		json_array_append_new(deflected, json_pack("{s:s, s:s, s:I, s:o}", "id", em_stmt_text(st, 0),
+							   "question", em_stmt_text(st, 1), "deflections",
 							   (json_int_t)em_stmt_int(st, 2), "last",
 							   time_json(em_stmt_int(st, 3))));
 	em_stmt_done(st);
@@ -1848,7 +1915,8 @@ int em_kb_gaps_db(em_db *db, void *arg)
 
 /* ---- Products learnt from events ---------------------------------------- */
 
-static int learn_one(em_db *db, int64_t site_id, const char *sku, double price, const char *name, const char *url)
+static int learn_one(em_db *db, int64_t site_id, const char *sku, double price, const char *name,
+		     const char *url)
 {
 	if (!sku || !*sku || strlen(sku) > EM_KB_SKU_MAX)
 		return 0;
@@ -1858,7 +1926,8 @@ static int learn_one(em_db *db, int64_t site_id, const char *sku, double price, 
 	if (name && *name && strlen(name) <= 300)
 		json_object_set_new(in, "name", json_string(name));
 	/* Only a page of the shop names a product: not a cart or checkout. */
-	if (url && *url && strlen(url) <= 2048 && (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)))
+	if (url && *url && strlen(url) <= 2048 &&
+	    (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)))
 		json_object_set_new(in, "url", json_string(url));
 	em_kb_product p = {.site_id = site_id, .in = in, .source = "event"};
 	int rc = em_kb_product_put_db(db, &p);
@@ -1871,13 +1940,15 @@ int em_kb_learn_db(em_db *db, const em_track_batch *b)
 {
 	for (int i = 0; i < b->nevents; i++) {
 		const em_track_event *e = &b->events[i];
-		if ((e->type != EM_EV_CART || (e->cart_action != 1 && e->cart_action != 3)) && e->type != EM_EV_ORDER)
+		if ((e->type != EM_EV_CART || (e->cart_action != 1 && e->cart_action != 3)) &&
+		    e->type != EM_EV_ORDER)
 			continue;
 		json_t *d = e->data ? json_loads(e->data, 0, NULL) : NULL;
 		int rc = 0;
 		if (e->type == EM_EV_CART) {
 			json_t *price = json_object_get(d, "price");
-			rc = learn_one(db, b->site_id, em_json_str(d, "sku", NULL), json_is_number(price) ? json_number_value(price) : 0,
+			rc = learn_one(db, b->site_id, em_json_str(d, "sku", NULL),
+				       json_is_number(price) ? json_number_value(price) : 0,
 				       e->title ? e->title : b->res.title, e->url ? e->url : b->res.url);
 		} else {
 			size_t k;
@@ -1885,8 +1956,12 @@ int em_kb_learn_db(em_db *db, const em_track_batch *b)
 			json_array_foreach(json_object_get(d, "items"), k, item)
 			{
 				json_t *price = json_object_get(item, "price");
-				rc = learn_one(db, b->site_id, json_is_string(json_object_get(item, "sku")) ? em_json_str(item, "sku", NULL) : NULL,
-					       json_is_number(price) ? json_number_value(price) : 0, NULL, NULL);
+				rc = learn_one(db, b->site_id,
+					       json_is_string(json_object_get(item, "sku"))
+						       ? em_json_str(item, "sku", NULL)
+						       : NULL,
+					       json_is_number(price) ? json_number_value(price) : 0, NULL,
+					       NULL);
 				if (rc)
 					break;
 			}

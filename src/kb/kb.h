@@ -81,8 +81,8 @@ typedef struct em_kb_search {
 	char q[EM_KB_QUERY_MAX + 1];
 	int articles, products; /* how many of each at most */
 	int include_drafts;
-	json_t *out;  /* {articles:[...], products:[...], corrected?} */
-	int results;  /* out: total found */
+	json_t *out; /* {articles:[...], products:[...], corrected?} */
+	int results; /* out: total found */
 } em_kb_search;
 int em_kb_search_db(em_db *db, void *arg);
 /* After a large change (a feed of many products, an import of many
@@ -109,7 +109,6 @@ int em_kb_event_db(em_db *db, void *arg);
 /* Content gaps: searches without results or with unhelpful answers, and
 ** questions that still went to a chat, ranked (em_kb_read: site_id, limit). */
 int em_kb_gaps_db(em_db *db, void *arg);
-
 
 /* ---- Products learnt from the shop's own events ------------------------- */
 struct em_track_batch;

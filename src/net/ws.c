@@ -52,10 +52,10 @@ struct em_ws {
 	uint64_t soft_since_ms; /* 0 when below the soft limit */
 	uint64_t close_sent_ms;
 	int close_code;
-	int slow;	  /* cut off for not reading */
-	int in_recv;	  /* inside wslay_event_recv(): no flushing, no freeing */
-	int dead;	  /* connection gone while in_recv; free after recv returns */
-	int cut_pending;  /* hard limit passed while in_recv; close after recv returns */
+	int slow;	 /* cut off for not reading */
+	int in_recv;	 /* inside wslay_event_recv(): no flushing, no freeing */
+	int dead;	 /* connection gone while in_recv; free after recv returns */
+	int cut_pending; /* hard limit passed while in_recv; close after recv returns */
 	struct em_ws *prev, *next;
 	struct em_ws *dnext, **dprev; /* dirty list; dprev NULL when not on it */
 	char ip[64];
@@ -127,7 +127,11 @@ static void track_frames(em_ws *ws, const unsigned char *p, size_t n)
 		n--;
 		if (ws->fh_have == 2) {
 			unsigned l = ws->fh[1] & 0x7f;
-			ws->fh_need = (uint8_t)(2 + (l == 126 ? 2 : l == 127 ? 8 : 0) + ((ws->fh[1] & 0x80) ? 4 : 0));
+			ws->fh_need = (uint8_t)(2 +
+						(l == 126   ? 2
+						 : l == 127 ? 8
+							    : 0) +
+						((ws->fh[1] & 0x80) ? 4 : 0));
 		}
 		if (ws->fh_have < 2 || ws->fh_have != ws->fh_need)
 			continue;
@@ -221,11 +225,8 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 			ws->h->on_message(ws, (const char *)arg->msg, arg->msg_length,
 					  arg->opcode == WSLAY_TEXT_FRAME);
 		break;
-	case WSLAY_CONNECTION_CLOSE:
-		ws->close_code = arg->status_code ? arg->status_code : 1005;
-		break;
-	default: /* pings are answered by wslay; pongs only prove liveness */
-		break;
+	case WSLAY_CONNECTION_CLOSE: ws->close_code = arg->status_code ? arg->status_code : 1005; break;
+	default: /* pings are answered by wslay; pongs only prove liveness */ break;
 	}
 }
 
@@ -530,7 +531,8 @@ em_ws *em_ws_upgrade(em_req *r, const em_ws_handlers *h, void *user)
 	const char *conn_hdr = em_req_header(r, "Connection");
 	const char *key = em_req_header(r, "Sec-WebSocket-Key");
 	const char *ver = em_req_header(r, "Sec-WebSocket-Version");
-	if (em_req_method(r) != EM_GET || !em_ws_is_upgrade(r) || !conn_hdr || !strcasestr(conn_hdr, "upgrade")) {
+	if (em_req_method(r) != EM_GET || !em_ws_is_upgrade(r) || !conn_hdr ||
+	    !strcasestr(conn_hdr, "upgrade")) {
 		em_resp_error(r, 426, "upgrade_required", "this endpoint speaks WebSocket only", NULL);
 		return NULL;
 	}
@@ -628,7 +630,8 @@ void em_ws_close(em_ws *ws, int code, const char *reason)
 	ws->close_sent_ms = em_loop_now();
 	if (!ws->close_code)
 		ws->close_code = code;
-	wslay_event_queue_close(ctx_of(ws), (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+	wslay_event_queue_close(ctx_of(ws), (uint16_t)code, (const uint8_t *)reason,
+				reason ? strlen(reason) : 0);
 	if (!ws->in_recv)
 		ws_flush(ws);
 }

@@ -93,7 +93,8 @@ static void rank_free(void *p)
 
 _Thread_local unsigned long em_text_rank_calls;
 
-static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *out, int nval, sqlite3_value **val)
+static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *out, int nval,
+		    sqlite3_value **val)
 {
 	em_text_rank_calls++;
 	rank_query *q = api->xGetAuxdata(fts, 0);

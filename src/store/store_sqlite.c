@@ -55,9 +55,9 @@
 #define BACKUP_BUSY_MAX 1000 /* consecutive BUSY steps (5 ms apart) before a backup gives up */
 #define STMT_BUCKETS 128
 #define MAX_MIGRATION_VERSION 999999
-#define WRITER_CACHE_KIB 65536 /* see open_writer */
+#define WRITER_CACHE_KIB 65536		 /* see open_writer */
 #define STMTJRNL_SPILL_BYTES (120 << 10) /* see sqlite_setup */
-#define READER_CACHE_KIB 32768 /* see em_store_open */
+#define READER_CACHE_KIB 32768		 /* see em_store_open */
 #define EM__STR2(x) #x
 #define EM__STR(x) EM__STR2(x)
 
@@ -400,8 +400,7 @@ static int stmt_bind(em_stmt *e, const char *types, va_list ap, int copy)
 		case 'd': rc = sqlite3_bind_double(e->st, idx, va_arg(ap, double)); break;
 		case 't': {
 			const char *t = va_arg(ap, const char *);
-			rc = t ? sqlite3_bind_text(e->st, idx, t, -1, how)
-			       : sqlite3_bind_null(e->st, idx);
+			rc = t ? sqlite3_bind_text(e->st, idx, t, -1, how) : sqlite3_bind_null(e->st, idx);
 			break;
 		}
 		case 'b': {

@@ -21,7 +21,7 @@
 #define TOO_LARGE "batch larger than 65536 bytes"
 
 __attribute__((format(printf, 5, 6))) static int fail(em_beacon_error *err, int status, const char *code,
-							  const char *field, const char *fmt, ...)
+						      const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	err->status = status;
@@ -40,7 +40,8 @@ int em_beacon_vid_ok(const char *vid)
 		return 0;
 	for (const char *p = vid; *p; p++) {
 		char c = *p;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
 			return 0;
 	}
 	return 1;
@@ -62,19 +63,23 @@ static int get_str(json_t *ev, const char *key, size_t max, int required, const 
 	if (!v || json_is_null(v)) {
 		*out = NULL;
 		if (required)
-			return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s is required", key);
+			return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key),
+				    "%s is required", key);
 		return 0;
 	}
 	if (!json_is_string(v))
-		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s must be a string", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key),
+			    "%s must be a string", key);
 	size_t n = json_string_length(v);
 	if (n > max) {
 		char msg[64];
 		snprintf(msg, sizeof msg, "%zu", max);
-		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "longer than %s bytes", msg);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key),
+			    "longer than %s bytes", msg);
 	}
 	if (required && n == 0)
-		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s must not be empty", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key),
+			    "%s must not be empty", key);
 	*out = em_arena_strndup(&b->mem, json_string_value(v), n);
 	return 0;
 }
@@ -86,14 +91,17 @@ static int get_num(json_t *ev, const char *key, double min, double max, int requ
 	json_t *v = json_object_get(ev, key);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s is required", key);
+			return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key),
+				    "%s is required", key);
 		return 1; /* absent */
 	}
 	if (!json_is_number(v))
-		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s must be a number", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key),
+			    "%s must be a number", key);
 	double d = json_number_value(v);
 	if (d < min || d > max)
-		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key), "%s is out of range", key);
+		return fail(err, 422, "invalid_field", fpath(field, sizeof field, path, key),
+			    "%s is out of range", key);
 	*out = d;
 	return 0;
 }
@@ -142,7 +150,8 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 	if (e->url && !em_beacon_url_ok(e->url)) {
 		char field[64];
 		snprintf(field, sizeof field, "%s.url", path);
-		return fail(err, 422, "invalid_field", field, "url must start with http://, https:// or /%s", "");
+		return fail(err, 422, "invalid_field", field, "url must start with http://, https:// or /%s",
+			    "");
 	}
 	double d;
 	json_t *v;
@@ -165,7 +174,8 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 			if (!json_is_object(v)) {
 				char field[64];
 				snprintf(field, sizeof field, "%s.props", path);
-				return fail(err, 422, "invalid_field", field, "props must be an object%s", "");
+				return fail(err, 422, "invalid_field", field, "props must be an object%s",
+					    "");
 			}
 			char *s = json_dumps(v, JSON_COMPACT);
 			size_t n = s ? strlen(s) : 0;
@@ -173,7 +183,8 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 				free(s);
 				char field[64];
 				snprintf(field, sizeof field, "%s.props", path);
-				return fail(err, 422, "invalid_field", field, "props larger than 4096 bytes%s", "");
+				return fail(err, 422, "invalid_field", field,
+					    "props larger than 4096 bytes%s", "");
 			}
 			e->data = em_arena_strndup(&b->mem, s, n);
 			free(s);
@@ -194,11 +205,15 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 		const char *action, *sku;
 		if (get_str(ev, "action", 8, 1, &action, b, path, err))
 			return EM_EINVAL;
-		e->cart_action = !strcmp(action, "add") ? 1 : !strcmp(action, "remove") ? 2 : !strcmp(action, "set") ? 3 : 0;
+		e->cart_action = !strcmp(action, "add")	     ? 1
+				 : !strcmp(action, "remove") ? 2
+				 : !strcmp(action, "set")    ? 3
+							     : 0;
 		if (!e->cart_action) {
 			char field[64];
 			snprintf(field, sizeof field, "%s.action", path);
-			return fail(err, 422, "invalid_field", field, "action must be add, remove or set, not '%s'", action);
+			return fail(err, 422, "invalid_field", field,
+				    "action must be add, remove or set, not '%s'", action);
 		}
 		if (get_str(ev, "sku", 100, e->cart_action != 3, &sku, b, path, err))
 			return EM_EINVAL;
@@ -208,7 +223,8 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 		    get_num(ev, "total", 0, 1e12, 0, &e->total, path, err) < 0)
 			return EM_EINVAL;
 		e->amount = qty * price;
-		json_t *line = json_pack("{s:s, s:s?, s:f, s:f}", "action", action, "sku", sku, "qty", qty, "price", price);
+		json_t *line = json_pack("{s:s, s:s?, s:f, s:f}", "action", action, "sku", sku, "qty", qty,
+					 "price", price);
 		char *s = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(12));
 		e->data = em_arena_strdup(&b->mem, s);
 		free(s);
@@ -225,7 +241,8 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 		if (v && !json_is_null(v) && (!json_is_array(v) || json_array_size(v) > 100)) {
 			char field[64];
 			snprintf(field, sizeof field, "%s.items", path);
-			return fail(err, 422, "invalid_field", field, "items must be an array of at most 100 lines%s", "");
+			return fail(err, 422, "invalid_field", field,
+				    "items must be an array of at most 100 lines%s", "");
 		}
 		json_t *order = json_pack("{s:s, s:f, s:O?}", "id", id, "total", e->total, "items", v);
 		char *s = json_dumps(order, JSON_COMPACT | JSON_REAL_PRECISION(12));
@@ -249,10 +266,12 @@ static int parse_event(json_t *ev, int idx, int64_t now_ms, em_track_batch *b, e
 		if (e->email && (!strchr(e->email, '@') || strchr(e->email, ' '))) {
 			char field[64];
 			snprintf(field, sizeof field, "%s.email", path);
-			return fail(err, 422, "invalid_field", field, "'%s' is not an e-mail address", e->email);
+			return fail(err, 422, "invalid_field", field, "'%s' is not an e-mail address",
+				    e->email);
 		}
 		if (!e->email && !e->external_id && !e->person_name)
-			return fail(err, 422, "invalid_field", path, "identify needs email, external_id or name%s", "");
+			return fail(err, 422, "invalid_field", path,
+				    "identify needs email, external_id or name%s", "");
 		break;
 	case EM_EV_CONSENT:
 		v = json_object_get(ev, "granted");
@@ -276,7 +295,8 @@ int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch
 	return em_beacon_parse_json(body, len, now_ms, b, err);
 }
 
-int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err)
+int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_batch *b,
+			 em_beacon_error *err)
 {
 	memset(err, 0, sizeof *err);
 	if (len > EM_BEACON_MAX_BYTES)
@@ -298,7 +318,8 @@ int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_
 	if (get_str(root, "vid", 63, 0, &vid, b, "batch", err))
 		goto out;
 	if (vid && !em_beacon_vid_ok(vid)) {
-		fail(err, 422, "invalid_field", "vid", "vid must be 1-63 characters of A-Z, a-z, 0-9, _ and -%s", "");
+		fail(err, 422, "invalid_field", "vid",
+		     "vid must be 1-63 characters of A-Z, a-z, 0-9, _ and -%s", "");
 		goto out;
 	}
 	snprintf(b->vid, sizeof b->vid, "%s", vid ? vid : "");

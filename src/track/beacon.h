@@ -13,13 +13,13 @@
 #include "track/event.h"
 
 #define EM_BEACON_MAX_BYTES (64 * 1024)
-#define EM_BEACON_URL_MAX 2048  /* url and ref */
+#define EM_BEACON_URL_MAX 2048 /* url and ref */
 #define EM_BEACON_TITLE_MAX 512
-#define EM_BEACON_TS_MAX 9e15	/* largest ts taken, in ms */
+#define EM_BEACON_TS_MAX 9e15 /* largest ts taken, in ms */
 
 typedef struct em_beacon_error {
-	int status;	  /* 400, 413 or 422 */
-	char code[32];	  /* invalid_json, invalid_field, too_large */
+	int status;    /* 400, 413 or 422 */
+	char code[32]; /* invalid_json, invalid_field, too_large */
 	char message[256];
 	char field[64];
 } em_beacon_error;
@@ -34,7 +34,8 @@ int em_beacon_parse(const char *body, size_t len, int64_t now_ms, em_track_batch
 ** em_beacon_parse starts over with the general reader (jansson), which gives
 ** every answer and error. Public for the fuzz target that compares them. */
 int em_beacon_parse_fast(const char *body, size_t len, int64_t now_ms, em_track_batch *b);
-int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_batch *b, em_beacon_error *err);
+int em_beacon_parse_json(const char *body, size_t len, int64_t now_ms, em_track_batch *b,
+			 em_beacon_error *err);
 
 /* Rules both readers share: a URL is absolute http(s) or a path; an event's
 ** time (ms, or < 0 when the batch gave none) is the server's clock at most

@@ -114,7 +114,8 @@ static int utf8_seq(const unsigned char *p, const unsigned char *end)
 			return 0;
 		cp = cp << 6 | (p[i] & 0x3f);
 	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
 }
@@ -154,8 +155,8 @@ static int str(rd *r)
 				r->p += 4;
 				if (cp >= 0xd800 && cp <= 0xdbff) {
 					unsigned lo;
-					if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' || !hex4(r->p + 2, &lo) ||
-					    lo < 0xdc00 || lo > 0xdfff)
+					if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
+					    !hex4(r->p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
 						return 0;
 					r->p += 6;
 					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -290,7 +291,9 @@ static int event(rd *r, em_track_batch *b, int64_t now_ms)
 		case K_TYPE:
 			if (!str(r))
 				return 0;
-			type = !strcmp(r->buf, "pageview") ? EM_EV_PAGEVIEW : !strcmp(r->buf, "ping") ? EM_EV_PING : 0;
+			type = !strcmp(r->buf, "pageview") ? EM_EV_PAGEVIEW
+			       : !strcmp(r->buf, "ping")   ? EM_EV_PING
+							   : 0;
 			if (!type)
 				return 0;
 			break;

@@ -7,7 +7,8 @@
 
 #include "core/alloc.h"
 
-static const char *names[] = {NULL, "pageview", "ping", "event", "search", "cart", "order", "identify", "consent"};
+static const char *names[] = {NULL,   "pageview", "ping",     "event",	"search",
+			      "cart", "order",	  "identify", "consent"};
 
 const char *em_ev_type_name(int type)
 {

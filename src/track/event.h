@@ -57,19 +57,19 @@ typedef struct em_track_result {
 	int64_t first_seen;
 	int64_t visit_started;
 	int64_t last_ts;
-	int visits;	     /* visits of this visitor so far */
-	int visit_pages;     /* pageviews in the current visit */
+	int visits;	 /* visits of this visitor so far */
+	int visit_pages; /* pageviews in the current visit */
 	int visit_active_s;
 	double cart_total;
-	const char *url;     /* last pageview of this batch (arena) or NULL */
+	const char *url; /* last pageview of this batch (arena) or NULL */
 	const char *title;
-	int64_t page_since;  /* when that pageview happened */
+	int64_t page_since;	    /* when that pageview happened */
 	const char *entry_referrer; /* referrer of the visit, when it started in this batch */
-	const char *email;   /* identity, when known */
+	const char *email;	    /* identity, when known */
 	const char *person_name;
 	int consent;
-	int merged;	     /* history of other visitor rows was merged in */
-	int left;	     /* an order completed or consent withdrawn: nothing special yet */
+	int merged; /* history of other visitor rows was merged in */
+	int left;   /* an order completed or consent withdrawn: nothing special yet */
 } em_track_result;
 
 typedef struct em_track_batch {
@@ -77,9 +77,9 @@ typedef struct em_track_batch {
 	int64_t site_id;
 	char site_key[65]; /* [a-z0-9_-]{1,64} */
 	char vid[64];
-	int cookieless;	  /* vid is the daily keyed hash (consent required, not given) */
-	int source;	  /* EM_SRC_BEACON or EM_SRC_LOG */
-	const char *ip;	  /* anonymised */
+	int cookieless; /* vid is the daily keyed hash (consent required, not given) */
+	int source;	/* EM_SRC_BEACON or EM_SRC_LOG */
+	const char *ip; /* anonymised */
 	const char *ua;
 	const char *device, *browser, *os, *country;
 	const char *lang; /* primary Accept-Language tag of the request (arena), or NULL */

@@ -119,10 +119,11 @@ static uint64_t campaign_of(const char *url, char *source, char *medium, char *c
 /* Loads a visitor and their latest visit from the store. 0, or EM_ENOTFOUND. */
 static int load_visitor(em_db *db, int64_t site_id, const char *vid, entry *e)
 {
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT id, first_seen, visits, cart_total, consent, email IS NULL AND name IS NULL"
-				    " FROM visitor WHERE site_id = ? AND vid = ?",
-				    "it", site_id, vid);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT id, first_seen, visits, cart_total, consent, email IS NULL AND name IS NULL"
+		" FROM visitor WHERE site_id = ? AND vid = ?",
+		"it", site_id, vid);
 	if (!st)
 		return EM_EIO;
 	int rc = em_stmt_step(st);
@@ -137,10 +138,11 @@ static int load_visitor(em_db *db, int64_t site_id, const char *vid, entry *e)
 	e->consent = (int)em_stmt_int(st, 4);
 	e->anon = (int)em_stmt_int(st, 5);
 	em_stmt_done(st);
-	st = em_db_prepare(db,
-			   "SELECT id, started_at, last_at, pageviews, active_s, utm_source, utm_campaign FROM visit "
-			   "WHERE visitor_id = ? ORDER BY started_at DESC, id DESC LIMIT 1",
-			   "i", e->visitor_id);
+	st = em_db_prepare(
+		db,
+		"SELECT id, started_at, last_at, pageviews, active_s, utm_source, utm_campaign FROM visit "
+		"WHERE visitor_id = ? ORDER BY started_at DESC, id DESC LIMIT 1",
+		"i", e->visitor_id);
 	if (!st)
 		return EM_EIO;
 	rc = em_stmt_step(st);
@@ -151,7 +153,9 @@ static int load_visitor(em_db *db, int64_t site_id, const char *vid, entry *e)
 		e->visit_pages = (int)em_stmt_int(st, 3);
 		e->visit_active_s = (int)em_stmt_int(st, 4);
 		const char *src = em_stmt_text(st, 5), *camp = em_stmt_text(st, 6);
-		e->campaign = (src && *src) || (camp && *camp) ? fnv(fnv(14695981039346656037ull, src), camp) | 1 : 0;
+		e->campaign = (src && *src) || (camp && *camp)
+				      ? fnv(fnv(14695981039346656037ull, src), camp) | 1
+				      : 0;
 	}
 	em_stmt_done(st);
 	return rc < 0 ? EM_EIO : 0;
@@ -162,13 +166,14 @@ static int start_visit(em_db *db, em_track_batch *b, entry *e, const em_track_ev
 {
 	const char *entry_url = ev->type == EM_EV_PAGEVIEW && ev->url ? ev->url : "";
 	const char *ref = ev->type == EM_EV_PAGEVIEW && ev->ref ? ev->ref : "";
-	int rc = em_db_exec(db,
-			    "INSERT INTO visit (visitor_id, site_id, started_at, last_at, entry_url, referrer, "
-			    "utm_source, utm_medium, utm_campaign, ip, device, browser, os, country, source) "
-			    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			    "iiiittttttttttt", e->visitor_id, b->site_id, ev->ts_ms, ev->ts_ms, entry_url, ref, src, med,
-			    camp, b->ip ? b->ip : "", b->device, b->browser, b->os, b->country,
-			    b->source == EM_SRC_LOG ? "log" : "beacon");
+	int rc = em_db_exec(
+		db,
+		"INSERT INTO visit (visitor_id, site_id, started_at, last_at, entry_url, referrer, "
+		"utm_source, utm_medium, utm_campaign, ip, device, browser, os, country, source) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"iiiittttttttttt", e->visitor_id, b->site_id, ev->ts_ms, ev->ts_ms, entry_url, ref, src, med,
+		camp, b->ip ? b->ip : "", b->device, b->browser, b->os, b->country,
+		b->source == EM_SRC_LOG ? "log" : "beacon");
 	if (rc)
 		return rc;
 	e->visit_id = em_db_last_id(db);
@@ -186,11 +191,12 @@ static int start_visit(em_db *db, em_track_batch *b, entry *e, const em_track_ev
 ** this one ("identify merges the history"). */
 static int merge_identity(em_db *db, em_track_batch *b, entry *e, const em_track_event *ev)
 {
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT id, visits, first_seen FROM visitor WHERE site_id = ? AND id != ? AND "
-				    "merged_into IS NULL AND ((email IS NOT NULL AND email = ?) OR "
-				    "(external_id IS NOT NULL AND external_id = ?))",
-				    "iitt", b->site_id, e->visitor_id, ev->email, ev->external_id);
+	em_stmt *st =
+		em_db_prepare(db,
+			      "SELECT id, visits, first_seen FROM visitor WHERE site_id = ? AND id != ? AND "
+			      "merged_into IS NULL AND ((email IS NOT NULL AND email = ?) OR "
+			      "(external_id IS NOT NULL AND external_id = ?))",
+			      "iitt", b->site_id, e->visitor_id, ev->email, ev->external_id);
 	if (!st)
 		return EM_EIO;
 	int64_t others[32];
@@ -206,12 +212,12 @@ static int merge_identity(em_db *db, em_track_batch *b, entry *e, const em_track
 	if (rc < 0)
 		return EM_EIO;
 	for (int i = 0; i < n; i++) {
-		if ((rc = em_db_exec(db, "UPDATE visit SET visitor_id = ? WHERE visitor_id = ?", "ii", e->visitor_id,
-				     others[i])) ||
-		    (rc = em_db_exec(db, "UPDATE event SET visitor_id = ? WHERE visitor_id = ?", "ii", e->visitor_id,
-				     others[i])) ||
-		    (rc = em_db_exec(db, "UPDATE visitor SET merged_into = ? WHERE id = ?", "ii", e->visitor_id,
-				     others[i])))
+		if ((rc = em_db_exec(db, "UPDATE visit SET visitor_id = ? WHERE visitor_id = ?", "ii",
+				     e->visitor_id, others[i])) ||
+		    (rc = em_db_exec(db, "UPDATE event SET visitor_id = ? WHERE visitor_id = ?", "ii",
+				     e->visitor_id, others[i])) ||
+		    (rc = em_db_exec(db, "UPDATE visitor SET merged_into = ? WHERE id = ?", "ii",
+				     e->visitor_id, others[i])))
 			return rc;
 	}
 	if (n > 0)
@@ -269,14 +275,16 @@ static int record(em_db *db, em_track_batch *b, entry *e, int defer)
 		}
 		const char *name = ev->type == EM_EV_IDENTIFY ? NULL : ev->name;
 		if ((rc = em_db_exec(db,
-				     "INSERT INTO event (visit_id, visitor_id, site_id, ts, type, url, title, name, data) "
+				     "INSERT INTO event (visit_id, visitor_id, site_id, ts, type, url, "
+				     "title, name, data) "
 				     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 				     "iiiittttt", e->visit_id, e->visitor_id, b->site_id, ev->ts_ms,
 				     em_ev_type_name(ev->type), ev->url, ev->title, name, ev->data)))
 			return rc;
 		/* Orders count towards the contact's lifetime value; an e-mail
 		** identifies the contact. Both in this write (crm/contacts.h). */
-		if (ev->type == EM_EV_ORDER && (rc = em_contacts_order_db(db, e->visitor_id, em_db_last_id(db))))
+		if (ev->type == EM_EV_ORDER &&
+		    (rc = em_contacts_order_db(db, e->visitor_id, em_db_last_id(db))))
 			return rc;
 		if (ev->type == EM_EV_IDENTIFY && (ev->email || ev->external_id) &&
 		    (rc = merge_identity(db, b, e, ev)))
@@ -288,7 +296,8 @@ static int record(em_db *db, em_track_batch *b, entry *e, int defer)
 	/* A change of tracking consent is kept as a consent record with its
 	** time, in the same transaction (docs/privacy.md). */
 	if (consent >= 0 && consent != e->consent &&
-	    (rc = em_privacy_consent_db(db, b->site_id, 0, b->vid, "tracking", consent, "", "tracker", e->last_ts)))
+	    (rc = em_privacy_consent_db(db, b->site_id, 0, b->vid, "tracking", consent, "", "tracker",
+					e->last_ts)))
 		return rc;
 	if (consent >= 0)
 		e->consent = consent;
@@ -307,8 +316,9 @@ static int write_rows(em_db *db, entry *e, const char *email, const char *extern
 {
 	int rc;
 	int64_t pageviews = e->pending_pageviews;
-	if ((rc = em_db_exec(db, "UPDATE visit SET last_at = ?, pageviews = ?, active_s = ? WHERE id = ?", "iiii",
-			     e->last_ts, (int64_t)e->visit_pages, (int64_t)e->visit_active_s, e->visit_id)))
+	if ((rc = em_db_exec(db, "UPDATE visit SET last_at = ?, pageviews = ?, active_s = ? WHERE id = ?",
+			     "iiii", e->last_ts, (int64_t)e->visit_pages, (int64_t)e->visit_active_s,
+			     e->visit_id)))
 		return rc;
 	if (!email && !external_id && !person && consent < 0) {
 		/* Plain traffic: only the running totals change. Leaving email,
@@ -318,19 +328,23 @@ static int write_rows(em_db *db, entry *e, const char *email, const char *extern
 		if ((rc = em_db_exec(db,
 				     "UPDATE visitor SET last_seen = MAX(last_seen, ?), visits = ?, "
 				     "pageviews = pageviews + ?, cart_total = ? WHERE id = ?",
-				     "iiidi", e->last_ts, (int64_t)e->visits, pageviews, e->cart_total, e->visitor_id)))
+				     "iiidi", e->last_ts, (int64_t)e->visits, pageviews, e->cart_total,
+				     e->visitor_id)))
 			return rc;
 		e->pending_pageviews = 0;
 		e->dirty = 0;
 		return 0;
 	}
-	if ((rc = em_db_exec(db,
-			     "UPDATE visitor SET last_seen = MAX(last_seen, ?), first_seen = MIN(first_seen, ?), "
-			     "visits = ?, pageviews = pageviews + ?, cart_total = ?, "
-			     "email = COALESCE(?, email), external_id = COALESCE(?, external_id), name = COALESCE(?, name), "
-			     "consent = ?, consent_at = CASE WHEN ? >= 0 THEN ? ELSE consent_at END WHERE id = ?",
-			     "iiiidtttiiii", e->last_ts, e->first_seen, (int64_t)e->visits, pageviews, e->cart_total, email,
-			     external_id, person, (int64_t)e->consent, (int64_t)consent, e->last_ts, e->visitor_id)))
+	if ((rc = em_db_exec(
+		     db,
+		     "UPDATE visitor SET last_seen = MAX(last_seen, ?), first_seen = MIN(first_seen, ?), "
+		     "visits = ?, pageviews = pageviews + ?, cart_total = ?, "
+		     "email = COALESCE(?, email), external_id = COALESCE(?, external_id), name = COALESCE(?, "
+		     "name), "
+		     "consent = ?, consent_at = CASE WHEN ? >= 0 THEN ? ELSE consent_at END WHERE id = ?",
+		     "iiiidtttiiii", e->last_ts, e->first_seen, (int64_t)e->visits, pageviews, e->cart_total,
+		     email, external_id, person, (int64_t)e->consent, (int64_t)consent, e->last_ts,
+		     e->visitor_id)))
 		return rc;
 	e->pending_pageviews = 0;
 	e->dirty = 0;
@@ -411,8 +425,8 @@ static int sessionize(em_db *db, em_track_batch *b, int defer)
 	int was_dirty = e.dirty;
 	rc = record(db, b, &e, defer);
 	if (rc) {
-		em_warn("sessionizer failed", "site=%lld rc=%s err=\"%s\"", (long long)b->site_id, em_strerror(rc),
-			em_db_errmsg(db));
+		em_warn("sessionizer failed", "site=%lld rc=%s err=\"%s\"", (long long)b->site_id,
+			em_strerror(rc), em_db_errmsg(db));
 		em_sessionize_reset();
 		return rc;
 	}

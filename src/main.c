@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "crm/auth.h"
 #include "crm/callbacks.h"
+#include "crm/csvio.h"
 #include "crm/operators.h"
 #include "crm/privacy.h"
 #include "crm/webhooks.h"
@@ -269,6 +270,9 @@ static int cmd_serve(int argc, char **argv)
 		em_store_close(app.store);
 		return 1;
 	}
+	/* Contacts of an import that was cut short become searchable now. */
+	if ((rc = em_store_write_sync(app.store, em_csv_index_waiting_db, NULL)))
+		em_warn("contacts waiting for the search index stay unsearchable", "reason=%s", em_strerror(rc));
 	if (em_ingest_init(&app, err, sizeof err)) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		em_store_close(app.store);

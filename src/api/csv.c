@@ -5,10 +5,11 @@
 **   POST /api/v1/contacts/import?dry_run=1&site=KEY   body text/csv -> report
 **   GET  /api/v1/contacts/export.csv?stage=&tag=&site=KEY -> text/csv
 **
-** The file is parsed and checked on a store read (the thread pool), then a
-** dry run is planned there too, or the good rows are applied in writes of
-** EM_CSV_CHUNK_ROWS rows each, one after the other, so other writes go on
-** in between. The logic lives in crm/csvio.c.
+** The file is parsed and checked on store reads (the thread pool). A dry
+** run is planned there too; a real import applies the good rows in writes
+** of EM_CSV_CHUNK_ROWS rows each, one after the other, so other writes go
+** on in between, while the next rows are parsed, and a few more writes add
+** the new contacts to the search index. The logic lives in crm/csvio.c.
 */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "store/store.h"
 #include "crm/audit.h"
 #include "crm/auth.h"
 #include "crm/csvio.h"
@@ -56,6 +58,9 @@ typedef struct import_ctx {
 	em_csv_import *imp;
 	int64_t operator_id;
 	int chunks;
+	int reading, writing; /* a parse read, a chunk write in flight */
+	int status;	      /* the first failure */
+	int write_failed;     /* ... and whether a write failed */
 } import_ctx;
 
 static void import_free(import_ctx *c)
@@ -64,22 +69,21 @@ static void import_free(import_ctx *c)
 	em_free(c);
 }
 
-static void chunk_done(int status, void *arg);
+static void pump(import_ctx *c);
 
 static int prepare_fn(em_db *db, void *arg)
 {
 	return em_csv_import_prepare_db(db, ((import_ctx *)arg)->imp);
 }
 
+static int parse_fn(em_db *db, void *arg)
+{
+	return em_csv_import_parse_db(db, ((import_ctx *)arg)->imp);
+}
+
 static int chunk_fn(em_db *db, void *arg)
 {
 	return em_csv_import_chunk_db(db, ((import_ctx *)arg)->imp);
-}
-
-static void next_chunk(import_ctx *c)
-{
-	if (em_api_store(c->r, 1, chunk_fn, chunk_done, c))
-		import_free(c);
 }
 
 static void finish(import_ctx *c)
@@ -100,32 +104,78 @@ static void finish(import_ctx *c)
 	import_free(c);
 }
 
-static void chunk_done(int status, void *arg)
+/* Answers a failure once nothing is in flight any more. */
+static void fail(import_ctx *c)
 {
-	import_ctx *c = arg;
-	if (status) {
-		/* Earlier chunks are committed; this one was rolled back whole. */
-		json_t *rep = em_csv_import_report(c->imp);
-		char msg[200];
-		snprintf(msg, sizeof msg,
-			 "the import stopped (%s); %lld rows were applied before, the rest was not: fix the "
-			 "cause "
-			 "and import the file again (applied rows come out unchanged)",
-			 em_strerror(status),
-			 (long long)(json_integer_value(json_object_get(rep, "created")) +
-				     json_integer_value(json_object_get(rep, "updated"))));
-		json_decref(rep);
-		em_warn("contact import stopped", "status=%s", em_strerror(status));
-		em_resp_error(c->r, status == EM_EAGAIN ? 503 : 500,
-			      status == EM_EAGAIN ? "unavailable" : "internal", msg, NULL);
+	int status = c->status;
+	if (!c->write_failed) {
+		em_api_fail(c->r, status, NULL, NULL);
 		import_free(c);
 		return;
 	}
-	c->chunks++;
-	if (em_csv_import_finished(c->imp))
+	/* Earlier chunks are committed; the failed one was rolled back whole. */
+	json_t *rep = em_csv_import_report(c->imp);
+	char msg[200];
+	snprintf(msg, sizeof msg,
+		 "the import stopped (%s); %lld rows were applied before, the rest was not: fix the "
+		 "cause "
+		 "and import the file again (applied rows come out unchanged)",
+		 em_strerror(status),
+		 (long long)(json_integer_value(json_object_get(rep, "created")) +
+			     json_integer_value(json_object_get(rep, "updated"))));
+	json_decref(rep);
+	em_warn("contact import stopped", "status=%s", em_strerror(status));
+	em_resp_error(c->r, status == EM_EAGAIN ? 503 : 500, status == EM_EAGAIN ? "unavailable" : "internal",
+		      msg, NULL);
+	import_free(c);
+}
+
+static void parse_done(int status, void *arg)
+{
+	import_ctx *c = arg;
+	c->reading = 0;
+	if (status && !c->status)
+		c->status = status;
+	pump(c);
+}
+
+static void chunk_done(int status, void *arg)
+{
+	import_ctx *c = arg;
+	c->writing = 0;
+	if (status && !c->status)
+		c->status = status, c->write_failed = 1;
+	if (!status)
+		c->chunks++;
+	pump(c);
+}
+
+/* Keeps the parser (a store read) and the writer (a chunk write) busy at
+** the same time: the writer never waits for rows the parser could have
+** read meanwhile. Answers when both are done. */
+static void pump(import_ctx *c)
+{
+	em_store *s = ((em_app *)em_req_app(c->r))->store;
+	if (!c->status && !c->reading && !em_csv_import_parsed(c->imp)) {
+		int e = em_store_read(s, parse_fn, parse_done, c);
+		if (e)
+			c->status = e;
+		else
+			c->reading = 1;
+	}
+	if (!c->status && !c->writing && !em_csv_import_finished(c->imp) && em_csv_import_ready(c->imp)) {
+		int e = em_store_write(s, chunk_fn, chunk_done, c);
+		if (e)
+			c->status = e, c->write_failed = 1;
+		else
+			c->writing = 1;
+	}
+	if (c->reading || c->writing)
+		return;
+	if (c->status)
+		fail(c);
+	else if (em_csv_import_finished(c->imp))
 		finish(c);
-	else
-		next_chunk(c);
 }
 
 static void prepared(int status, void *arg)
@@ -142,7 +192,7 @@ static void prepared(int status, void *arg)
 	} else if (em_csv_import_finished(c->imp)) {
 		finish(c);
 	} else {
-		next_chunk(c);
+		pump(c);
 	}
 }
 

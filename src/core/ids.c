@@ -28,6 +28,26 @@ void em_id_random(char *out, size_t outlen, size_t bytes)
 	out[j] = '\0';
 }
 
+void em_id_timed(char out[17], int64_t ms, const unsigned char rnd[5])
+{
+	/* The same 32 characters, in ASCII order. */
+	static const char sorted[] = "234567abcdefghijklmnopqrstuvwxyz";
+	uint64_t t = ms > 0 ? (uint64_t)ms / 10 : 0;
+	for (int i = 7; i >= 0; i--, t >>= 5)
+		out[i] = sorted[t & 31];
+	uint64_t r = 0;
+	for (int i = 0; i < 5; i++)
+		r = (r << 8) | rnd[i];
+	for (int i = 15; i >= 8; i--, r >>= 5)
+		out[i] = b32[r & 31];
+	out[16] = '\0';
+}
+
+void em_id_random_bytes(unsigned char *out, size_t n)
+{
+	randombytes_buf(out, n);
+}
+
 void em_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char hx[] = "0123456789abcdef";

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,9 @@ int em_csv_eol(em_buf *b)
 
 /* ---- Import --------------------------------------------------------------- */
 
+/* New contacts indexed for search per write (see index_slice). */
+#define EM_CSV_INDEX_ROWS 16384
+
 enum { COL_NAME, COL_EMAIL, COL_PHONE, COL_COMPANY, COL_STAGE, COL_TAGS, COL_OWNER, COL_CUSTOM, COL_IGNORE };
 
 static const struct {
@@ -310,10 +314,22 @@ struct em_csv_import {
 	int kind[EM_CSV_FIELDS_MAX];
 	char ctype[EM_CSV_FIELDS_MAX]; /* custom: 't'ext 'n'umber 'd'ate 'b'ool */
 	const char *colname[EM_CSV_FIELDS_MAX];
+	/* The rows are parsed on the thread pool in slices while the writer
+	** applies those parsed before: the parser fills rows[nrows...] (the
+	** array is sized for every line of the file up front, so it never
+	** moves) and then publishes nrows in avail; the writer reads rows
+	** below avail only. Each side counts its own errors. */
+	em_csv csv;
 	row *rows;
 	size_t nrows, cap, next;
+	_Atomic size_t avail;
+	atomic_int parsed; /* every record read */
 	int64_t total, created, updated, unchanged, skipped;
+	int64_t deferred; /* created, not yet in the search index */
 	json_t *errors;
+	int64_t wskipped; /* rows the writer refused, listed in werrors */
+	json_t *werrors;
+	em_buf jrows, jtags, jkeys; /* the writer's JSON texts, kept between chunks */
 	char fatal[320];
 	char fatal_field[80];
 	int finished;
@@ -334,6 +350,11 @@ em_csv_import *em_csv_import_new(int64_t site_id, int dry_run, int64_t operator_
 	imp->len = len;
 	em_arena_init(&imp->arena);
 	imp->errors = json_array();
+	imp->werrors = json_array();
+	/* Bounded by the file: at most 6 bytes of JSON per byte of it. */
+	em_buf_init(&imp->jrows, SIZE_MAX / 2);
+	em_buf_init(&imp->jtags, SIZE_MAX / 2);
+	em_buf_init(&imp->jkeys, SIZE_MAX / 2);
 	return imp;
 }
 
@@ -349,6 +370,11 @@ void em_csv_import_free(em_csv_import *imp)
 	em_free(imp->ops);
 	em_free(imp->keys);
 	json_decref(imp->errors);
+	json_decref(imp->werrors);
+	em_buf_free(&imp->jrows);
+	em_buf_free(&imp->jtags);
+	em_buf_free(&imp->jkeys);
+	em_csv_free(&imp->csv);
 	em_arena_free(&imp->arena);
 	em_free(imp);
 }
@@ -365,14 +391,24 @@ int em_csv_import_finished(const em_csv_import *imp)
 	return imp->finished;
 }
 
-static void row_error(em_csv_import *imp, int line, const char *field, const char *msg)
+/* A refused row; `writer` for the writer's side (see struct em_csv_import). */
+static void row_error_in(em_csv_import *imp, int writer, int line, const char *field, const char *msg)
 {
-	imp->skipped++;
-	if (json_array_size(imp->errors) >= EM_CSV_ERRORS_MAX)
+	json_t *list = writer ? imp->werrors : imp->errors;
+	if (writer)
+		imp->wskipped++;
+	else
+		imp->skipped++;
+	if (json_array_size(list) >= EM_CSV_ERRORS_MAX)
 		return;
 	json_t *e = json_pack("{s:i, s:s}", "line", line, "message", msg);
 	json_object_set_new(e, "field", field ? json_string(field) : json_null());
-	json_array_append_new(imp->errors, e);
+	json_array_append_new(list, e);
+}
+
+static void row_error(em_csv_import *imp, int line, const char *field, const char *msg)
+{
+	row_error_in(imp, 0, line, field, msg);
 }
 
 __attribute__((format(printf, 3, 4))) static int set_fatal(em_csv_import *imp, const char *field,
@@ -849,6 +885,41 @@ static int plan_dry(em_db *db, em_csv_import *imp, size_t i)
 	return 0;
 }
 
+/* Parses up to max records (0: all that are left) into imp->rows, then
+** publishes them to the writer. */
+static void parse_rows(em_csv_import *imp, size_t max)
+{
+	const char *why;
+	size_t n = 0;
+	for (; !max || n < max; n++) {
+		int rc = em_csv_next(&imp->csv, &why);
+		if (rc == 0) {
+			em_csv_free(&imp->csv);
+			atomic_store(&imp->avail, imp->nrows);
+			atomic_store(&imp->parsed, 1);
+			return;
+		}
+		imp->total++;
+		if (rc < 0) {
+			row_error(imp, imp->csv.rec_line, NULL, why);
+			continue;
+		}
+		if (imp->nrows == imp->cap) { /* cannot be: a record per line at most */
+			row_error(imp, imp->csv.rec_line, NULL, "too many records");
+			continue;
+		}
+		if (read_row(imp, &imp->csv, &imp->rows[imp->nrows]) == 0)
+			imp->nrows++;
+	}
+	atomic_store(&imp->avail, imp->nrows);
+}
+
+/* Records the first slice of a real import parses: the writer starts with
+** them while the rest is read. */
+#define PARSE_FIRST_ROWS 4000
+/* Records each further parse read takes. */
+#define PARSE_SLICE_ROWS 16000
+
 int em_csv_import_prepare_db(em_db *db, void *arg)
 {
 	em_csv_import *imp = arg;
@@ -858,32 +929,22 @@ int em_csv_import_prepare_db(em_db *db, void *arg)
 		json_decref(fields);
 		return rc;
 	}
-	em_csv c;
-	em_csv_init(&c, imp->data, imp->len);
-	rc = read_header(imp, &c, fields);
+	em_csv_init(&imp->csv, imp->data, imp->len);
+	rc = read_header(imp, &imp->csv, fields);
 	json_decref(fields);
 	if (rc) {
-		em_csv_free(&c);
+		em_csv_free(&imp->csv);
 		return rc;
 	}
-	const char *why;
-	for (;;) {
-		rc = em_csv_next(&c, &why);
-		if (rc == 0)
-			break;
-		imp->total++;
-		if (rc < 0) {
-			row_error(imp, c.rec_line, NULL, why);
-			continue;
-		}
-		if (imp->nrows == imp->cap) {
-			imp->cap = imp->cap ? imp->cap * 2 : 1024;
-			imp->rows = em_realloc(imp->rows, imp->cap * sizeof *imp->rows);
-		}
-		if (read_row(imp, &c, &imp->rows[imp->nrows]) == 0)
-			imp->nrows++;
-	}
-	em_csv_free(&c);
+	/* Room for a record per line: the rows never move while the writer
+	** reads them (untouched pages of a large allocation cost nothing). */
+	size_t lines = 1;
+	for (const char *p = imp->data, *end = imp->data + imp->len; p < end; p++)
+		if (*p == '\n' || (*p == '\r' && (p + 1 == end || p[1] != '\n')))
+			lines++;
+	imp->cap = lines;
+	imp->rows = em_calloc(lines, sizeof *imp->rows);
+	parse_rows(imp, imp->dry_run ? 0 : PARSE_FIRST_ROWS);
 	if (!imp->dry_run)
 		return 0;
 	imp->nkeys_cap = 64;
@@ -897,13 +958,34 @@ int em_csv_import_prepare_db(em_db *db, void *arg)
 	return 0;
 }
 
+int em_csv_import_parse_db(em_db *db, void *arg)
+{
+	(void)db;
+	parse_rows(arg, PARSE_SLICE_ROWS);
+	return 0;
+}
+
+int em_csv_import_parsed(const em_csv_import *imp)
+{
+	return atomic_load(&((em_csv_import *)imp)->parsed);
+}
+
+int em_csv_import_ready(const em_csv_import *imp)
+{
+	em_csv_import *m = (em_csv_import *)imp;
+	return atomic_load(&m->parsed) || imp->deferred >= EM_CSV_INDEX_ROWS ||
+	       atomic_load(&m->avail) - imp->next >= EM_CSV_CHUNK_ROWS;
+}
+
 /* Updates an existing contact with what the row changes (if anything). */
-static int apply_existing(em_db *db, em_csv_import *imp, const row *r, const existing *e)
+static int apply_existing(em_db *db, em_csv_import *imp, const row *r, const existing *e, int *ids_filled)
 {
 	em_contact_input upd;
 	json_t *tags, *custom;
 	int rc = 0;
 	if (diff(r, e, &upd, &tags, &custom)) {
+		if (upd.email || upd.phone)
+			*ids_filled = 1;
 		rc = em_contacts_update_db(db, e->id, &upd, imp->operator_id);
 		if (!rc)
 			imp->updated++;
@@ -914,17 +996,34 @@ static int apply_existing(em_db *db, em_csv_import *imp, const row *r, const exi
 	json_decref(custom);
 	if (rc == EM_EINVAL) {
 		/* Checked before; only a race (an owner deleted meanwhile) gets here. */
-		row_error(imp, r->line, NULL, "the row was refused by the contact rules");
+		row_error_in(imp, 1, r->line, NULL, "the row was refused by the contact rules");
 		return 0;
 	}
 	return rc;
 }
 
-/* Creates the chunk's new contacts with one INSERT statement. Every
-** statement that writes contact rows makes the search index flush its
-** pending terms (a statement savepoint), so one statement for many rows is
-** many times faster than one per row. What em_contacts_create_db does after
-** its INSERT follows per row: tags, the "created" timeline fact, and the
+/* Appends a decimal number (faster than a printf per value). */
+static int put_int(em_buf *b, int64_t v)
+{
+	char t[24], *p = t + sizeof t;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	return em_buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
+/* Creates the chunk's new contacts with one INSERT statement, and their
+** tags and "created" timeline facts with one statement each: every
+** statement that writes contact rows opens a statement journal (the table
+** has triggers), which past a few pages costs a write call per page, so one
+** statement for many rows is many times faster than one per row. The ids
+** are given (the next free ones, as SQLite would pick), so the tags and
+** facts need no look-up. The search index is left to index_slice: the
+** chunk's write runs with contact_search_defer set, so the new contacts are
+** listed in contact_search_todo instead (migration 012). Then the
 ** contact.created / lead.created webhooks (their payload only built when a
 ** webhook wants them). */
 static int create_bulk(em_db *db, em_csv_import *imp, row **rows, size_t n)
@@ -932,110 +1031,156 @@ static int create_bulk(em_db *db, em_csv_import *imp, row **rows, size_t n)
 	if (!n)
 		return 0;
 	int64_t now = em_now_ms();
-	json_t *batch = json_array();
+	em_stmt *st = em_db_prepare(db, "SELECT coalesce(max(id), 0) FROM contact", "");
+	int rc = em_stmt_step(st);
+	int64_t base = rc == 1 ? em_stmt_int(st, 0) : 0;
+	em_stmt_done(st);
+	if (rc != 1)
+		return EM_EIO;
+	unsigned char *rnd = em_malloc(n * 5);
+	em_id_random_bytes(rnd, n * 5);
+	/* The rows as JSON text, written directly: [id, public id, name,
+	** e-mail, phone, company, stage, owner, custom]; tags as [id, tag]. */
+	em_buf *b = &imp->jrows, *tb = &imp->jtags;
+	em_buf_reset(b);
+	em_buf_reset(tb);
+	int e = 0;
+	e |= em_buf_putc(b, '[');
+	e |= em_buf_putc(tb, '[');
 	for (size_t i = 0; i < n; i++) {
 		const row *r = rows[i];
+		int64_t id = base + 1 + (int64_t)i;
 		char pid[32] = "ct";
-		em_id_random(pid + 2, sizeof pid - 2, 10);
-		json_t *custom = r->custom ? json_incref(r->custom) : json_object();
-		char *ctext = em_json_dump(custom, NULL);
-		json_decref(custom);
-		json_array_append_new(batch,
-				      json_pack("[s, s, s, s, s, s, I, s]", pid, r->name ? r->name : "",
-						r->email ? r->email : "", r->phone ? r->phone : "",
-						r->company ? r->company : "", r->stage ? r->stage : "lead",
-						(json_int_t)r->owner_id, ctext));
+		em_id_timed(pid + 2, now, rnd + i * 5);
+		e |= em_buf_puts(b, i ? ",[" : "[");
+		e |= put_int(b, id);
+		e |= em_buf_puts(b, ",\"");
+		e |= em_buf_puts(b, pid);
+		e |= em_buf_puts(b, "\",");
+		em_json_put_str(b, r->name ? r->name : "");
+		e |= em_buf_putc(b, ',');
+		em_json_put_str(b, r->email ? r->email : "");
+		e |= em_buf_putc(b, ',');
+		em_json_put_str(b, r->phone ? r->phone : "");
+		e |= em_buf_putc(b, ',');
+		em_json_put_str(b, r->company ? r->company : "");
+		e |= em_buf_puts(b, ",\"");
+		e |= em_buf_puts(b, r->stage ? r->stage : "lead");
+		e |= em_buf_puts(b, "\",");
+		e |= put_int(b, r->owner_id);
+		e |= em_buf_putc(b, ',');
+		char *ctext = r->custom ? em_json_dump(r->custom, NULL) : NULL;
+		em_json_put_str(b, ctext ? ctext : "{}");
 		em_free(ctext);
-	}
-	char *text = em_json_dump(batch, NULL);
-	json_t *batch_ids = batch; /* kept for the public ids */
-	int rc = em_db_exec(
-		db,
-		"INSERT INTO contact (public_id, site_id, name, email, phone, company, stage, owner_id,"
-		" source, custom, created_at, updated_at)"
-		" SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'),"
-		" json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
-		" json_extract(value, '$[5]'), nullif(json_extract(value, '$[6]'), 0), 'import',"
-		" json_extract(value, '$[7]'), ?, ? FROM json_each(?)",
-		"iiit", imp->site_id, now, now, text);
-	if (rc) {
-		em_free(text);
-		json_decref(batch_ids);
-		return EM_EIO;
-	}
-	/* Tags and the timeline facts, one statement each as well. */
-	json_t *pairs = json_array();
-	for (size_t i = 0; i < n; i++) {
-		if (!rows[i]->tags)
-			continue;
-		const char *pid = json_string_value(json_array_get(json_array_get(batch_ids, i), 0));
+		e |= em_buf_putc(b, ']');
 		size_t k;
 		json_t *t;
-		json_array_foreach(rows[i]->tags, k, t)
-		{
-			char tag[EM_CONTACT_TAG_MAX * 4 + 1];
-			tag_lower(json_string_value(t), tag, sizeof tag);
-			json_array_append_new(pairs, json_pack("[s, s]", pid, tag));
-		}
+		if (r->tags)
+			json_array_foreach(r->tags, k, t)
+			{
+				char tag[EM_CONTACT_TAG_MAX * 4 + 1];
+				tag_lower(json_string_value(t), tag, sizeof tag);
+				e |= em_buf_puts(tb, tb->len > 1 ? ",[" : "[");
+				e |= put_int(tb, id);
+				e |= em_buf_putc(tb, ',');
+				em_json_put_str(tb, tag);
+				e |= em_buf_putc(tb, ']');
+			}
 	}
-	char *ptext = em_json_dump(pairs, NULL);
-	json_decref(pairs);
-	rc = em_db_exec(db,
-			"INSERT INTO contact_tag (contact_id, tag) SELECT c.id, json_extract(j.value, '$[1]')"
-			" FROM json_each(?) j JOIN contact c ON c.public_id = json_extract(j.value, '$[0]')"
+	em_free(rnd);
+	e |= em_buf_putc(b, ']');
+	e |= em_buf_putc(tb, ']');
+	if (e)
+		return EM_ENOMEM;
+	const char *text = b->data, *ptext = tb->data;
+	rc = em_db_exec(
+		db,
+		"INSERT INTO contact (id, public_id, site_id, name, email, phone, company, stage, owner_id,"
+		" source, custom, created_at, updated_at)"
+		" SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?,"
+		" json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+		" json_extract(value, '$[5]'), json_extract(value, '$[6]'),"
+		" nullif(json_extract(value, '$[7]'), 0), 'import', json_extract(value, '$[8]'), ?, ?"
+		" FROM json_each(?)",
+		"iiit", imp->site_id, now, now, text);
+	if (!rc)
+		rc = em_db_exec(
+			db,
+			"INSERT INTO contact_tag (contact_id, tag)"
+			" SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
 			" WHERE true ON CONFLICT DO NOTHING",
 			"t", ptext);
-	em_free(ptext);
 	if (!rc)
 		rc = em_db_exec(
 			db,
 			"INSERT INTO contact_event (contact_id, type, detail, operator_id, created_at)"
-			" SELECT c.id, 'created', json_object('source', 'import', 'stage', c.stage), "
-			"nullif(?, 0), ?"
-			" FROM json_each(?) j JOIN contact c ON c.public_id = json_extract(j.value, '$[0]')"
-			" ORDER BY j.key",
+			" SELECT json_extract(value, '$[0]'), 'created',"
+			" json_object('source', 'import', 'stage', json_extract(value, '$[6]')), nullif(?, "
+			"0), ?"
+			" FROM json_each(?)",
 			"iit", imp->operator_id, now, text);
-	if (rc) {
-		em_free(text);
-		json_decref(batch_ids);
+	if (rc)
 		return EM_EIO;
-	}
 	int want_contact = em_webhooks_wanted_db(db, "contact.created");
 	int want_lead = em_webhooks_wanted_db(db, "lead.created");
-	if (want_contact || want_lead) {
-		em_stmt *st = em_db_prepare(db,
-					    "SELECT c.id, c.stage FROM json_each(?) j JOIN contact c"
-					    " ON c.public_id = json_extract(j.value, '$[0]') ORDER BY j.key",
-					    "t", text);
-		int64_t *ids = em_calloc(n, sizeof *ids);
-		int *lead = em_calloc(n, sizeof *lead);
-		size_t m = 0;
-		while (m < n && (rc = em_stmt_step(st)) == 1) {
-			ids[m] = em_stmt_int(st, 0);
-			lead[m++] = !strcmp(em_stmt_text(st, 1), "lead");
-		}
-		em_stmt_done(st);
-		rc = rc < 0 || m != n ? EM_EIO : 0;
-		for (size_t i = 0; i < m && !rc; i++) {
-			if (!want_contact && !lead[i])
-				continue;
-			json_t *c = em_contacts_json_db(db, ids[i]);
-			json_t *payload = c ? json_pack("{s:o}", "contact", c) : NULL;
-			if (!payload ||
-			    (want_contact && em_webhooks_enqueue_db(db, "contact.created", payload)) ||
-			    (want_lead && lead[i] && em_webhooks_enqueue_db(db, "lead.created", payload)))
-				rc = EM_EIO;
-			json_decref(payload);
-		}
-		em_free(ids);
-		em_free(lead);
+	for (size_t i = 0; i < n && !rc && (want_contact || want_lead); i++) {
+		int lead = !rows[i]->stage || !strcmp(rows[i]->stage, "lead");
+		if (!want_contact && !lead)
+			continue;
+		json_t *c = em_contacts_json_db(db, base + 1 + (int64_t)i);
+		json_t *payload = c ? json_pack("{s:o}", "contact", c) : NULL;
+		if (!payload || (want_contact && em_webhooks_enqueue_db(db, "contact.created", payload)) ||
+		    (want_lead && lead && em_webhooks_enqueue_db(db, "lead.created", payload)))
+			rc = EM_EIO;
+		json_decref(payload);
 	}
-	em_free(text);
-	json_decref(batch_ids);
 	if (rc)
 		return rc;
 	imp->created += (int64_t)n;
+	imp->deferred += (int64_t)n;
 	return 0;
+}
+
+/* Indexes up to EM_CSV_INDEX_ROWS contacts waiting in contact_search_todo
+** (this import's, and any an interrupted import left), oldest first, in one
+** statement: one index segment for the lot. *left: whether more wait. */
+static int index_slice(em_db *db, em_csv_import *imp, int *left)
+{
+	em_stmt *st = em_db_prepare(db,
+				    "SELECT max(contact_id), count(*) FROM (SELECT contact_id FROM"
+				    " contact_search_todo ORDER BY contact_id LIMIT ?)",
+				    "i", (int64_t)EM_CSV_INDEX_ROWS);
+	int rc = em_stmt_step(st);
+	int64_t bound = rc == 1 && !em_stmt_is_null(st, 0) ? em_stmt_int(st, 0) : 0;
+	int64_t count = rc == 1 ? em_stmt_int(st, 1) : 0;
+	em_stmt_done(st);
+	if (rc < 0)
+		return EM_EIO;
+	*left = 0;
+	if (!bound)
+		return 0;
+	if (em_db_exec(db,
+		       "INSERT INTO contact_search (rowid, name, email, phone, company)"
+		       " SELECT c.id, c.name, c.email, c.phone, c.company FROM contact_search_todo t"
+		       " JOIN contact c ON c.id = t.contact_id WHERE t.contact_id <= ? ORDER BY t.contact_id",
+		       "i", bound) ||
+	    em_db_exec(db, "DELETE FROM contact_search_todo WHERE contact_id <= ?", "i", bound))
+		return EM_EIO;
+	*left = count == EM_CSV_INDEX_ROWS;
+	if (imp)
+		imp->deferred = imp->deferred > count ? imp->deferred - count : 0;
+	return 0;
+}
+
+int em_csv_index_waiting_db(em_db *db, void *arg)
+{
+	int *indexed = arg, left = 1, rc = 0;
+	while (left && !rc) {
+		rc = index_slice(db, NULL, &left);
+		if (!rc && indexed)
+			(*indexed)++;
+	}
+	return rc;
 }
 
 /* Keys of the chunk's rows waiting for the bulk insert. */
@@ -1058,28 +1203,94 @@ static int chunk_key(chunk_keys *ck, const char *v, int add)
 	}
 }
 
+/* Marks which of the next EM_CSV_CHUNK_ROWS rows share an e-mail address or
+** phone number with a contact of the site (merged ones too), with one
+** statement for them all: the others are new, and need no look-up each.
+** An empty value is never looked up (every contact without a phone would
+** be read). */
+static int find_known(em_db *db, em_csv_import *imp, size_t avail, unsigned char known[EM_CSV_CHUNK_ROWS])
+{
+	memset(known, 0, EM_CSV_CHUNK_ROWS);
+	em_buf *b = &imp->jkeys;
+	em_buf_reset(b);
+	int e = em_buf_putc(b, '[');
+	size_t n = 0;
+	for (size_t i = imp->next; i < avail && n < EM_CSV_CHUNK_ROWS; i++, n++) {
+		const row *r = &imp->rows[i];
+		e |= em_buf_puts(b, n ? ",[" : "[");
+		em_json_put_str(b, r->email ? r->email : "");
+		e |= em_buf_putc(b, ',');
+		em_json_put_str(b, r->phone ? r->phone : "");
+		e |= em_buf_putc(b, ']');
+	}
+	e |= em_buf_putc(b, ']');
+	if (e)
+		return EM_ENOMEM;
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT j.key FROM json_each(?) j WHERE"
+		" CASE WHEN json_extract(j.value, '$[0]') = '' THEN 0 ELSE EXISTS (SELECT 1 FROM contact"
+		" WHERE site_id = ? AND email = json_extract(j.value, '$[0]')) END"
+		" OR CASE WHEN json_extract(j.value, '$[1]') = '' THEN 0 ELSE EXISTS (SELECT 1 FROM contact"
+		" WHERE site_id = ? AND phone = json_extract(j.value, '$[1]')) END",
+		"tii", b->data, imp->site_id, imp->site_id);
+	int rc;
+	while ((rc = em_stmt_step(st)) == 1) {
+		int64_t k = em_stmt_int(st, 0);
+		if (k >= 0 && (size_t)k < n)
+			known[k] = 1;
+	}
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}
+
 int em_csv_import_chunk_db(em_db *db, void *arg)
 {
 	em_csv_import *imp = arg;
+	/* Read parsed first, then how many: a row counted is a row parsed. */
+	int parsed = atomic_load(&imp->parsed);
+	size_t avail = atomic_load(&imp->avail);
+	int last = parsed && imp->next >= avail;
+	/* Every EM_CSV_INDEX_ROWS new contacts, and after the last row until
+	** none waits, the write indexes instead: the import answers once its
+	** contacts can be found. */
+	if (imp->deferred >= EM_CSV_INDEX_ROWS || last) {
+		int64_t d0 = imp->deferred;
+		int left;
+		int rc = index_slice(db, imp, &left);
+		if (rc) {
+			imp->deferred = d0;
+			return rc;
+		}
+		if (last && !left)
+			imp->finished = 1;
+		return 0;
+	}
+	if (em_db_exec(db, "INSERT INTO contact_search_defer (id) VALUES (1) ON CONFLICT DO NOTHING", ""))
+		return EM_EIO;
 	/* Counts of a chunk that is rolled back must not stay counted. */
-	int64_t c0 = imp->created, u0 = imp->updated, n0 = imp->unchanged, s0 = imp->skipped;
-	size_t e0 = json_array_size(imp->errors);
+	int64_t c0 = imp->created, u0 = imp->updated, n0 = imp->unchanged, s0 = imp->wskipped;
+	int64_t d0 = imp->deferred;
+	size_t e0 = json_array_size(imp->werrors);
 	row *pending[EM_CSV_CHUNK_ROWS];
 	size_t npending = 0, i = imp->next;
 	chunk_keys *ck = em_calloc(1, sizeof *ck);
-	int rc = 0;
-	for (; i < imp->nrows && i - imp->next < EM_CSV_CHUNK_ROWS && !rc; i++) {
+	unsigned char known[EM_CSV_CHUNK_ROWS];
+	int rc = find_known(db, imp, avail, known), ids_filled = 0;
+	for (; i < avail && i - imp->next < EM_CSV_CHUNK_ROWS && !rc; i++) {
 		row *r = &imp->rows[i];
 		/* A second row for a person created by this chunk: create first,
 		** then update in the next chunk. */
 		if ((r->email && chunk_key(ck, r->email, 0)) || (r->phone && chunk_key(ck, r->phone, 0)))
 			break;
 		existing e = {0};
-		int found = lookup(db, imp->site_id, r, &e);
+		/* Once an update gave a contact an e-mail or phone, find_known's
+		** answer may be out of date: look every row up. */
+		int found = known[i - imp->next] || ids_filled ? lookup(db, imp->site_id, r, &e) : 0;
 		if (found < 0)
 			rc = found;
 		else if (found)
-			rc = apply_existing(db, imp, r, &e);
+			rc = apply_existing(db, imp, r, &e, &ids_filled);
 		else {
 			pending[npending++] = r;
 			if (r->email)
@@ -1092,25 +1303,33 @@ int em_csv_import_chunk_db(em_db *db, void *arg)
 	em_free(ck);
 	if (!rc)
 		rc = create_bulk(db, imp, pending, npending);
+	if (!rc && em_db_exec(db, "DELETE FROM contact_search_defer", ""))
+		rc = EM_EIO;
 	if (rc) {
-		imp->created = c0, imp->updated = u0, imp->unchanged = n0, imp->skipped = s0;
-		while (json_array_size(imp->errors) > e0)
-			json_array_remove(imp->errors, json_array_size(imp->errors) - 1);
+		imp->created = c0, imp->updated = u0, imp->unchanged = n0, imp->wskipped = s0;
+		imp->deferred = d0;
+		while (json_array_size(imp->werrors) > e0)
+			json_array_remove(imp->werrors, json_array_size(imp->werrors) - 1);
 		return rc;
 	}
 	imp->next = i;
-	if (imp->next >= imp->nrows)
-		imp->finished = 1;
 	return 0;
 }
 
 json_t *em_csv_import_report(const em_csv_import *imp)
 {
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:b}", "dry_run", imp->dry_run, "rows",
+	/* The parser's errors (in line order), then the writer's. */
+	json_t *errors = json_copy(imp->errors);
+	size_t i;
+	json_t *e;
+	json_array_foreach(imp->werrors, i, e) if (json_array_size(errors) < EM_CSV_ERRORS_MAX)
+		json_array_append(errors, e);
+	int64_t skipped = imp->skipped + imp->wskipped;
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:b}", "dry_run", imp->dry_run, "rows",
 			 (json_int_t)imp->total, "created", (json_int_t)imp->created, "updated",
 			 (json_int_t)imp->updated, "unchanged", (json_int_t)imp->unchanged, "skipped",
-			 (json_int_t)imp->skipped, "errors", imp->errors, "errors_truncated",
-			 imp->skipped > (int64_t)json_array_size(imp->errors));
+			 (json_int_t)skipped, "errors", errors, "errors_truncated",
+			 skipped > (int64_t)json_array_size(errors));
 }
 
 /* ---- Export --------------------------------------------------------------- */

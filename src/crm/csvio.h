@@ -73,14 +73,28 @@ em_csv_import *em_csv_import_new(int64_t site_id, int dry_run, int64_t operator_
 				 size_t len);
 void em_csv_import_free(em_csv_import *imp);
 /* Store read: loads the site's custom fields and the operators, parses and
-** validates every row, and for a dry run plans each good row against the
-** database. EM_EINVAL for a file that cannot be imported at all (no or a
-** bad header row): em_csv_import_fatal says why. */
+** validates the rows (for a dry run every row, and plans each good row
+** against the database; else the first few thousand). EM_EINVAL for a file
+** that cannot be imported at all (no or a bad header row):
+** em_csv_import_fatal says why. */
 int em_csv_import_prepare_db(em_db *db, void *imp);
 const char *em_csv_import_fatal(const em_csv_import *imp, const char **field);
-/* Store write: applies the next EM_CSV_CHUNK_ROWS good rows. */
+/* Store read (no database use): parses and validates the next slice of
+** rows. May run while em_csv_import_chunk_db runs (one of each at most). */
+int em_csv_import_parse_db(em_db *db, void *imp);
+/* 1 when every row was parsed (a parse read is not needed any more). */
+int em_csv_import_parsed(const em_csv_import *imp);
+/* 1 when a chunk write has work without waiting for the parser. */
+int em_csv_import_ready(const em_csv_import *imp);
+/* Store write: applies the next EM_CSV_CHUNK_ROWS parsed good rows, or
+** adds the contacts created so far to the search index. */
 int em_csv_import_chunk_db(em_db *db, void *imp);
-/* 1 when every good row was applied (or for a dry run after prepare). */
+/* Store write: indexes every contact still waiting for the search index
+** (an import that was cut short, by a crash say, leaves some); serve runs
+** it at start-up. arg: NULL, or an int counting the index statements. */
+int em_csv_index_waiting_db(em_db *db, void *arg);
+/* 1 when every good row was applied and every contact the import created
+** can be found by search (or for a dry run after prepare). */
 int em_csv_import_finished(const em_csv_import *imp);
 /* {"dry_run","rows","created","updated","unchanged","skipped","errors":[{line,field,message}]}. */
 json_t *em_csv_import_report(const em_csv_import *imp);

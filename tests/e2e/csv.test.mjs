@@ -266,3 +266,58 @@ test('CSV import: imported contacts are in the search index, in every write of t
 	assert.deepEqual(await search('q=wombat'), ['Wombat Renamed']);
 	assert.deepEqual(await search('q=person5%40import'), ['Wombat Renamed']);
 });
+
+test('CSV import: a big import answers once every new contact is found by search; later rows for the same person apply on top; new ids are ct + 16 characters', async (t) => {
+	const emma = await startEmma({ t, env: { EMMA_SERVER_BODY_MAX: '8m' } });
+	const admin = await login(emma.url, emma.adminEmail, emma.adminPassword);
+	// 40,000 rows: several writes of new contacts and several of the search index.
+	const lines = ['name,email,company,tags'];
+	for (let i = 1; i <= 40000; i++) lines.push(`Person ${i},p${i}@bulk.example,Firm ${i % 100},t${i % 3}`);
+	// Rows for people created earlier in the same file.
+	lines.push('Xylophon Nachher,p7@bulk.example,,late');
+	lines.push('Yakbutter Spaeter,p39999@bulk.example,,');
+	const body = lines.join('\n') + '\n';
+	let r = await api(emma.url, 'POST', '/api/v1/contacts/import', {
+		...admin, body, headers: { 'Content-Type': 'text/csv' },
+	});
+	assert.equal(r.status, 200, r.text);
+	assert.equal(r.json.created, 40000, r.text);
+	assert.equal(r.json.updated, 2, r.text);
+	assert.equal(r.json.skipped, 0, r.text);
+	const search = async (qs) => {
+		const res = await api(emma.url, 'GET', `/api/v1/contacts?limit=200&${qs}`, { cookie: admin.cookie });
+		assert.equal(res.status, 200, res.text);
+		return res.json.contacts;
+	};
+	// Right after the answer: the first, a middle and the last row are found.
+	for (const n of [1, 20017, 40000]) {
+		const found = await search(`q=p${n}%40bulk`);
+		assert.deepEqual(found.map((c) => c.email), [`p${n}@bulk.example`]);
+		assert.match(found[0].id, /^ct[a-z2-7]{16}$/);
+	}
+	// Renamed by a later row: found by the new name only.
+	assert.deepEqual((await search('q=xylophon')).map((c) => c.email), ['p7@bulk.example']);
+	assert.deepEqual((await search('q=yakbutter')).map((c) => c.email), ['p39999@bulk.example']);
+	assert.deepEqual(await search('q=xylophon&tag=late').then((c) => c.length), 1);
+	assert.equal((await search('q=p7%40bulk'))[0].name, 'Xylophon Nachher');
+	// Text and tag together across the writes: Firm 42 holds 400 people, a third of them t0.
+	let all = [], cursor = '';
+	do {
+		const res = await api(emma.url, 'GET', `/api/v1/contacts?limit=200&q=firm%2042&tag=t0${cursor ? `&cursor=${cursor}` : ''}`, { cookie: admin.cookie });
+		assert.equal(res.status, 200, res.text);
+		all = all.concat(res.json.contacts);
+		cursor = res.json.next_cursor;
+	} while (cursor);
+	const want = [];
+	for (let i = 40000; i >= 1; i--) if (i % 100 === 42 && i % 3 === 0) want.push(`p${i}@bulk.example`);
+	assert.deepEqual(all.map((c) => c.email), want);
+	// Importing the file again: every row unchanged.
+	r = await api(emma.url, 'POST', '/api/v1/contacts/import', {
+		...admin, body, headers: { 'Content-Type': 'text/csv' },
+	});
+	assert.equal(r.status, 200, r.text);
+	// The two people named twice come out updated twice again (first by
+	// their first row, then by their later one).
+	assert.equal(r.json.unchanged, 39998, r.text);
+	assert.equal(r.json.updated, 4, r.text);
+});

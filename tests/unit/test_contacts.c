@@ -24,6 +24,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crm/contacts.h"
+#include "crm/csvio.h"
 #include "net/loop.h"
 #include "store/store.h"
 
@@ -674,6 +675,185 @@ static void test_search_text_and_tag(void **state)
 	assert_true(strlen(cases[2].want) > 0);
 }
 
+
+/* A CSV import indexes its new contacts for search in a few large writes
+** (migration 012): contacts waiting for the index are left alone by the
+** index's update and delete triggers, and once the import is done the index
+** holds exactly what the contact table holds (FTS5's integrity check
+** compares the two), nothing waits any more, and searches answer as a plain
+** scan does. The import's public ids sort by the time they were made. */
+struct import_run {
+	char *csv;
+	em_csv_import *imp;
+	int64_t todo_mid, victim, renamed;
+	int64_t todo_end, bad_ids, gone, found;
+	int integrity;
+};
+
+static int import_prepare_fn(em_db *db, void *arg)
+{
+	return em_csv_import_prepare_db(db, ((struct import_run *)arg)->imp);
+}
+
+static int import_parse_fn(em_db *db, void *arg)
+{
+	return em_csv_import_parse_db(db, ((struct import_run *)arg)->imp);
+}
+
+static int import_chunk_fn(em_db *db, void *arg)
+{
+	return em_csv_import_chunk_db(db, ((struct import_run *)arg)->imp);
+}
+
+/* Between two writes of the import: delete one waiting contact, rename
+** another (as an operator could meanwhile). */
+static int meddle_fn(em_db *db, void *arg)
+{
+	struct import_run *m = arg;
+	m->todo_mid = count(db, "SELECT count(*) FROM contact_search_todo WHERE ? = 0", 0);
+	m->victim = count(db, "SELECT id FROM contact WHERE email = 'imp3@import.example' AND ? = 0", 0);
+	m->renamed = count(db, "SELECT id FROM contact WHERE email = 'imp4@import.example' AND ? = 0", 0);
+	if (em_db_exec(db, "DELETE FROM contact_event WHERE contact_id = ?", "i", m->victim) ||
+	    em_db_exec(db, "DELETE FROM contact_tag WHERE contact_id = ?", "i", m->victim) ||
+	    em_db_exec(db, "DELETE FROM contact WHERE id = ?", "i", m->victim))
+		return EM_EIO;
+	em_contact_input upd = {.name = "Zyxwer Renamed"};
+	return em_contacts_update_db(db, m->renamed, &upd, 1);
+}
+
+static int import_check_fn(em_db *db, void *arg)
+{
+	struct import_run *m = arg;
+	m->todo_end = count(db, "SELECT count(*) FROM contact_search_todo WHERE ? = 0", 0);
+	m->gone = count(
+		db, "SELECT count(*) FROM contact_search WHERE contact_search MATCH '\"imp3@\"' AND ? = 0",
+		0);
+	m->found = count(
+		db, "SELECT count(*) FROM contact_search WHERE contact_search MATCH '\"imp30\"' AND ? = 0",
+		0);
+	/* Public ids: ct, 16 characters of the alphabet, the time part (the
+	** first 8) in the order of the rows that got them. */
+	m->bad_ids =
+		count(db,
+		      "SELECT count(*) FROM contact a JOIN contact b ON b.id = a.id + 1"
+		      " WHERE a.source = 'import' AND b.source = 'import'"
+		      " AND substr(b.public_id, 1, 10) < substr(a.public_id, 1, 10) AND ? = 0",
+		      0) +
+		count(db,
+		      "SELECT count(*) FROM contact WHERE source = 'import' AND (length(public_id) != 18"
+		      " OR public_id NOT GLOB 'ct[a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7]"
+		      "[a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7]') AND ? = 0",
+		      0);
+	m->integrity =
+		em_db_exec(db, "INSERT INTO contact_search (contact_search) VALUES ('integrity-check')", "");
+	if (m->integrity)
+		fprintf(stderr, "integrity-check: %s\n", em_db_errmsg(db));
+	return 0;
+}
+
+static void test_import_search_index(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(em_store_write_sync(f->s, seed, NULL), 0);
+	struct import_run m = {0};
+	em_buf b;
+	em_buf_init(&b, 1 << 20);
+	em_buf_puts(&b, "name,email,phone,tags\r\n");
+	for (int i = 1; i <= 4500; i++)
+		em_buf_printf(&b, "%s %d,imp%d@import.example,+4930555%05d,%s\r\n",
+			      i % 1000 ? "Person" : "Qwertz", i, i, i, i % 2 ? "odd" : "even");
+	/* A later row for a person the import created: applied on top. */
+	em_buf_puts(&b, "Umbenannt Later,imp10@import.example,,\r\n");
+	m.csv = em_buf_steal(&b, NULL);
+	m.imp = em_csv_import_new(1, 0, 1, m.csv, strlen(m.csv));
+	assert_int_equal(em_store_read_sync(f->s, import_prepare_fn, &m), 0);
+	int writes = 0;
+	while (!em_csv_import_finished(m.imp)) {
+		if (!em_csv_import_ready(m.imp)) {
+			assert_int_equal(em_store_read_sync(f->s, import_parse_fn, &m), 0);
+			continue;
+		}
+		assert_int_equal(em_store_write_sync(f->s, import_chunk_fn, &m), 0);
+		if (++writes == 1)
+			assert_int_equal(em_store_write_sync(f->s, meddle_fn, &m), 0);
+		assert_true(writes < 100);
+	}
+	json_t *rep = em_csv_import_report(m.imp);
+	assert_int_equal(json_integer_value(json_object_get(rep, "created")), 4500);
+	assert_int_equal(json_integer_value(json_object_get(rep, "updated")), 1);
+	json_decref(rep);
+	assert_int_equal(em_store_write_sync(f->s, import_check_fn, &m), 0); /* integrity-check: a write */
+	assert_int_equal(m.todo_mid, EM_CSV_CHUNK_ROWS); /* the first write's contacts waited */
+	assert_true(m.victim > 0 && m.renamed > 0);
+	assert_int_equal(m.todo_end, 0);
+	assert_int_equal(m.bad_ids, 0);
+	assert_int_equal(m.integrity, 0);
+	static struct merge_case cases[] = {
+		{.q = "qwertz", .like = "%qwertz%", .tag = "even", .stage = NULL},
+		{.q = "person 4", .like = "%person 4%", .tag = "odd", .stage = NULL},
+		{.q = "zyxwer", .like = "%zyxwer%", .tag = "even", .stage = NULL},
+		{.q = "umbenannt", .like = "%umbenannt%", .tag = "even", .stage = NULL},
+		{.q = "person 3", .like = "%person 3%", .tag = "odd", .stage = NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(em_store_read_sync(f->s, merge_check_fn, &cases[i]), 0);
+		assert_string_equal(cases[i].got, cases[i].want);
+	}
+	assert_true(strlen(cases[0].want) > 3 * 17); /* Qwertz 2000 and 4000 */
+	assert_true(strlen(cases[1].want) > 100 * 17);
+	assert_int_equal(strlen(cases[2].want), 19); /* the renamed one */
+	assert_int_equal(strlen(cases[3].want), 19); /* renamed by its later row */
+	assert_int_equal(m.gone, 0);		     /* imp3 was deleted while it waited */
+	assert_int_equal(m.found, 111);		     /* imp30, imp300..309, imp3000..3099 */
+	em_csv_import_free(m.imp);
+	em_free(m.csv);
+}
+
+static int waiting_count_fn(em_db *db, void *arg)
+{
+	struct import_run *m = arg;
+	m->todo_end = count(db, "SELECT count(*) FROM contact_search_todo WHERE ? = 0", 0);
+	m->found = count(
+		db, "SELECT count(*) FROM contact_search WHERE contact_search MATCH '\"cut1@\"' AND ? = 0", 0);
+	return 0;
+}
+
+/* An import cut short (the server killed between two writes) leaves its
+** contacts waiting for the search index; the start-up step indexes them. */
+static void test_import_cut_short_is_indexed_later(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(em_store_write_sync(f->s, seed, NULL), 0);
+	struct import_run m = {0};
+	em_buf b;
+	em_buf_init(&b, 1 << 20);
+	em_buf_puts(&b, "name,email,tags\r\n");
+	for (int i = 1; i <= EM_CSV_CHUNK_ROWS + 10; i++)
+		em_buf_printf(&b, "Cut Short %d,cut%d@import.example,cut\r\n", i, i);
+	m.csv = em_buf_steal(&b, NULL);
+	m.imp = em_csv_import_new(1, 0, 1, m.csv, strlen(m.csv));
+	assert_int_equal(em_store_read_sync(f->s, import_prepare_fn, &m), 0);
+	while (!em_csv_import_ready(m.imp))
+		assert_int_equal(em_store_read_sync(f->s, import_parse_fn, &m), 0);
+	assert_int_equal(em_store_write_sync(f->s, import_chunk_fn, &m), 0); /* the first write only */
+	em_csv_import_free(m.imp);
+	em_free(m.csv);
+
+	assert_int_equal(em_store_read_sync(f->s, waiting_count_fn, &m), 0);
+	assert_int_equal(m.todo_end, EM_CSV_CHUNK_ROWS);
+	assert_int_equal(m.found, 0);
+	int statements = 0;
+	assert_int_equal(em_store_write_sync(f->s, em_csv_index_waiting_db, &statements), 0);
+	assert_int_equal(statements, 1);
+	assert_int_equal(em_store_read_sync(f->s, waiting_count_fn, &m), 0);
+	assert_int_equal(m.todo_end, 0);
+	assert_int_equal(m.found, 1);
+	struct merge_case c = {.q = "cut short 12", .like = "%cut short 12%", .tag = "cut", .stage = NULL};
+	assert_int_equal(em_store_read_sync(f->s, merge_check_fn, &c), 0);
+	assert_string_equal(c.got, c.want);
+	assert_int_equal(strlen(c.want), 111 * 19); /* 12, 120..129, 1200..1299 */
+}
+
 int main(void)
 {
 	em_log_set_level(EM_LOG_ERROR);
@@ -688,6 +868,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upsert_follows_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search_text_and_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_search_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_cut_short_is_indexed_later, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	em_loop_close();

@@ -64,6 +64,8 @@ enum conn_state { CONN_HTTP, CONN_WS };
 typedef struct em_conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
+	uint64_t deadline;  /* loop time (ms) of the current timeout; 0 = none */
+	uint64_t timer_due; /* when the armed uv timer fires */
 	em_server *srv;
 	struct em_conn *prev, *next;
 	llhttp_t parser;

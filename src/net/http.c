@@ -266,11 +266,23 @@ void em__conn_close(em_conn *c)
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+/* The connection's timeout is lazy: a new deadline only moves c->deadline,
+** and the uv timer is re-armed only when it must fire earlier than it is
+** set to. When it fires before the deadline (the deadline moved on since),
+** it is armed again for the rest. Keep-alive traffic thus does not stop and
+** start a timer for every request. */
 static void on_timeout(uv_timer_t *t)
 {
 	em_conn *c = t->data;
-	if (c->state != CONN_HTTP || c->closing)
+	if (c->state != CONN_HTTP || c->closing || !c->deadline)
 		return;
+	uint64_t now = uv_now(t->loop);
+	if (now < c->deadline) {
+		c->timer_due = c->deadline;
+		uv_timer_start(&c->timer, on_timeout, c->deadline - now, 0);
+		return;
+	}
+	c->deadline = 0;
 	if (c->req_active && !c->req_pending) {
 		/* Headers or body did not arrive in time. */
 		answer_error_and_close(c, 408, "timeout", "request not received in time");
@@ -287,8 +299,14 @@ static void on_timeout(uv_timer_t *t)
 
 static void conn_start_timer(em_conn *c, int ms)
 {
-	if (!c->closing)
+	if (c->closing)
+		return;
+	uint64_t now = uv_now(em__uv_loop());
+	c->deadline = now + (uint64_t)ms;
+	if (!uv_is_active((uv_handle_t *)&c->timer) || c->timer_due > c->deadline) {
+		c->timer_due = c->deadline;
 		uv_timer_start(&c->timer, on_timeout, (uint64_t)ms, 0);
+	}
 }
 
 typedef struct write_req {
@@ -826,7 +844,7 @@ static int on_message_complete(llhttp_t *p)
 {
 	em_conn *c = p->data;
 	c->req_pending = 1;
-	uv_timer_stop(&c->timer);
+	c->deadline = 0; /* no timeout while the request is handled */
 	return HPE_PAUSED;
 }
 

@@ -29,6 +29,65 @@ static pthread_mutex_t mbox_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct post *mbox_head, *mbox_tail;
 static pthread_t loop_thread;
 
+/* End-of-turn callbacks (em_loop_at_turn_end): run from a check handle right
+** after the I/O callbacks and from a prepare handle before the loop blocks,
+** so work registered by timers or posted callbacks does not wait for the
+** next event either. Neither handle keeps the loop alive. */
+#define TURN_END_MAX 8
+static struct turn_end {
+	void (*fn)(void *);
+	void *arg;
+} turn_end[TURN_END_MAX];
+static int nturn_end;
+static int running; /* inside uv_run: a turn end will come */
+static uv_check_t turn_check;
+static uv_prepare_t turn_prepare;
+
+static void run_turn_end(void)
+{
+	while (nturn_end > 0) {
+		struct turn_end t = turn_end[--nturn_end];
+		t.fn(t.arg);
+	}
+}
+
+static void on_turn_check(uv_check_t *h)
+{
+	(void)h;
+	run_turn_end();
+}
+
+static void on_turn_prepare(uv_prepare_t *h)
+{
+	(void)h;
+	run_turn_end();
+}
+
+void em_loop_at_turn_end(void (*fn)(void *), void *arg)
+{
+	for (int i = 0; i < nturn_end; i++)
+		if (turn_end[i].fn == fn && turn_end[i].arg == arg)
+			return;
+	if (!running || nturn_end == TURN_END_MAX) {
+		/* Outside the loop (start-up, the command line, tests that block
+		** between pumps) no turn end may come soon; without room, now
+		** rather than late. */
+		fn(arg);
+		return;
+	}
+	if (nturn_end == 0) {
+		/* libuv runs the check handle started last first: restarting it
+		** puts this work ahead of the others of the turn end, such as
+		** the WebSocket flush (so the store writer is already at work when
+		** the frames that announce a change leave). */
+		uv_check_stop(&turn_check);
+		uv_check_start(&turn_check, on_turn_check);
+	}
+	turn_end[nturn_end].fn = fn;
+	turn_end[nturn_end].arg = arg;
+	nturn_end++;
+}
+
 uv_loop_t *em__uv_loop(void)
 {
 	return loop;
@@ -66,6 +125,12 @@ int em_loop_init(void)
 		return EM_EIO;
 	loop = &loop_storage;
 	uv_async_init(loop, &wake, drain);
+	uv_check_init(loop, &turn_check);
+	uv_prepare_init(loop, &turn_prepare);
+	uv_check_start(&turn_check, on_turn_check);
+	uv_prepare_start(&turn_prepare, on_turn_prepare);
+	uv_unref((uv_handle_t *)&turn_check);
+	uv_unref((uv_handle_t *)&turn_prepare);
 	loop_thread = pthread_self();
 	return 0;
 }
@@ -73,18 +138,29 @@ int em_loop_init(void)
 int em_loop_run(void)
 {
 	loop_thread = pthread_self();
-	return uv_run(loop, UV_RUN_DEFAULT) ? EM_EAGAIN : 0;
+	running++;
+	int rc = uv_run(loop, UV_RUN_DEFAULT);
+	running--;
+	run_turn_end();
+	return rc ? EM_EAGAIN : 0;
 }
 
 int em_loop_run_once(void)
 {
-	return uv_run(loop, UV_RUN_NOWAIT);
+	running++;
+	int rc = uv_run(loop, UV_RUN_NOWAIT);
+	running--;
+	run_turn_end();
+	return rc;
 }
 
 void em_loop_run_until(volatile int *flag)
 {
+	running++;
 	while (!*flag)
 		uv_run(loop, UV_RUN_ONCE);
+	running--;
+	run_turn_end();
 }
 
 void em_loop_stop(void)
@@ -106,6 +182,7 @@ void em_loop_close(void)
 	if (!loop)
 		return;
 	drain(&wake);
+	run_turn_end();
 	close_signals();
 	uv_walk(loop, close_walk, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);

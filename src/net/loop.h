@@ -26,6 +26,12 @@ int em_loop_is_loop_thread(void);
 /* Runs every callback posted so far (shutdown, after worker threads stopped). */
 void em_loop_drain(void);
 
+/* Loop thread only: fn(arg) runs once at the end of this loop turn, after
+** the I/O callbacks and before the loop next blocks. A pair registered again
+** before it ran runs once. Lets a module gather what one turn produced and
+** hand it on in one step (the store wakes its writer this way). */
+void em_loop_at_turn_end(void (*fn)(void *arg), void *arg);
+
 /* Thread-safe: fn(arg) runs on the loop thread soon, in posting order. */
 void em_loop_post(void (*fn)(void *arg), void *arg);
 

@@ -48,6 +48,15 @@ int em_store_schema_version(em_store *s);
 ** already waiting (answer 503), or EM_ECLOSED during shutdown. On a non-zero
 ** return neither callback ever runs. `done` may be NULL. */
 int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
+/* Like em_store_write, for a write that may run twice. Each write normally
+** runs inside a savepoint of its own, so that a failing one is undone alone.
+** Consecutive replayable writes share one savepoint instead (two statements
+** and the savepoint journal's copy of every page they touch are saved per
+** write); should one of them fail, the shared savepoint is rolled back,
+** reset() runs (it must forget whatever state fn keeps beside the database)
+** and each of them runs again in a savepoint of its own. fn must have no
+** effect outside the database that a second run would repeat. */
+int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg);
 /* Runs fn on the thread pool with a read-only connection, then done on the loop. */
 int em_store_read(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
 /* Synchronous variants for the command line and start-up (no loop running;

@@ -101,6 +101,7 @@ struct sync_wait {
 struct wreq {
 	em_db_fn fn;
 	em_done_fn done;
+	void (*reset)(void); /* non-NULL: replayable (em_store_write_replayable) */
 	void *arg;
 	int status;
 	struct sync_wait *sync;
@@ -947,6 +948,48 @@ static void writer_run_one(em_db *db, struct wreq *r)
 	}
 }
 
+/* Runs a run of consecutive replayable writes, from first, inside one
+** savepoint; returns the write after the run. If one fails, the run is
+** rolled back, the writes' reset functions run, and each write of the run up
+** to the failing one runs again inside its own savepoint (writer_run_one),
+** so the outcome per write is what it would have been without sharing. */
+static struct wreq *writer_run_shared(em_db *db, struct wreq *first)
+{
+	if (em_db_exec(db, SQL_SAVEPOINT, NULL)) {
+		writer_abort_tx(db);
+		return first->next; /* the caller sees the transaction gone */
+	}
+	struct wreq *r = first, *failed = NULL;
+	for (; r && r->reset; r = r->next) {
+		db->errmsg[0] = '\0';
+		int st = r->fn(db, r->arg);
+		db_reset_open(db);
+		if (sqlite3_get_autocommit(db->h)) {
+			em_error("store: write function left the transaction", "status=%d", st);
+			return r->next; /* the caller fails the whole segment */
+		}
+		if (st) {
+			failed = r;
+			break;
+		}
+		r->status = 0;
+	}
+	if (!failed) {
+		if (em_db_exec(db, SQL_RELEASE, NULL))
+			writer_abort_tx(db);
+		return r;
+	}
+	if (em_db_exec(db, SQL_ROLLBACK_TO, NULL) || em_db_exec(db, SQL_RELEASE, NULL)) {
+		writer_abort_tx(db);
+		return failed->next;
+	}
+	for (r = first; r != failed->next; r = r->next)
+		r->reset();
+	for (r = first; r != failed->next && !sqlite3_get_autocommit(db->h); r = r->next)
+		writer_run_one(db, r);
+	return failed->next;
+}
+
 static void record_batch_time(em_store_stats *st, uint64_t us)
 {
 	static const uint64_t bounds[7] = {250, 500, 1000, 2000, 5000, 10000, 50000};
@@ -994,9 +1037,13 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 			break;
 		}
 		while (end && !lost) {
-			writer_run_one(db, end);
+			if (end->reset && end->next && end->next->reset) {
+				end = writer_run_shared(db, end);
+			} else {
+				writer_run_one(db, end);
+				end = end->next;
+			}
 			lost = sqlite3_get_autocommit(db->h);
-			end = end->next;
 		}
 		if (!lost && em_db_exec(db, SQL_COMMIT, NULL)) {
 			em_error("store: COMMIT failed", "reason=%s",
@@ -1059,8 +1106,26 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Wakes the writer for what the loop queued during its turn. */
+static void wake_writer(void *arg)
+{
+	em_store *s = arg;
+	pthread_mutex_lock(&s->mu);
+	if (s->qhead)
+		pthread_cond_signal(&s->wcond);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static int enqueue(em_store *s, struct wreq *r)
 {
+	/* Writes queued by the loop thread wake the writer once, at the end of
+	** the loop turn (em_loop_at_turn_end): the writer then takes all the
+	** turn's writes as one group instead of waking for the first and
+	** committing it nearly alone. A writer that is busy takes whatever is
+	** queued when it finishes, woken or not. A synchronous write blocks its
+	** caller, so it wakes the writer at once. */
+	int at_turn_end = !r->sync && em_loop_is_loop_thread();
+	int wake_later = 0;
 	pthread_mutex_lock(&s->mu);
 	if (s->closing) {
 		pthread_mutex_unlock(&s->mu);
@@ -1078,9 +1143,13 @@ static int enqueue(em_store *s, struct wreq *r)
 	s->qlen++;
 	/* The writer sleeps either for a first write or, inside the group
 	** window, for a full batch; wake it only for those. */
-	if (s->qlen == 1 || s->qlen >= s->batch_max)
+	if (s->qlen >= s->batch_max || (s->qlen == 1 && !at_turn_end))
 		pthread_cond_signal(&s->wcond);
+	else if (s->qlen == 1)
+		wake_later = 1;
 	pthread_mutex_unlock(&s->mu);
+	if (wake_later)
+		em_loop_at_turn_end(wake_writer, s);
 	return 0;
 }
 
@@ -1091,6 +1160,22 @@ int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg)
 	EM_MAGIC_CHECK(s, STORE_MAGIC);
 	struct wreq *r = em_calloc(1, sizeof *r);
 	r->fn = fn;
+	r->done = done;
+	r->arg = arg;
+	int rc = enqueue(s, r);
+	if (rc)
+		em_free(r);
+	return rc;
+}
+
+int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg)
+{
+	if (!s || !fn || !reset)
+		return EM_EINVAL;
+	EM_MAGIC_CHECK(s, STORE_MAGIC);
+	struct wreq *r = em_calloc(1, sizeof *r);
+	r->fn = fn;
+	r->reset = reset;
 	r->done = done;
 	r->arg = arg;
 	int rc = enqueue(s, r);

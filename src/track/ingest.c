@@ -311,12 +311,24 @@ static void done_fn(int status, void *arg)
 	done(b);
 }
 
+/* Page views, pings, custom events and searches touch only the visitor,
+** visit and event rows and the sessionizer's cache, which
+** em_sessionize_reset() forgets: such a batch may run twice (store.h). */
+static int replayable(const em_track_batch *b)
+{
+	for (int i = 0; i < b->nevents; i++)
+		if (b->events[i].type > EM_EV_SEARCH)
+			return 0;
+	return 1;
+}
+
 int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch *b))
 {
 	submit_ctx *x = em_malloc(sizeof *x);
 	x->b = b;
 	x->done = done;
-	int rc = em_store_write(app->store, write_fn, done_fn, x);
+	int rc = replayable(b) ? em_store_write_replayable(app->store, write_fn, em_sessionize_reset, done_fn, x)
+			       : em_store_write(app->store, write_fn, done_fn, x);
 	if (rc)
 		em_free(x);
 	return rc;

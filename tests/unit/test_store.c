@@ -407,6 +407,68 @@ static void test_failing_write_rolls_back_alone(void **state)
 	blocker_free(b);
 }
 
+static int replay_resets;
+
+static void count_reset(void)
+{
+	replay_resets++;
+}
+
+/* Replayable writes share a savepoint; one failing among them must leave
+** every write with the outcome it has when each runs in its own. */
+static void test_failing_replayable_write_reruns(void **state)
+{
+	struct fixture *f = *state;
+	f->cfg.batch_ms = 0;
+	em_store *s = open_store(&f->cfg);
+	struct blocker *b = blocker_new();
+	int done = 0;
+	enum { N = 8 };
+	struct kv w[N] = {0};
+	/* r = replayable, p = plain. "c-fails" inserts and then fails; the
+	** second "a" fails by its unique key; "f" and "g" form a clean run. */
+	const char *keys[N] = {"a", "b", "c-fails", "d", "e", "a", "f", "g"};
+	const int repl[N] = {1, 1, 1, 1, 0, 1, 1, 1};
+	for (int i = 0; i < N; i++) {
+		snprintf(w[i].key, sizeof w[i].key, "%s", keys[i]);
+		w[i].done_count = &done;
+		w[i].status = 1;
+	}
+	w[2].fail = EM_EINVAL;
+	replay_resets = 0;
+
+	assert_int_equal(em_store_write(s, block_write, NULL, b), 0);
+	blocker_wait_running(b);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(repl[i] ? em_store_write_replayable(s, put_kv, count_reset, kv_done, &w[i])
+					 : em_store_write(s, put_kv, kv_done, &w[i]),
+				 0);
+	blocker_release(b);
+	pump_until(&done, N);
+
+	const int want[N] = {0, 0, EM_EINVAL, 0, 0, EM_EEXIST, 0, 0};
+	for (int i = 0; i < N; i++)
+		assert_int_equal(w[i].status, want[i]);
+	assert_false(has_key(s, "c-fails"));
+	for (int i = 0; i < N; i++)
+		if (!want[i])
+			assert_true(has_key(s, keys[i]));
+	assert_int_equal(count_rows(s, "a"), 1);
+	/* The run a, b, c-fails rolls back at c-fails: the three are reset
+	** and rerun alone. d runs alone (a plain write follows it). The run of
+	** the second "a", f and g fails at once: "a" is reset and rerun alone,
+	** then f and g share a savepoint and commit without a reset. */
+	assert_int_equal(replay_resets, 4);
+
+	em_store_stats st;
+	em_store_get_stats(s, &st);
+	assert_int_equal(st.commits, 2); /* the blocker's batch, then all eight together */
+	assert_int_equal(st.writes, 7);	 /* the blocker and six of the eight */
+	assert_int_equal(st.write_errors, 2);
+	em_store_close(s);
+	blocker_free(b);
+}
+
 static void test_queue_full_is_eagain(void **state)
 {
 	struct fixture *f = *state;
@@ -974,6 +1036,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_migration_error_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_writes_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_write_rolls_back_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failing_replayable_write_reruns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_is_eagain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraint_errors, setup, teardown),

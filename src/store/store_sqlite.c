@@ -132,7 +132,9 @@ struct em_store {
 	em_db *cdb;
 	pthread_t ckpt;
 	int ckpt_started, ckpt_stop, ckpt_frames;
+	int ckpt_mark; /* log frames when the checkpointer was last woken (writer thread) */
 	atomic_int ckpt_busy; /* a checkpoint runs: no need to wake the thread */
+	atomic_uint ckpt_runs; /* checkpoints that ran (statistics) */
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 
@@ -1350,18 +1352,34 @@ static void store_free(em_store *s)
 	em_free(s);
 }
 
-/* WAL frames after which the checkpointer is woken (SQLite's own default). */
+/* The checkpointer is woken each time the log has grown by this many frames
+** since it was last woken (SQLite's own default interval). */
 #define CKPT_FRAMES 1000
+/* A log this long (64 MiB of 4 KiB pages) is checkpointed in RESTART mode. */
+#define CKPT_RESTART_FRAMES 16384
+#define CKPT_BUSY_MS 50 /* the longest a RESTART checkpoint holds writes back */
 
 /* After each COMMIT on the writer connection: wakes the checkpointer when
-** the WAL has grown. Replaces SQLite's automatic checkpoint, which would
-** run inside the writer's COMMIT. */
+** the WAL has grown by CKPT_FRAMES since it was last woken. Replaces
+** SQLite's automatic checkpoint, which would run inside the writer's COMMIT.
+**
+** A PASSIVE checkpoint copies what was committed when it began; under a
+** steady stream of writes new frames arrive meanwhile, the log is never
+** wholly copied and so never starts over, and it would grow without end.
+** Past CKPT_RESTART_FRAMES the checkpointer therefore runs in RESTART mode:
+** it holds the next write back (at most the busy timeout) while it copies
+** the rest, after which that write starts the log from the beginning. Most
+** of the log is already copied by then, so the hold is short. */
 static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
 {
 	em_store *s = arg;
 	(void)h;
 	(void)name;
-	if (frames >= CKPT_FRAMES && !atomic_load_explicit(&s->ckpt_busy, memory_order_relaxed)) {
+	if (frames < s->ckpt_mark)
+		s->ckpt_mark = 0; /* the log started over */
+	if (frames >= s->ckpt_mark + CKPT_FRAMES &&
+	    !atomic_load_explicit(&s->ckpt_busy, memory_order_relaxed)) {
+		s->ckpt_mark = frames;
 		pthread_mutex_lock(&s->ckpt_mu);
 		s->ckpt_frames = frames;
 		pthread_cond_signal(&s->ckpt_cv);
@@ -1379,16 +1397,20 @@ static void *ckpt_main(void *arg)
 			pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
 		if (s->ckpt_stop)
 			break;
-		s->ckpt_frames = 0;
 		atomic_store(&s->ckpt_busy, 1);
 		pthread_mutex_unlock(&s->ckpt_mu);
 		int log = 0, done = 0;
-		int rc = sqlite3_wal_checkpoint_v2(s->cdb->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-			em_warn("store: checkpoint failed", "rc=%d", rc);
+		int mode = s->ckpt_frames >= CKPT_RESTART_FRAMES ? SQLITE_CHECKPOINT_RESTART
+								 : SQLITE_CHECKPOINT_PASSIVE;
+		int rc = sqlite3_wal_checkpoint_v2(s->cdb->h, NULL, mode, &log, &done);
+		if ((rc != SQLITE_OK && rc != SQLITE_BUSY) || log < 0)
+			em_warn("store: checkpoint failed", "rc=%d frames=%d", rc, log);
+		else
+			atomic_fetch_add_explicit(&s->ckpt_runs, 1, memory_order_relaxed);
 		pthread_mutex_lock(&s->ckpt_mu);
-		/* Commits during the checkpoint did not signal: look again at once
-		** if they grew the log past the mark (the next commit says so). */
+		s->ckpt_frames = 0;
+		/* Commits during the checkpoint did not signal: the next commit
+		** past the mark does. */
 		atomic_store(&s->ckpt_busy, 0);
 	}
 	pthread_mutex_unlock(&s->ckpt_mu);
@@ -1469,6 +1491,17 @@ int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen
 		store_free(s);
 		return rc;
 	}
+	/* A connection learns that the database is in WAL mode with its first
+	** read; until then a checkpoint on it does nothing (and says so only
+	** by reporting -1 frames), and the log would grow without bound. */
+	if (sqlite3_exec(s->cdb->h, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->cdb->h));
+		store_free(s);
+		return EM_EIO;
+	}
+	/* RESTART checkpoints hold new writes back while they wait for readers
+	** of older snapshots: give up soon rather than stall the writer. */
+	sqlite3_busy_timeout(s->cdb->h, CKPT_BUSY_MS);
 	sqlite3_wal_hook(wdb->h, wal_hook, s);
 
 	/* The writer must not take signals meant for the loop thread. */

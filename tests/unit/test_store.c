@@ -846,6 +846,33 @@ static void test_large_transactions_through_wal(void **state)
 	em_store_close(s);
 }
 
+/* The checkpointer copies the log into the database file while the store is
+** open (not only at close): a checkpoint on a connection that never read
+** the database does nothing, and the log would grow without bound. */
+static void test_log_checkpointed_while_open(void **state)
+{
+	struct fixture *f = *state;
+	em_store *s = open_store(&f->cfg);
+	char db[sizeof f->cfg.data_dir + 16];
+	snprintf(db, sizeof db, "%s/emma.db", f->cfg.data_dir);
+	struct stat st0;
+	assert_int_equal(stat(db, &st0), 0);
+	/* About 6 MiB of rows in 60 commits: well past the 1,000 frames
+	** after which the checkpointer is woken. */
+	for (int i = 0; i < 60; i++) {
+		struct bulk b = {i * 100, 100};
+		assert_int_equal(em_store_write_sync(s, put_bulk, &b), 0);
+	}
+	struct stat st;
+	int waited = 0;
+	while (stat(db, &st) == 0 && st.st_size < 4 * 1024 * 1024 && waited++ < 200)
+		usleep(50 * 1000);
+	print_message("database file %lld -> %lld bytes with the store open\n", (long long)st0.st_size,
+		      (long long)st.st_size);
+	assert_true(st.st_size >= 4 * 1024 * 1024);
+	em_store_close(s);
+}
+
 /* ---- Crash safety ----------------------------------------------------- */
 
 static const char *self_exe;
@@ -1037,6 +1064,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_async_writes_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_write_rolls_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_replayable_write_reruns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_checkpointed_while_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_is_eagain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraint_errors, setup, teardown),

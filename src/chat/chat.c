@@ -539,7 +539,7 @@ static json_t *conv_public(const conv *c)
 			 (json_int_t)c->last_seq);
 }
 
-static void announce_conv(const conv *c, const char *closed_outcome)
+static json_t *conv_event(const conv *c, const char *closed_outcome)
 {
 	json_t *cj = conv_json(c);
 	if (closed_outcome) {
@@ -547,7 +547,12 @@ static void announce_conv(const conv *c, const char *closed_outcome)
 		json_object_set_new(cj, "outcome", json_string(closed_outcome));
 		json_object_set_new(cj, "closed", em_json_time(em_now_ms()));
 	}
-	json_t *ev = json_pack("{s:s, s:o}", "type", "conversation", "conversation", cj);
+	return json_pack("{s:s, s:o}", "type", "conversation", "conversation", cj);
+}
+
+static void announce_conv(const conv *c, const char *closed_outcome)
+{
+	json_t *ev = conv_event(c, closed_outcome);
 	/* Everyone: the queue view must drop a chat another operator took. */
 	ops_broadcast(ev);
 	json_decref(ev);
@@ -1717,6 +1722,7 @@ int em_chat_operator_message(void *handle, json_t *msg)
 typedef struct op_ctx {
 	em_chat_cb cb;
 	void *arg;
+	json_t *announce; /* sent to every operator after the COMMIT, or NULL */
 	char pid[32];
 	char outcome[16];
 } op_ctx;
@@ -1744,12 +1750,13 @@ static void accept_done(int status, void *arg)
 
 /* Queues a change and calls cb after COMMIT with the conversation. */
 static int change_with_cb(conv *c, const char *outcome, int64_t closed_at, em_done_fn done, em_chat_cb cb,
-			  void *arg)
+			  void *arg, json_t *announce)
 {
 	em_conv_change *ch = em_calloc(1, sizeof *ch + sizeof(op_ctx));
 	op_ctx *oc = (op_ctx *)(ch + 1);
 	oc->cb = cb;
 	oc->arg = arg;
+	oc->announce = announce;
 	copy(ch->public_id, sizeof ch->public_id, c->pid);
 	ch->status = closed_at ? EM_CONV_CLOSED : c->status;
 	ch->operator_id = c->operator_id;
@@ -1776,7 +1783,7 @@ int em_chat_accept(const char *pid, int64_t operator_id, em_chat_cb cb, void *ar
 	if (!o->is_admin && !op_in_dept(o, c->department_id))
 		return EM_EPERM;
 	assign(c, o);
-	int rc = change_with_cb(c, "", 0, accept_done, cb, arg);
+	int rc = change_with_cb(c, "", 0, accept_done, cb, arg, NULL);
 	if (rc)
 		em_warn("accepted chat not stored", "conversation=%s", pid);
 	return 0;
@@ -1805,6 +1812,12 @@ static void closed_done(int status, void *arg)
 	em_conv_change *ch = arg;
 	op_ctx *oc = (op_ctx *)(ch + 1);
 	json_t *result = NULL;
+	/* The chat is closed in memory whatever the store said; consoles
+	** learn it now, when what they would read back is stored. */
+	if (oc->announce) {
+		ops_broadcast(oc->announce);
+		json_decref(oc->announce);
+	}
 	if (!status) {
 		em_webhooks_kick();
 		result = json_pack("{s:s, s:s, s:s}", "id", ch->public_id, "status", "closed", "outcome",
@@ -1817,13 +1830,17 @@ static void closed_done(int status, void *arg)
 	em_free(ch);
 }
 
-/* Closes in memory, announces, and frees the conversation. */
+/* Closes in memory and frees the conversation; operators hear of it after
+** the COMMIT (closed_done). */
 static void close_conv_cb(conv *c, const char *outcome, em_chat_cb cb, void *arg)
 {
 	int64_t now = em_now_ms();
-	if (change_with_cb(c, outcome, now, closed_done, cb, arg))
+	json_t *to_ops = conv_event(c, outcome);
+	if (change_with_cb(c, outcome, now, closed_done, cb, arg, to_ops)) {
 		em_warn("closed chat not stored", "conversation=%s", c->pid);
-	announce_conv(c, outcome);
+		ops_broadcast(to_ops);
+		json_decref(to_ops);
+	}
 	vchat *v = vchat_find(c->site_id, c->vid);
 	if (v) {
 		json_t *ev = json_pack("{s:s, s:s}", "type", "closed", "conversation", c->pid);
@@ -1905,7 +1922,7 @@ int em_chat_transfer(const char *pid, int64_t operator_id, int is_admin, const c
 	}
 	if (from)
 		announce_op(from);
-	if (change_with_cb(c, "", 0, accept_done, cb, arg))
+	if (change_with_cb(c, "", 0, accept_done, cb, arg, NULL))
 		em_warn("transferred chat not stored", "conversation=%s", pid);
 	dispatch();
 	return 0;

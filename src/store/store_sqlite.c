@@ -1038,6 +1038,25 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 				r->status = EM_EIO;
 			break;
 		}
+		int undone = 0;
+		if (!seg->next) {
+			/* A write alone in its transaction needs no savepoint: should it
+			** fail, the transaction is rolled back instead, with the same
+			** outcome. Its pages then need no copy in the savepoint
+			** journal (a bulk write, such as a CSV import's, touches
+			** thousands). */
+			db->errmsg[0] = '\0';
+			int st = seg->fn(db, seg->arg);
+			db_reset_open(db);
+			end = NULL;
+			lost = sqlite3_get_autocommit(db->h);
+			if (lost)
+				em_error("store: write function left the transaction", "status=%d", st);
+			else if (st && em_db_exec(db, SQL_ROLLBACK, NULL))
+				lost = 1;
+			seg->status = lost ? (st ? st : EM_EIO) : st;
+			undone = st != 0;
+		}
 		while (end && !lost) {
 			if (end->reset && end->next && end->next->reset) {
 				end = writer_run_shared(db, end);
@@ -1047,7 +1066,7 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 			}
 			lost = sqlite3_get_autocommit(db->h);
 		}
-		if (!lost && em_db_exec(db, SQL_COMMIT, NULL)) {
+		if (!lost && !undone && em_db_exec(db, SQL_COMMIT, NULL)) {
 			em_error("store: COMMIT failed", "reason=%s",
 				 em_log_quote(em_db_errmsg(db), q, sizeof q));
 			if (!sqlite3_get_autocommit(db->h))
@@ -1056,8 +1075,8 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 		}
 		if (lost) {
 			for (struct wreq *r = seg; r != end; r = r->next)
-				r->status = EM_EIO;
-		} else {
+				r->status = r->status ? r->status : EM_EIO;
+		} else if (!undone) {
 			commits++;
 		}
 		if (ntimes < (int)(sizeof times / sizeof times[0]))

@@ -407,6 +407,29 @@ static void test_failing_write_rolls_back_alone(void **state)
 	blocker_free(b);
 }
 
+/* A write alone in its batch runs without a savepoint: its failure must
+** still leave nothing behind, and the next write must find the store as
+** before. */
+static void test_lone_failing_write_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	em_store *s = open_store(&f->cfg);
+	struct kv ok = {.key = "lone-ok"}, bad = {.key = "lone-bad", .fail = EM_EINVAL},
+		  dup = {.key = "lone-ok"};
+	assert_int_equal(em_store_write_sync(s, put_kv, &ok), 0);
+	assert_int_equal(em_store_write_sync(s, put_kv, &bad), EM_EINVAL);
+	assert_int_equal(em_store_write_sync(s, put_kv, &dup), EM_EEXIST);
+	assert_true(has_key(s, "lone-ok"));
+	assert_false(has_key(s, "lone-bad"));
+	struct kv after = {.key = "lone-after"};
+	assert_int_equal(em_store_write_sync(s, put_kv, &after), 0);
+	assert_true(has_key(s, "lone-after"));
+	em_store_stats st;
+	em_store_get_stats(s, &st);
+	assert_int_equal(st.write_errors, 2);
+	em_store_close(s);
+}
+
 static int replay_resets;
 
 static void count_reset(void)
@@ -1063,6 +1086,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_migration_error_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_writes_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_write_rolls_back_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lone_failing_write_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_replayable_write_reruns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_checkpointed_while_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_is_eagain, setup, teardown),

@@ -1174,25 +1174,8 @@ static int enqueue(em_store *s, struct wreq *r)
 	return 0;
 }
 
-int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg)
+static int queue_write(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg)
 {
-	if (!s || !fn)
-		return EM_EINVAL;
-	EM_MAGIC_CHECK(s, STORE_MAGIC);
-	struct wreq *r = em_calloc(1, sizeof *r);
-	r->fn = fn;
-	r->done = done;
-	r->arg = arg;
-	int rc = enqueue(s, r);
-	if (rc)
-		em_free(r);
-	return rc;
-}
-
-int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg)
-{
-	if (!s || !fn || !reset)
-		return EM_EINVAL;
 	EM_MAGIC_CHECK(s, STORE_MAGIC);
 	struct wreq *r = em_calloc(1, sizeof *r);
 	r->fn = fn;
@@ -1203,6 +1186,20 @@ int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_
 	if (rc)
 		em_free(r);
 	return rc;
+}
+
+int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg)
+{
+	if (!s || !fn)
+		return EM_EINVAL;
+	return queue_write(s, fn, NULL, done, arg);
+}
+
+int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg)
+{
+	if (!s || !fn || !reset)
+		return EM_EINVAL;
+	return queue_write(s, fn, reset, done, arg);
 }
 
 int em_store_write_sync(em_store *s, em_db_fn fn, void *arg)

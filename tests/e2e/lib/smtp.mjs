@@ -39,6 +39,9 @@ function greeting(port) {
 			if (data.includes('\n')) { s.end('QUIT\r\n'); resolve(data.trim()); }
 		});
 		s.on('error', reject);
+		// Closed without a greeting (another process had the port, or aiosmtpd died):
+		// without this the promise would stay pending with nothing left to wake it.
+		s.on('close', () => reject(new Error('closed without a greeting')));
 	});
 }
 

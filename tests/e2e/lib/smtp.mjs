@@ -95,10 +95,21 @@ export function parseMessage(raw) {
  * Resolves once it greets.
  */
 export async function startSmtp({ port } = {}) {
+	// A port found free can be taken by another test file's process before aiosmtpd
+	// binds it: then aiosmtpd exits, and a fresh port is tried (twice more).
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await startSmtpOnce(port || (await freePort()));
+		} catch (e) {
+			if (port || attempt === 3 || !e.exited) throw e;
+		}
+	}
+}
+
+async function startSmtpOnce(port) {
 	const dir = mkdtempSync(join(tmpdir(), 'emma-smtp-'));
 	// Python's Maildir makes its tmp/new/cur only for a directory that does not exist yet.
 	for (const sub of ['tmp', 'new', 'cur']) mkdirSync(join(dir, sub));
-	port = port || (await freePort());
 	const proc = spawn(PYTHON, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', dir], {
 		stdio: ['ignore', 'pipe', 'pipe'],
 	});
@@ -109,7 +120,10 @@ export async function startSmtp({ port } = {}) {
 	const deadline = Date.now() + 15000;
 	let greet = null;
 	while (!greet) {
-		if (proc.exitCode !== null) throw new Error(`aiosmtpd exited (${proc.exitCode}): ${output}`);
+		if (proc.exitCode !== null) {
+			rmSync(dir, { recursive: true, force: true });
+			throw Object.assign(new Error(`aiosmtpd exited (${proc.exitCode}) on port ${port}: ${output}`), { exited: true });
+		}
 		if (Date.now() > deadline) {
 			proc.kill('SIGKILL');
 			throw new Error(`aiosmtpd did not start on port ${port}: ${output}`);

@@ -38,17 +38,19 @@ static struct turn_end {
 	void (*fn)(void *);
 	void *arg;
 } turn_end[TURN_END_MAX];
-static int nturn_end;
+static int nturn_end, turn_pos; /* entries before turn_pos ran in this pass */
 static int running; /* inside uv_run: a turn end will come */
 static uv_check_t turn_check;
 static uv_prepare_t turn_prepare;
 
+/* In the order registered; what a callback registers runs in the same pass. */
 static void run_turn_end(void)
 {
-	while (nturn_end > 0) {
-		struct turn_end t = turn_end[--nturn_end];
+	while (turn_pos < nturn_end) {
+		struct turn_end t = turn_end[turn_pos++];
 		t.fn(t.arg);
 	}
+	nturn_end = turn_pos = 0;
 }
 
 static void on_turn_check(uv_check_t *h)
@@ -65,7 +67,7 @@ static void on_turn_prepare(uv_prepare_t *h)
 
 void em_loop_at_turn_end(void (*fn)(void *), void *arg)
 {
-	for (int i = 0; i < nturn_end; i++)
+	for (int i = turn_pos; i < nturn_end; i++)
 		if (turn_end[i].fn == fn && turn_end[i].arg == arg)
 			return;
 	if (!running || nturn_end == TURN_END_MAX) {
@@ -74,14 +76,6 @@ void em_loop_at_turn_end(void (*fn)(void *), void *arg)
 		** rather than late. */
 		fn(arg);
 		return;
-	}
-	if (nturn_end == 0) {
-		/* libuv runs the check handle started last first: restarting it
-		** puts this work ahead of the others of the turn end, such as
-		** the WebSocket flush (so the store writer is already at work when
-		** the frames that announce a change leave). */
-		uv_check_stop(&turn_check);
-		uv_check_start(&turn_check, on_turn_check);
 	}
 	turn_end[nturn_end].fn = fn;
 	turn_end[nturn_end].arg = arg;

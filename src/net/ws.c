@@ -15,9 +15,9 @@
 **
 ** Sends do not write at once: em_ws_send_text() queues the frame in wslay
 ** and puts the socket on a "dirty" list, and the list is flushed once per
-** loop turn (a uv_check handle right after the I/O callbacks, and a
-** uv_prepare handle before the loop blocks, for frames queued by timers or
-** close callbacks). So every frame queued for one socket during one turn —
+** loop turn (em_loop_at_turn_end: after the I/O callbacks, or before the
+** loop blocks for frames queued by timers or close callbacks). So every
+** frame queued for one socket during one turn —
 ** say the messages of one group commit for an operator who holds many
 ** chats — leaves in one write, in the order queued.
 */
@@ -82,12 +82,9 @@ static int parked_in_cycle;
 #define SWEEP_SLICES 10 /* ticks per visit of every socket */
 
 /* Sockets with frames queued since the last flush, in the order they were
-** first queued to; flushed by the check and prepare handles below. */
+** first queued to; flushed at the end of the loop turn (flush_dirty). */
 static em_ws *dirty_head, **dirty_tail = &dirty_head;
-static void flush_handles_start(void);
-static uv_check_t flush_check;
-static uv_prepare_t flush_prepare;
-static uv_loop_t *flush_loop; /* the loop the two handles belong to */
+static void flush_dirty(void *arg);
 
 #define PARK_IDLE_MS 5000
 
@@ -277,10 +274,13 @@ static void dirty_add(em_ws *ws)
 {
 	if (ws->dprev)
 		return;
+	int first = !dirty_head;
 	ws->dnext = NULL;
 	ws->dprev = dirty_tail;
 	*dirty_tail = ws;
 	dirty_tail = &ws->dnext;
+	if (first)
+		em_loop_at_turn_end(flush_dirty, NULL);
 }
 
 static void dirty_remove(em_ws *ws)
@@ -299,42 +299,14 @@ static void dirty_remove(em_ws *ws)
 /* Writes out every socket's queued frames, one write per socket. A flush
 ** may close a connection, and its close handler may queue frames for other
 ** sockets: those join the list and leave in the same pass. */
-static void flush_dirty(void)
+static void flush_dirty(void *arg)
 {
+	(void)arg;
 	while (dirty_head) {
 		em_ws *ws = dirty_head;
 		dirty_remove(ws);
 		ws_flush(ws);
 	}
-}
-
-static void on_flush_check(uv_check_t *h)
-{
-	(void)h;
-	flush_dirty();
-}
-
-static void on_flush_prepare(uv_prepare_t *h)
-{
-	(void)h;
-	flush_dirty();
-}
-
-/* The two handles live on the current loop and never keep it alive. A loop
-** that was closed (tests make several) closed them too: start them anew. */
-static void flush_handles_start(void)
-{
-	uv_loop_t *l = em__uv_loop();
-	if (flush_loop == l && !uv_is_closing((uv_handle_t *)&flush_check) &&
-	    !uv_is_closing((uv_handle_t *)&flush_prepare))
-		return;
-	uv_check_init(l, &flush_check);
-	uv_prepare_init(l, &flush_prepare);
-	uv_check_start(&flush_check, on_flush_check);
-	uv_prepare_start(&flush_prepare, on_flush_prepare);
-	uv_unref((uv_handle_t *)&flush_check);
-	uv_unref((uv_handle_t *)&flush_prepare);
-	flush_loop = l;
 }
 
 /* 1 when the bytes are whole pong frames only (client frames are masked;
@@ -571,7 +543,6 @@ em_ws *em_ws_upgrade(em_req *r, const em_ws_handlers *h, void *user)
 	em__server_ws_count(c->srv, 1, 0);
 	if (!sweep_timer)
 		sweep_timer = em_timer_start(SWEEP_TICK_MS, SWEEP_TICK_MS, sweep, NULL);
-	flush_handles_start();
 
 	c->state = CONN_WS;
 	c->ws = ws;

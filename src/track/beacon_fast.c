@@ -260,6 +260,18 @@ static int opt_str(rd *r, em_track_batch *b, size_t max, const char **out)
 	return 1;
 }
 
+/* Steps to the next member of an object whose '{' was read: 1 with its key
+** in r->buf and the ':' read, 0 at the closing '}', -1 on bad syntax. */
+static int member(rd *r, int *first)
+{
+	if (eat(r, '}'))
+		return 0;
+	if (!*first && !eat(r, ','))
+		return -1;
+	*first = 0;
+	return str(r) && eat(r, ':') ? 1 : -1;
+}
+
 static int event(rd *r, em_track_batch *b, int64_t now_ms)
 {
 	if (!eat(r, '{'))
@@ -270,13 +282,8 @@ static int event(rd *r, em_track_batch *b, int64_t now_ms)
 	unsigned seen = 0;
 	const char *url = NULL;
 	double ts = -1, active = -1;
-	int type = 0, first = 1;
-	while (!eat(r, '}')) {
-		if (!first && !eat(r, ','))
-			return 0;
-		first = 0;
-		if (!str(r) || !eat(r, ':'))
-			return 0;
+	int type = 0, first = 1, m;
+	while ((m = member(r, &first)) > 0) {
 		unsigned k = !strcmp(r->buf, "type")	   ? K_TYPE
 			     : !strcmp(r->buf, "url")	   ? K_URL
 			     : !strcmp(r->buf, "title")	   ? K_TITLE
@@ -320,7 +327,7 @@ static int event(rd *r, em_track_batch *b, int64_t now_ms)
 		}
 	}
 	/* What the general reader checks for these two types. */
-	if (!type)
+	if (m < 0 || !type)
 		return 0;
 	e->type = type;
 	e->ts_ms = em_beacon_event_time(ts, now_ms);
@@ -346,15 +353,10 @@ int em_beacon_parse_fast(const char *body, size_t len, int64_t now_ms, em_track_
 	r->p = (const unsigned char *)body;
 	r->end = r->p + len;
 	unsigned seen = 0;
-	int first = 1;
+	int first = 1, m;
 	if (!eat(r, '{'))
 		return 0;
-	while (!eat(r, '}')) {
-		if (!first && !eat(r, ','))
-			return 0;
-		first = 0;
-		if (!str(r) || !eat(r, ':'))
-			return 0;
+	while ((m = member(r, &first)) > 0) {
 		if (!strcmp(r->buf, "site") && !(seen & 1)) {
 			seen |= 1;
 			if (!str(r) || r->len == 0 || r->len > 64 || strlen(r->buf) != r->len)
@@ -403,6 +405,8 @@ int em_beacon_parse_fast(const char *body, size_t len, int64_t now_ms, em_track_
 			return 0;
 		}
 	}
+	if (m < 0)
+		return 0;
 	ws(r);
 	return seen & 1 && seen & 4 && r->p == r->end && b->nevents >= 1;
 }

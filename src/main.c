@@ -272,7 +272,8 @@ static int cmd_serve(int argc, char **argv)
 	}
 	/* Contacts of an import that was cut short become searchable now. */
 	if ((rc = em_store_write_sync(app.store, em_csv_index_waiting_db, NULL)))
-		em_warn("contacts waiting for the search index stay unsearchable", "reason=%s", em_strerror(rc));
+		em_warn("contacts waiting for the search index stay unsearchable", "reason=%s",
+			em_strerror(rc));
 	if (em_ingest_init(&app, err, sizeof err)) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		em_store_close(app.store);

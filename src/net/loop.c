@@ -39,7 +39,7 @@ static struct turn_end {
 	void *arg;
 } turn_end[TURN_END_MAX];
 static int nturn_end, turn_pos; /* entries before turn_pos ran in this pass */
-static int running; /* inside uv_run: a turn end will come */
+static int running;		/* inside uv_run: a turn end will come */
 static uv_check_t turn_check;
 static uv_prepare_t turn_prepare;
 

@@ -77,12 +77,12 @@ int em_store_checkpoint(em_store *s, char *err, size_t errlen);
 /* Figures for /metrics. */
 typedef struct em_store_stats {
 	uint64_t queue_depth;
-	uint64_t writes;	  /* committed write functions */
-	uint64_t commits;	  /* transactions */
+	uint64_t writes;  /* committed write functions */
+	uint64_t commits; /* transactions */
 	uint64_t write_errors;
-	uint64_t commit_us_sum;	  /* total time inside COMMIT batches */
+	uint64_t commit_us_sum; /* total time inside COMMIT batches */
 	uint64_t commit_us_max;
-	uint64_t commit_hist[8];  /* <=0.25,0.5,1,2,5,10,50,+Inf ms buckets, cumulative counts not applied */
+	uint64_t commit_hist[8]; /* <=0.25,0.5,1,2,5,10,50,+Inf ms buckets, cumulative counts not applied */
 } em_store_stats;
 void em_store_get_stats(em_store *s, em_store_stats *out);
 

@@ -132,8 +132,8 @@ struct em_store {
 	em_db *cdb;
 	pthread_t ckpt;
 	int ckpt_started, ckpt_stop, ckpt_frames;
-	int ckpt_mark; /* log frames when the checkpointer was last woken (writer thread) */
-	atomic_int ckpt_busy; /* a checkpoint runs: no need to wake the thread */
+	int ckpt_mark;		/* log frames when the checkpointer was last woken (writer thread) */
+	atomic_int ckpt_busy;	/* a checkpoint runs: no need to wake the thread */
 	atomic_int ckpt_copied; /* log frames the last checkpoint had copied */
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;

@@ -70,8 +70,10 @@ static int secret_read(em_db *db, void *arg)
 static int secret_write(em_db *db, void *arg)
 {
 	secret_ctx *x = arg;
-	return em_db_exec(db, "INSERT INTO setting (key, value) VALUES ('track.secret', ?) ON CONFLICT (key) DO NOTHING",
-			  "t", x->hex);
+	return em_db_exec(
+		db,
+		"INSERT INTO setting (key, value) VALUES ('track.secret', ?) ON CONFLICT (key) DO NOTHING",
+		"t", x->hex);
 }
 
 static int load_secret(em_store *s)
@@ -90,7 +92,8 @@ static int load_secret(em_store *s)
 			return rc;
 	}
 	size_t bin_len = 0;
-	if (sodium_hex2bin(secret, sizeof secret, x.hex, strlen(x.hex), NULL, &bin_len, NULL) || bin_len != 32)
+	if (sodium_hex2bin(secret, sizeof secret, x.hex, strlen(x.hex), NULL, &bin_len, NULL) ||
+	    bin_len != 32)
 		return EM_ECORRUPT;
 	return 0;
 }
@@ -208,7 +211,8 @@ static void cookieless_vid(const char *site_key, const char *ip, const char *ua,
 	gmtime_r(&now, &tm);
 	strftime(day, sizeof day, "%Y-%m-%d", &tm);
 	unsigned char daykey[32], h[16];
-	crypto_generichash(daykey, sizeof daykey, (const unsigned char *)day, strlen(day), secret, sizeof secret);
+	crypto_generichash(daykey, sizeof daykey, (const unsigned char *)day, strlen(day), secret,
+			   sizeof secret);
 	crypto_generichash_state st;
 	crypto_generichash_init(&st, daykey, sizeof daykey, sizeof h);
 	crypto_generichash_update(&st, (const unsigned char *)site_key, strlen(site_key) + 1);
@@ -327,8 +331,9 @@ int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch
 	submit_ctx *x = em_malloc(sizeof *x);
 	x->b = b;
 	x->done = done;
-	int rc = replayable(b) ? em_store_write_replayable(app->store, write_fn, em_sessionize_reset, done_fn, x)
-			       : em_store_write(app->store, write_fn, done_fn, x);
+	int rc = replayable(b)
+			 ? em_store_write_replayable(app->store, write_fn, em_sessionize_reset, done_fn, x)
+			 : em_store_write(app->store, write_fn, done_fn, x);
 	if (rc)
 		em_free(x);
 	return rc;

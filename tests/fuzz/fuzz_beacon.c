@@ -57,7 +57,8 @@ static void compare_readers(const uint8_t *data, size_t size)
 			if (x->type != y->type || x->ts_ms != y->ts_ms || x->active_s != y->active_s ||
 			    !same(x->url, y->url) || !same(x->title, y->title) || !same(x->ref, y->ref) ||
 			    !same(x->name, y->name) || !same(x->data, y->data) || x->total != y->total ||
-			    x->amount != y->amount || x->cart_action != y->cart_action || x->granted != y->granted)
+			    x->amount != y->amount || x->cart_action != y->cart_action ||
+			    x->granted != y->granted)
 				abort();
 		}
 	}
@@ -76,8 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (!err.code[0] || !err.message[0] || !memchr(err.message, '\0', sizeof err.message))
 			abort();
-		if (err.status == 422 && err.field[0] && strcmp(err.field, "site") && strcmp(err.field, "vid") &&
-		    strcmp(err.field, "events") && strncmp(err.field, "events[", 7))
+		if (err.status == 422 && err.field[0] && strcmp(err.field, "site") &&
+		    strcmp(err.field, "vid") && strcmp(err.field, "events") &&
+		    strncmp(err.field, "events[", 7))
 			abort();
 		em_track_batch_free(b);
 		return 0;

@@ -595,7 +595,8 @@ static int merge_data_fn(em_db *db, void *arg)
 	for (int i = 1; i <= 900; i++) {
 		em_contact_input in = {0};
 		char name[64], email[64];
-		snprintf(name, sizeof name, "%s %s %d", i % 3 ? "Person" : "Alpha", i % 97 ? "Plain" : "Zetaberg", i);
+		snprintf(name, sizeof name, "%s %s %d", i % 3 ? "Person" : "Alpha",
+			 i % 97 ? "Plain" : "Zetaberg", i);
 		snprintf(email, sizeof email, "p%d@shop.example", i);
 		in.name = name;
 		in.email = email;
@@ -626,7 +627,8 @@ static int merge_check_fn(em_db *db, void *arg)
 	m->got[0] = m->want[0] = '\0';
 	int64_t cursor = 0;
 	do {
-		em_contact_query q = {.q = m->q, .tag = m->tag, .stage = m->stage, .limit = 7, .cursor = cursor};
+		em_contact_query q = {
+			.q = m->q, .tag = m->tag, .stage = m->stage, .limit = 7, .cursor = cursor};
 		int rc = em_contacts_search_db(db, &q);
 		if (rc)
 			return rc;
@@ -640,11 +642,12 @@ static int merge_check_fn(em_db *db, void *arg)
 		json_decref(q.out);
 		cursor = q.next_cursor;
 	} while (cursor);
-	em_stmt *st = em_db_prepare(db,
-				    "SELECT public_id FROM contact c WHERE lower(name) LIKE ? AND (? = '' OR stage = ?)"
-				    " AND EXISTS (SELECT 1 FROM contact_tag WHERE contact_id = c.id AND tag = ?)"
-				    " ORDER BY id DESC",
-				    "tttt", m->like, m->stage ? m->stage : "", m->stage ? m->stage : "", m->tag);
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT public_id FROM contact c WHERE lower(name) LIKE ? AND (? = '' OR stage = ?)"
+		" AND EXISTS (SELECT 1 FROM contact_tag WHERE contact_id = c.id AND tag = ?)"
+		" ORDER BY id DESC",
+		"tttt", m->like, m->stage ? m->stage : "", m->stage ? m->stage : "", m->tag);
 	while (em_stmt_step(st) == 1) {
 		size_t n = strlen(m->want);
 		snprintf(m->want + n, sizeof m->want - n, "%s,", em_stmt_text(st, 0));
@@ -659,10 +662,13 @@ static void test_search_text_and_tag(void **state)
 	assert_int_equal(em_store_write_sync(f->s, seed, NULL), 0);
 	assert_int_equal(em_store_write_sync(f->s, merge_data_fn, NULL), 0);
 	static struct merge_case cases[] = {
-		{.q = "alpha", .like = "%alpha%", .tag = "common", .stage = NULL},  /* both common */
-		{.q = "alpha", .like = "%alpha%", .tag = "rare", .stage = NULL},    /* the tag is rarer */
-		{.q = "zetab", .like = "%zetab%", .tag = "common", .stage = NULL},  /* the text is rarer */
-		{.q = "zetab", .like = "%zetab%", .tag = "rare", .stage = NULL},    /* both rare: nothing in common */
+		{.q = "alpha", .like = "%alpha%", .tag = "common", .stage = NULL}, /* both common */
+		{.q = "alpha", .like = "%alpha%", .tag = "rare", .stage = NULL},   /* the tag is rarer */
+		{.q = "zetab", .like = "%zetab%", .tag = "common", .stage = NULL}, /* the text is rarer */
+		{.q = "zetab",
+		 .like = "%zetab%",
+		 .tag = "rare",
+		 .stage = NULL}, /* both rare: nothing in common */
 		{.q = "person", .like = "%person%", .tag = "rare", .stage = "customer"},
 		{.q = "alpha", .like = "%alpha%", .tag = "nosuchtag", .stage = NULL},
 	};
@@ -674,7 +680,6 @@ static void test_search_text_and_tag(void **state)
 	assert_true(strlen(cases[1].want) > 0);
 	assert_true(strlen(cases[2].want) > 0);
 }
-
 
 /* A CSV import indexes its new contacts for search in a few large writes
 ** (migration 012): contacts waiting for the index are left alone by the
@@ -814,7 +819,8 @@ static int waiting_count_fn(em_db *db, void *arg)
 	struct import_run *m = arg;
 	m->todo_end = count(db, "SELECT count(*) FROM contact_search_todo WHERE ? = 0", 0);
 	m->found = count(
-		db, "SELECT count(*) FROM contact_search WHERE contact_search MATCH '\"cut1@\"' AND ? = 0", 0);
+		db, "SELECT count(*) FROM contact_search WHERE contact_search MATCH '\"cut1@\"' AND ? = 0",
+		0);
 	return 0;
 }
 

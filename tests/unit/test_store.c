@@ -783,8 +783,8 @@ static int put_bulk(em_db *db, void *arg)
 		for (size_t k = 0; k < sizeof value - 1; k++)
 			value[k] = (char)('a' + (i + (int)k) % 26);
 		value[sizeof value - 1] = '\0';
-		int rc = em_db_exec(db, "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", "tti", key, value,
-				    (int64_t)i);
+		int rc = em_db_exec(db, "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", "tti", key,
+				    value, (int64_t)i);
 		if (rc)
 			return rc;
 	}
@@ -827,7 +827,8 @@ static int touch_bulk(em_db *db, void *arg)
 static int count_upper(em_db *db, void *arg)
 {
 	int64_t *n = arg;
-	em_stmt *st = em_db_prepare(db, "SELECT count(*) FROM kv WHERE key LIKE 'bulk-%' AND value = upper(value)", "");
+	em_stmt *st = em_db_prepare(
+		db, "SELECT count(*) FROM kv WHERE key LIKE 'bulk-%' AND value = upper(value)", "");
 	int rc = em_stmt_step(st);
 	if (rc == 1)
 		*n = em_stmt_int(st, 0);

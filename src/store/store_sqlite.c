@@ -923,6 +923,23 @@ static void writer_abort_tx(em_db *db)
 
 /* Runs one write inside its own savepoint. A failing write (non-zero
 ** return) is rolled back to its savepoint alone; the others still commit. */
+/* Calls a write function inside the open transaction; sets r->status to
+** what it returned. Returns 1 when the transaction is gone: SQLite rolled
+** it back itself (disk full, I/O error) or the function ended it, so that
+** nothing of this batch segment holds (the status is then never 0). */
+static int call_write(em_db *db, struct wreq *r)
+{
+	db->errmsg[0] = '\0';
+	int st = r->fn(db, r->arg);
+	db_reset_open(db);
+	r->status = st;
+	if (!sqlite3_get_autocommit(db->h))
+		return 0;
+	em_error("store: write function left the transaction", "status=%d", st);
+	r->status = st ? st : EM_EIO;
+	return 1;
+}
+
 static void writer_run_one(em_db *db, struct wreq *r)
 {
 	if (em_db_exec(db, SQL_SAVEPOINT, NULL)) {
@@ -930,17 +947,9 @@ static void writer_run_one(em_db *db, struct wreq *r)
 		writer_abort_tx(db);
 		return;
 	}
-	db->errmsg[0] = '\0';
-	int st = r->fn(db, r->arg);
-	db_reset_open(db);
-	if (sqlite3_get_autocommit(db->h)) {
-		/* SQLite rolled the transaction back itself (disk full, I/O error)
-		** or the function ended it: nothing of this batch segment holds. */
-		em_error("store: write function left the transaction", "status=%d", st);
-		r->status = st ? st : EM_EIO;
+	if (call_write(db, r))
 		return;
-	}
-	r->status = st;
+	int st = r->status;
 	if (st) {
 		if (em_db_exec(db, SQL_ROLLBACK_TO, NULL) || em_db_exec(db, SQL_RELEASE, NULL))
 			writer_abort_tx(db);
@@ -963,18 +972,12 @@ static struct wreq *writer_run_shared(em_db *db, struct wreq *first)
 	}
 	struct wreq *r = first, *failed = NULL;
 	for (; r && r->reset; r = r->next) {
-		db->errmsg[0] = '\0';
-		int st = r->fn(db, r->arg);
-		db_reset_open(db);
-		if (sqlite3_get_autocommit(db->h)) {
-			em_error("store: write function left the transaction", "status=%d", st);
+		if (call_write(db, r))
 			return r->next; /* the caller fails the whole segment */
-		}
-		if (st) {
+		if (r->status) {
 			failed = r;
 			break;
 		}
-		r->status = 0;
 	}
 	if (!failed) {
 		if (em_db_exec(db, SQL_RELEASE, NULL))
@@ -1045,17 +1048,11 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 			** outcome. Its pages then need no copy in the savepoint
 			** journal (a bulk write, such as a CSV import's, touches
 			** thousands). */
-			db->errmsg[0] = '\0';
-			int st = seg->fn(db, seg->arg);
-			db_reset_open(db);
 			end = NULL;
-			lost = sqlite3_get_autocommit(db->h);
-			if (lost)
-				em_error("store: write function left the transaction", "status=%d", st);
-			else if (st && em_db_exec(db, SQL_ROLLBACK, NULL))
+			lost = call_write(db, seg);
+			undone = seg->status != 0;
+			if (!lost && undone && em_db_exec(db, SQL_ROLLBACK, NULL))
 				lost = 1;
-			seg->status = lost ? (st ? st : EM_EIO) : st;
-			undone = st != 0;
 		}
 		while (end && !lost) {
 			if (end->reset && end->next && end->next->reset) {

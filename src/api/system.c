@@ -25,13 +25,11 @@ static int is_loopback(const char *ip)
 	return !strncmp(ip, "127.", 4) || !strcmp(ip, "::1");
 }
 
-/* Prometheus text format. Open to loopback scrapers; anyone else must be a
-** signed-in admin or hold an API token of one. */
-static void metrics(em_req *r)
+/* Prometheus text format. */
+static void metrics_send(void *arg)
 {
+	em_req *r = arg;
 	em_app *app = em_req_app(r);
-	if (!is_loopback(em_req_client_ip(r)) && !em_auth_require(r, EM_AUTH_ADMIN))
-		return;
 	em_buf b;
 	em_buf_init(&b, 1 << 20);
 	em_server_metrics(app->server, &b);
@@ -75,13 +73,15 @@ static void metrics(em_req *r)
 		"# TYPE emma_track_rejected_total counter\nemma_track_rejected_total %llu\n"
 		"# HELP emma_track_rate_limited_total Tracking requests refused with 429.\n"
 		"# TYPE emma_track_rate_limited_total counter\nemma_track_rate_limited_total %llu\n"
+		"# HELP emma_track_lost_total Tracking batches answered, then refused by the store.\n"
+		"# TYPE emma_track_lost_total counter\nemma_track_lost_total %llu\n"
 		"# HELP emma_live_visitors Visitors on the sites now.\n"
 		"# TYPE emma_live_visitors gauge\nemma_live_visitors %zu\n"
 		"# HELP emma_live_memory_bytes Memory held by live presence.\n"
 		"# TYPE emma_live_memory_bytes gauge\nemma_live_memory_bytes %zu\n",
 		(unsigned long long)is->batches, (unsigned long long)is->events, (unsigned long long)is->bots,
-		(unsigned long long)is->rejected, (unsigned long long)is->rate_limited, em_presence_count(),
-		em_presence_memory());
+		(unsigned long long)is->rejected, (unsigned long long)is->rate_limited,
+		(unsigned long long)is->lost, em_presence_count(), em_presence_memory());
 	em_buf_printf(&b,
 		      "# HELP emma_chat_visitor_sockets Chat widgets connected.\n"
 		      "# TYPE emma_chat_visitor_sockets gauge\nemma_chat_visitor_sockets %d\n"
@@ -93,6 +93,16 @@ static void metrics(em_req *r)
 		      em_chat_pending_conversations());
 	em_resp_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
 	em_buf_free(&b);
+}
+
+/* Open to loopback scrapers; anyone else must be a signed-in admin or hold
+** an API token of one. The counters include every tracking batch answered
+** before this request. */
+static void metrics(em_req *r)
+{
+	if (!is_loopback(em_req_client_ip(r)) && !em_auth_require(r, EM_AUTH_ADMIN))
+		return;
+	em_ingest_when_applied(metrics_send, r);
 }
 
 static void console_index(em_req *r)

@@ -75,7 +75,6 @@ static void beacon_done(em_track_batch *b)
 			em_resp_json(r, 200, ans);
 		}
 	}
-	em_track_batch_free(b);
 }
 
 static void submit(em_req *r, em_app *app, em_track_batch *b, void (*done)(em_track_batch *))
@@ -129,7 +128,6 @@ static void gif_done(em_track_batch *b)
 		em_resp_header(r, "Cache-Control", "no-store");
 		em_resp_send(r, 200, "image/gif", pixel, sizeof pixel);
 	}
-	em_track_batch_free(b);
 }
 
 /* The noscript pixel: one pageview (or another simple event) per request. */

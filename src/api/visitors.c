@@ -15,11 +15,26 @@
 #include "crm/notes.h"
 #include "live/presence.h"
 #include "store/store.h"
+#include "track/ingest.h"
 #include "track/sites.h"
 
 #define PROFILE_VISITS_MAX 50
 #define VISIT_EVENTS_MAX 500
 #define PROFILE_NOTES_MAX 100
+
+typedef struct live_ctx {
+	em_req *req;
+	int64_t site_id; /* 0 = all */
+} live_ctx;
+
+static void live_send(void *arg)
+{
+	live_ctx *x = arg;
+	em_resp_json(x->req, 200,
+		     json_pack("{s:o, s:I}", "visitors", em_presence_list(x->site_id), "count",
+			       (json_int_t)em_presence_count()));
+	em_free(x);
+}
 
 static void live_list(em_req *r)
 {
@@ -35,9 +50,11 @@ static void live_list(em_req *r)
 		}
 		site_id = site->id;
 	}
-	em_resp_json(r, 200,
-		     json_pack("{s:o, s:I}", "visitors", em_presence_list(site_id), "count",
-			       (json_int_t)em_presence_count()));
+	live_ctx *x = em_malloc(sizeof *x);
+	x->req = r;
+	x->site_id = site_id;
+	/* Every batch answered before this request is in the list. */
+	em_ingest_when_applied(live_send, x);
 }
 
 typedef struct profile_ctx {

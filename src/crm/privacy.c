@@ -43,6 +43,7 @@
 #include "live/hub.h"
 #include "live/presence.h"
 #include "net/loop.h"
+#include "track/ingest.h"
 #include "track/sessionizer.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
@@ -1317,6 +1318,7 @@ static void erase_written(int status, void *arg)
 		return;
 	}
 	em_webhooks_kick();
+	em_ingest_journal_cut();
 	for (size_t i = 0; i < e->ngone; i++)
 		em_presence_forget(e->gone[i].site_id, e->gone[i].vid);
 	char detail[256];

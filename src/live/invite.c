@@ -716,6 +716,12 @@ static void consider(em_presence_view *v, int64_t now, int timer)
 	offer(e, v, hit, 0, NULL, hit->message, now, NULL, NULL);
 }
 
+int em_invite_site_has_rules(int64_t site_id)
+{
+	const site_rules *sr = g.app ? site_find(site_id) : NULL;
+	return sr && sr->enabled;
+}
+
 void em_invite_on_batch(em_presence_view *v)
 {
 	if (!g.app)

@@ -35,6 +35,10 @@ void em_invite_shutdown(void);
 void em_invite_on_batch(struct em_presence_view *v);
 void em_invite_on_leave(int64_t site_id, const char *vid);
 
+/* 1 when rules may invite this site's visitors: the answer to a batch then
+** waits for the batch to be applied, as a rule may fire on it. */
+int em_invite_site_has_rules(int64_t site_id);
+
 /* The visitor's pending invitation as {"invitation","message","operator"}
 ** (new reference), or NULL. For the /t answer and the widget's hello. */
 json_t *em_invite_pending(int64_t site_id, const char *vid);

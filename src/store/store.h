@@ -59,6 +59,15 @@ int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
 int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg);
 /* Runs fn on the thread pool with a read-only connection, then done on the loop. */
 int em_store_read(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
+/* Reads queued from now on (em_store_read) start only once every write
+** queued so far has been committed or has failed. For acknowledgements sent
+** before COMMIT (the ingest journal, docs/storage.md): whoever was answered
+** still reads what they sent. Loop thread. */
+void em_store_fence(em_store *s);
+/* fn runs on the writer thread inside every transaction, after its writes
+** and before its COMMIT; a non-zero return rolls the transaction back (its
+** writes fail with EM_EIO). Set once, before the writes that rely on it. */
+void em_store_set_precommit(em_store *s, em_db_fn fn, void *arg);
 /* Synchronous variants for the command line and start-up (no loop running;
 ** em_store_write_sync goes through the writer queue and waits for COMMIT). */
 int em_store_write_sync(em_store *s, em_db_fn fn, void *arg);

@@ -104,6 +104,7 @@ struct wreq {
 	void (*reset)(void); /* non-NULL: replayable (em_store_write_replayable) */
 	void *arg;
 	int status;
+	uint64_t seq; /* queue order, from 1 (see em_store_fence) */
 	struct sync_wait *sync;
 	struct wreq *next;
 };
@@ -115,6 +116,7 @@ struct rreq {
 	em_done_fn done;
 	void *arg;
 	int status;
+	uint64_t after; /* wait until the writes up to this one are done (em_store_fence) */
 };
 
 struct em_store {
@@ -143,7 +145,14 @@ struct em_store {
 	pthread_cond_t scond; /* synchronous writers wait here for COMMIT */
 	struct wreq *qhead, *qtail;
 	int qlen;
-	int last_batch; /* writes in the last group committed */
+	int last_batch;	    /* writes in the last group committed */
+	uint64_t wseq;	    /* writes queued so far */
+	uint64_t wseq_done; /* every write up to this one has been committed or failed */
+	int fence_waiters;  /* reads waiting on dcond for wseq_done */
+	pthread_cond_t dcond;
+	_Atomic uint64_t read_after; /* reads queued now wait for this write (em_store_fence) */
+	em_db_fn precommit;	     /* runs in every transaction before its COMMIT */
+	void *precommit_arg;
 	int closing;
 	int sync_waiters;
 	em_store_stats stats;
@@ -1063,7 +1072,13 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 			}
 			lost = sqlite3_get_autocommit(db->h);
 		}
-		if (!lost && !undone && em_db_exec(db, SQL_COMMIT, NULL)) {
+		if (!lost && !undone && s->precommit && s->precommit(db, s->precommit_arg)) {
+			em_error("store: the pre-commit step failed", "reason=%s",
+				 em_log_quote(em_db_errmsg(db), q, sizeof q));
+			if (!sqlite3_get_autocommit(db->h))
+				em_db_exec(db, SQL_ROLLBACK, NULL);
+			lost = 1;
+		} else if (!lost && !undone && em_db_exec(db, SQL_COMMIT, NULL)) {
 			em_error("store: COMMIT failed", "reason=%s",
 				 em_log_quote(em_db_errmsg(db), q, sizeof q));
 			if (!sqlite3_get_autocommit(db->h))
@@ -1085,12 +1100,14 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 	** queue lock, done callbacks in one post so they keep queue order. */
 	struct wreq *post = NULL, **tail = &post;
 	int wake_sync = 0;
+	uint64_t last_seq = 0;
 	pthread_mutex_lock(&s->mu);
 	s->stats.commits += (uint64_t)commits;
 	for (int i = 0; i < ntimes; i++)
 		record_batch_time(&s->stats, times[i]);
 	for (struct wreq *r = batch, *next; r; r = next) {
 		next = r->next;
+		last_seq = r->seq;
 		if (r->status)
 			s->stats.write_errors++;
 		else
@@ -1110,6 +1127,9 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 	*tail = NULL;
 	if (wake_sync)
 		pthread_cond_broadcast(&s->scond);
+	s->wseq_done = last_seq;
+	if (s->fence_waiters)
+		pthread_cond_broadcast(&s->dcond);
 	pthread_mutex_unlock(&s->mu);
 	if (post)
 		em_loop_post(deliver_done, post);
@@ -1159,6 +1179,7 @@ static int enqueue(em_store *s, struct wreq *r)
 		s->qhead = r;
 	s->qtail = r;
 	s->qlen++;
+	r->seq = ++s->wseq;
 	/* The writer sleeps either for a first write or, inside the group
 	** window, for a full batch; wake it only for those. */
 	if (s->qlen >= s->batch_max || (s->qlen == 1 && !at_turn_end))
@@ -1281,10 +1302,24 @@ static int run_read(em_db *db, em_db_fn fn, void *arg)
 	return rc;
 }
 
+/* Waits until every write up to seq has been committed (or has failed). The
+** writer always gets there: it drains its queue even while closing. */
+static void wait_writes_done(em_store *s, uint64_t seq)
+{
+	pthread_mutex_lock(&s->mu);
+	s->fence_waiters++;
+	while (s->wseq_done < seq)
+		pthread_cond_wait(&s->dcond, &s->mu);
+	s->fence_waiters--;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void read_work(void *arg)
 {
 	struct rreq *q = arg;
 	em_store *s = q->s;
+	if (q->after)
+		wait_writes_done(s, q->after);
 	em_db *db = reader_acquire(s);
 	q->status = run_read(db, q->fn, q->arg);
 	q->s = NULL;
@@ -1312,12 +1347,32 @@ int em_store_read(em_store *s, em_db_fn fn, em_done_fn done, void *arg)
 	q->fn = fn;
 	q->done = done;
 	q->arg = arg;
+	q->after = atomic_load_explicit(&s->read_after, memory_order_relaxed);
 	rc = em_loop_work(read_work, read_done, q);
 	if (rc) {
 		em_free(q);
 		read_end(s, NULL);
 	}
 	return rc;
+}
+
+void em_store_fence(em_store *s)
+{
+	EM_MAGIC_CHECK(s, STORE_MAGIC);
+	pthread_mutex_lock(&s->mu);
+	uint64_t seq = s->wseq, done = s->wseq_done;
+	pthread_mutex_unlock(&s->mu);
+	/* Reads need not wait for writes that are already done. */
+	atomic_store_explicit(&s->read_after, seq > done ? seq : 0, memory_order_relaxed);
+}
+
+void em_store_set_precommit(em_store *s, em_db_fn fn, void *arg)
+{
+	EM_MAGIC_CHECK(s, STORE_MAGIC);
+	pthread_mutex_lock(&s->mu);
+	s->precommit = fn;
+	s->precommit_arg = arg;
+	pthread_mutex_unlock(&s->mu);
 }
 
 int em_store_read_sync(em_store *s, em_db_fn fn, void *arg)
@@ -1358,6 +1413,7 @@ static void store_free(em_store *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->wcond);
 	pthread_cond_destroy(&s->scond);
+	pthread_cond_destroy(&s->dcond);
 	pthread_mutex_destroy(&s->pool_mu);
 	pthread_cond_destroy(&s->pool_cv);
 	pthread_cond_destroy(&s->drain_cv);
@@ -1485,6 +1541,7 @@ int em_store_open(em_store **out, const em_config *cfg, char *err, size_t errlen
 	pthread_cond_init(&s->wcond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->scond, NULL);
+	pthread_cond_init(&s->dcond, NULL);
 	pthread_mutex_init(&s->pool_mu, NULL);
 	pthread_cond_init(&s->pool_cv, NULL);
 	pthread_cond_init(&s->drain_cv, NULL);

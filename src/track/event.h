@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 
 enum em_ev_type {
 	EM_EV_PAGEVIEW = 1,
@@ -103,5 +104,11 @@ void em_track_batch_clear(em_track_batch *b);
 /* Before the first event is added: the batch will hold at most n. */
 void em_track_batch_reserve(em_track_batch *b, int n);
 em_track_event *em_track_batch_add(em_track_batch *b);
+
+/* A batch as one record of the ingest journal (track/journal.h): out is
+** reset and receives the bytes; EM_ETOOBIG when out's limit cut it short.
+** Decoding gives a new batch, or NULL when the bytes are not one. */
+int em_track_batch_encode(const em_track_batch *b, em_buf *out);
+em_track_batch *em_track_batch_decode(const void *data, size_t len);
 
 #endif

@@ -23,12 +23,19 @@
 #include "live/invite.h"
 #include "kb/kb.h"
 #include "live/presence.h"
+#include "net/loop.h"
 #include "store/store.h"
 #include "track/geo.h"
+#include "track/journal.h"
 #include "track/sessionizer.h"
 #include "track/useragent.h"
 
 #define RL_SLOTS 65536u /* power of two */
+/* Batches answered before their COMMIT and not yet committed; past this
+** many, answers wait for the COMMIT again (the store is behind). */
+#define EARLY_MAX 8192
+#define RETRY_MAX 3 /* an answered batch that fails in the store is tried again */
+#define APPLIED_KEY "ingest.journal_applied"
 
 typedef struct bucket {
 	char ip[46];
@@ -40,6 +47,42 @@ static bucket *buckets;
 static unsigned buckets_used;
 static unsigned char secret[32];
 static em_ingest_stats stats;
+
+/* The ingest journal (track/journal.h); NULL for the command line. */
+typedef struct submit_ctx submit_ctx;
+struct submit_ctx {
+	em_track_batch *b;
+	void (*done)(em_track_batch *b);
+	uint64_t seq; /* journal record, 0 when not journaled */
+	int answered; /* done already ran (before COMMIT) */
+	int finished; /* committed, or failed for good */
+	int tries;
+	submit_ctx *next; /* jpending, then jflight */
+};
+
+static int write_fn(em_db *db, void *arg);
+static int precommit_fn(em_db *db, void *arg);
+static em_journal *journal;
+static int live_on;	    /* live presence is up (between init and shutdown) */
+static int journal_answers; /* batches go through the journal (not with synchronous=full) */
+static em_store *jstore;
+static em_buf jrec;	     /* one encoded batch */
+static submit_ctx *jpending; /* in the journal's buffer, not yet written */
+static submit_ctx **jpending_tail = &jpending;
+static submit_ctx *jflight; /* written and not yet finished, in journal order */
+static submit_ctx **jflight_tail = &jflight;
+static uint64_t early_unfinished; /* answered, not yet committed */
+/* Who waits until what was answered so far is applied (em_ingest_when_applied). */
+typedef struct applied_waiter {
+	uint64_t seq;
+	void (*fn)(void *arg);
+	void *arg;
+	struct applied_waiter *next;
+} applied_waiter;
+static applied_waiter *waiters, **waiters_tail = &waiters;
+/* Writer thread: the last journal record applied in the open transaction. */
+static uint64_t txn_seq;
+static int txn_journaled;
 
 em_ingest_stats *em_ingest_stats_get(void)
 {
@@ -112,14 +155,76 @@ int em_ingest_init_offline(em_store *store, char *err, size_t errlen)
 	return em_ua_init(err, errlen);
 }
 
+static int applied_read(em_db *db, void *arg)
+{
+	em_stmt *st = em_db_prepare(db, "SELECT value FROM setting WHERE key = '" APPLIED_KEY "'", "");
+	if (!st)
+		return EM_EIO;
+	int rc = em_stmt_step(st);
+	if (rc == 1)
+		*(uint64_t *)arg = (uint64_t)em_stmt_int(st, 0);
+	em_stmt_done(st);
+	return rc < 0 ? EM_EIO : 0;
+}
+
+/* A record the last run answered and did not commit: applied now, through
+** the same write as then. */
+static int replay_fn(uint64_t seq, const void *data, size_t len, void *arg)
+{
+	em_track_batch *b = em_track_batch_decode(data, len);
+	if (!b) {
+		stats.lost++;
+		em_error("ingest journal: a record is not a batch; skipped", "record=%llu bytes=%zu",
+			 (unsigned long long)seq, len);
+		return 0;
+	}
+	submit_ctx x = {.b = b, .seq = seq};
+	int rc = em_store_write_sync(arg, write_fn, &x);
+	if (rc && rc != EM_EIO) {
+		stats.lost++;
+		em_error("ingest journal: a replayed batch was refused; skipped", "record=%llu reason=%s",
+			 (unsigned long long)seq, em_strerror(rc));
+		rc = 0;
+	}
+	em_track_batch_free(b);
+	return rc;
+}
+
+static int journal_open(em_app *app, char *err, size_t errlen)
+{
+	char dir[600];
+	if (snprintf(dir, sizeof dir, "%s/ingest-journal", app->cfg.data_dir) >= (int)sizeof dir) {
+		snprintf(err, errlen, "the data directory's path is too long");
+		return EM_ERANGE;
+	}
+	uint64_t applied = 0;
+	int rc = em_store_read_sync(app->store, applied_read, &applied);
+	if (rc) {
+		snprintf(err, errlen, "cannot read the ingest journal's position: %s", em_strerror(rc));
+		return rc;
+	}
+	jstore = app->store;
+	em_store_set_precommit(app->store, precommit_fn, NULL);
+	em_buf_init(&jrec, EM_JOURNAL_RECORD_MAX);
+	return em_journal_open(&journal, dir, applied, replay_fn, app->store, err, errlen);
+}
+
 int em_ingest_init(em_app *app, char *err, size_t errlen)
 {
 	int rc;
 	if ((rc = em_geo_open(app->cfg.geoip_db, err, errlen)) ||
 	    (rc = em_ingest_init_offline(app->store, err, errlen)))
 		return rc;
+	/* Before the live view is rebuilt: it then includes what is replayed.
+	** With store.synchronous=full an answer promises survival of a power
+	** cut, which only the COMMIT's fsync gives: the journal then only
+	** replays what an earlier run left in it. */
+	if ((rc = journal_open(app, err, errlen)))
+		return rc;
+	journal_answers = !app->cfg.synchronous_full;
 	buckets = em_calloc(RL_SLOTS, sizeof *buckets);
 	em_presence_init(app->cfg.live_timeout_s);
+	live_on = 1;
 	if ((rc = em_presence_rebuild(app->store))) {
 		snprintf(err, errlen, "cannot restore live visitors: %s", em_strerror(rc));
 		return rc;
@@ -129,6 +234,12 @@ int em_ingest_init(em_app *app, char *err, size_t errlen)
 
 void em_ingest_shutdown(void)
 {
+	live_on = 0;
+	/* Batches still in the store's queue are replayed at the next start if
+	** their COMMIT does not come first: the journal keeps its files. */
+	em_journal_close(journal);
+	journal = NULL;
+	em_buf_free(&jrec);
 	em_invite_shutdown();
 	em_presence_shutdown();
 	em_geo_close();
@@ -285,11 +396,6 @@ int em_ingest_prepare(em_app *app, em_track_batch *b, const em_site *site, const
 
 /* ---- Store ---------------------------------------------------------- */
 
-typedef struct submit_ctx {
-	em_track_batch *b;
-	void (*done)(em_track_batch *b);
-} submit_ctx;
-
 static int write_fn(em_db *db, void *arg)
 {
 	submit_ctx *x = arg;
@@ -297,22 +403,108 @@ static int write_fn(em_db *db, void *arg)
 	/* SKUs in carts and orders become catalog products (src/kb/kb.h). */
 	if (!rc)
 		rc = em_kb_learn_db(db, x->b);
+	if (!rc && x->seq) {
+		txn_journaled = 1;
+		if (x->seq > txn_seq)
+			txn_seq = x->seq;
+	}
 	return rc;
+}
+
+/* Before each COMMIT: the journal record applied last is committed with
+** the data it produced, so a restart replays exactly what follows it. */
+static int precommit_fn(em_db *db, void *arg)
+{
+	if (!txn_journaled)
+		return 0;
+	txn_journaled = 0;
+	return em_db_exec(db,
+			  "INSERT INTO setting (key, value) VALUES ('" APPLIED_KEY "', ?) "
+			  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+			  "i", (int64_t)txn_seq);
+}
+
+static int submit_store(submit_ctx *x);
+
+/* Pops the finished batches at the head of the journal order; the journal
+** learns that everything up to the last of them is applied. */
+static void journal_advance(void)
+{
+	uint64_t upto = 0;
+	while (jflight && jflight->finished) {
+		submit_ctx *x = jflight;
+		jflight = x->next;
+		upto = x->seq;
+		em_track_batch_free(x->b);
+		em_free(x);
+	}
+	if (!jflight)
+		jflight_tail = &jflight;
+	if (upto && journal)
+		em_journal_applied(journal, upto);
+	/* Waiters are in order of their records: run those now applied. */
+	while (waiters && (!jflight || jflight->seq > waiters->seq)) {
+		applied_waiter *w = waiters;
+		waiters = w->next;
+		if (!waiters)
+			waiters_tail = &waiters;
+		w->fn(w->arg);
+		em_free(w);
+	}
+}
+
+void em_ingest_when_applied(void (*fn)(void *arg), void *arg)
+{
+	/* The newest answered batch still in flight; later ones were not
+	** answered before this call. */
+	uint64_t last = 0;
+	for (submit_ctx *x = jflight; x; x = x->next)
+		if (x->answered && !x->finished)
+			last = x->seq;
+	if (!last) {
+		fn(arg);
+		return;
+	}
+	applied_waiter *w = em_malloc(sizeof *w);
+	w->seq = last;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = NULL;
+	*waiters_tail = w;
+	waiters_tail = &w->next;
 }
 
 static void done_fn(int status, void *arg)
 {
 	submit_ctx *x = arg;
 	em_track_batch *b = x->b;
-	b->status = status;
 	if (status == 0) {
 		stats.batches++;
 		stats.events += (uint64_t)b->nevents;
-		em_presence_apply(b);
+		/* Commits that come in while the server stops find no live view. */
+		if (live_on)
+			em_presence_apply(b);
 	}
-	void (*done)(em_track_batch *) = x->done;
-	em_free(x);
-	done(b);
+	if (!x->answered) {
+		b->status = status;
+		x->done(b);
+	} else if (status && ++x->tries < RETRY_MAX && submit_store(x) == 0) {
+		return; /* it is in the journal and was answered: try again */
+	} else {
+		early_unfinished--;
+		if (status) {
+			stats.lost++;
+			em_error("ingest: an answered batch could not be stored",
+				 "vid=%s events=%d reason=%s", b->vid, b->nevents, em_strerror(status));
+		}
+	}
+	if (!x->seq) {
+		em_track_batch_free(b);
+		em_free(x);
+		return;
+	}
+	x->finished = 1;
+	journal_advance();
 }
 
 /* Page views, pings, custom events and searches touch only the visitor,
@@ -326,11 +518,70 @@ static int replayable(const em_track_batch *b)
 	return 1;
 }
 
+static int submit_store(submit_ctx *x)
+{
+	return replayable(x->b) ? em_store_write_replayable(jstore, write_fn, em_sessionize_reset, done_fn, x)
+				: em_store_write(jstore, write_fn, done_fn, x);
+}
+
+/* End of the loop turn: one write(2) for the turn's batches, then each goes
+** to the store and, while the store keeps up, is answered at once. */
+static void journal_flush(void *arg)
+{
+	submit_ctx *list = jpending;
+	jpending = NULL;
+	jpending_tail = &jpending;
+	int wrc = em_journal_write(journal), early = 0;
+	for (submit_ctx *x = list, *next; x; x = next) {
+		next = x->next;
+		x->next = NULL;
+		int rc = wrc ? wrc : submit_store(x);
+		if (rc) {
+			/* Not stored, not answered yet: the client is told to retry. */
+			x->b->status = rc;
+			x->done(x->b);
+			em_track_batch_free(x->b);
+			em_free(x);
+			continue;
+		}
+		*jflight_tail = x;
+		jflight_tail = &x->next;
+		/* A rule may invite on this very batch, and the invitation rides
+		** on its answer: then the answer waits for the batch's COMMIT. */
+		if (early_unfinished < EARLY_MAX &&
+		    (x->b->cookieless || !em_invite_site_has_rules(x->b->site_id))) {
+			early_unfinished++;
+			early = 1;
+			x->answered = 1;
+			x->b->status = 0;
+			x->done(x->b);
+		}
+	}
+	/* Whoever was answered reads what they sent. */
+	if (early)
+		em_store_fence(jstore);
+}
+
+void em_ingest_journal_cut(void)
+{
+	if (journal)
+		em_journal_cut(journal);
+}
+
 int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch *b))
 {
-	submit_ctx *x = em_malloc(sizeof *x);
+	submit_ctx *x = em_calloc(1, sizeof *x);
 	x->b = b;
 	x->done = done;
+	if (journal && journal_answers && !em_track_batch_encode(b, &jrec) &&
+	    (x->seq = em_journal_add(journal, jrec.data, jrec.len))) {
+		if (!jpending)
+			em_loop_at_turn_end(journal_flush, NULL);
+		*jpending_tail = x;
+		jpending_tail = &x->next;
+		return 0;
+	}
+	x->seq = 0;
 	int rc = replayable(b)
 			 ? em_store_write_replayable(app->store, write_fn, em_sessionize_reset, done_fn, x)
 			 : em_store_write(app->store, write_fn, done_fn, x);

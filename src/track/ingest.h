@@ -32,16 +32,30 @@ int em_ingest_rate_check(em_app *app, const char *ip, int64_t now_ms);
 ** when the UA is a bot (the caller drops the batch), else 0. */
 int em_ingest_prepare(em_app *app, em_track_batch *b, const em_site *site, const char *ip, const char *ua);
 
-/* Queues the batch for the store. After COMMIT, on the loop, live presence is
-** updated and done(b) runs with b->status set; done owns b. On a non-zero
-** return (EM_EAGAIN: store queue full) done never runs. */
+/* Queues the batch for the store; done(b) runs once, on the loop, with
+** b->status set: 0 when the batch is durable, else why not (answer 503 for
+** EM_EAGAIN, else 500). Durable means written to the ingest journal (while
+** the store keeps up; docs/storage.md) or committed. After COMMIT, live
+** presence is updated. Ingest owns b from here and frees it after both;
+** done must not keep it. On a non-zero return (EM_EAGAIN: store queue full)
+** done never runs and b is still the caller's. */
 int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch *b));
+
+/* Runs fn (now, or later on the loop) once every batch answered so far is
+** applied: live presence and the counters then include it. For views that
+** read memory, not the store (the store's reads wait by themselves). */
+void em_ingest_when_applied(void (*fn)(void *arg), void *arg);
+
+/* After an erase: what the journal holds and the store has applied leaves
+** the disk now, not at the journal's next emptying (loop thread). */
+void em_ingest_journal_cut(void);
 
 /* Anonymises an IP in place-free fashion into out. */
 void em_ingest_anonymize_ip(const char *ip, int bytes, char *out, size_t outlen);
 
 typedef struct em_ingest_stats {
 	uint64_t batches, events, bots, rate_limited, rejected;
+	uint64_t lost; /* answered, then refused by the store for good */
 } em_ingest_stats;
 em_ingest_stats *em_ingest_stats_get(void);
 

@@ -1070,6 +1070,99 @@ static void test_backup_while_writing(void **state)
 	em_free(big);
 }
 
+/* A read queued after em_store_fence starts only once the writes queued
+** before it are committed: here the writer is parked, so the read must
+** still be waiting, and once released it sees the write. */
+static void test_fenced_read_sees_earlier_writes(void **state)
+{
+	struct fixture *f = *state;
+	f->cfg.batch_ms = 0;
+	em_store *s = open_store(&f->cfg);
+	struct blocker *b = blocker_new();
+	int done = 0;
+	struct kv w = {.key = "fenced", .done_count = &done, .status = 1};
+	assert_int_equal(em_store_write(s, block_write, NULL, b), 0);
+	blocker_wait_running(b);
+	assert_int_equal(em_store_write(s, put_kv, kv_done, &w), 0);
+	em_store_fence(s);
+	struct async_read r = {.c = {"fenced", -1}, .status = 1};
+	assert_int_equal(em_store_read(s, count_kv, read_done_cb, &r), 0);
+	uint64_t until = em_mono_ms() + 150;
+	while (em_mono_ms() < until) {
+		em_loop_run_once();
+		usleep(1000);
+	}
+	assert_int_equal(r.done, 0);
+	blocker_release(b);
+	pump_until(&r.done, 1);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.c.n, 1);
+	assert_int_equal(done, 1);
+	/* Once the writes are done, a fence holds nothing up. */
+	em_store_fence(s);
+	struct async_read r2 = {.c = {"fenced", -1}, .status = 1};
+	assert_int_equal(em_store_read(s, count_kv, read_done_cb, &r2), 0);
+	pump_until(&r2.done, 1);
+	assert_int_equal(r2.c.n, 1);
+	em_store_close(s);
+	blocker_free(b);
+}
+
+struct precommit {
+	int calls;
+	int fail; /* return this instead of writing */
+};
+
+static int mark_commit(em_db *db, void *arg)
+{
+	struct precommit *p = arg;
+	p->calls++;
+	if (p->fail)
+		return p->fail;
+	return em_db_exec(db,
+			  "INSERT INTO kv(key, value, updated_at) VALUES ('mark', ?, 0) "
+			  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+			  "I", p->calls);
+}
+
+/* The pre-commit step runs inside each transaction, after its writes: what
+** it writes commits with them; when it fails, none of them commits. */
+static void test_precommit_runs_in_each_transaction(void **state)
+{
+	struct fixture *f = *state;
+	f->cfg.batch_ms = 0;
+	em_store *s = open_store(&f->cfg);
+	struct precommit p = {0};
+	em_store_set_precommit(s, mark_commit, &p);
+	struct blocker *b = blocker_new();
+	int done = 0;
+	struct kv w[3] = {{.key = "pc-1"}, {.key = "pc-2"}, {.key = "pc-3"}};
+	for (int i = 0; i < 3; i++) {
+		w[i].done_count = &done;
+		w[i].status = 1;
+	}
+	assert_int_equal(em_store_write(s, block_write, NULL, b), 0);
+	blocker_wait_running(b);
+	assert_int_equal(em_store_write(s, put_kv, kv_done, &w[0]), 0);
+	assert_int_equal(em_store_write(s, put_kv, kv_done, &w[1]), 0);
+	blocker_release(b);
+	pump_until(&done, 2);
+	assert_int_equal(p.calls, 2); /* the blocker's transaction, then the two writes' */
+	assert_int_equal(count_rows(s, "pc-%"), 2);
+	assert_int_equal(count_rows(s, "mark"), 1);
+
+	p.fail = EM_EIO;
+	assert_int_equal(em_store_write(s, put_kv, kv_done, &w[2]), 0);
+	pump_until(&done, 3);
+	assert_int_equal(w[2].status, EM_EIO);
+	assert_int_equal(count_rows(s, "pc-%"), 2);
+	p.fail = 0;
+	assert_int_equal(em_store_write_sync(s, put_kv, &w[2]), 0);
+	assert_int_equal(count_rows(s, "pc-%"), 3);
+	em_store_close(s);
+	blocker_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "--crash-child")) {
@@ -1088,6 +1181,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_async_writes_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_write_rolls_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lone_failing_write_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fenced_read_sees_earlier_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_precommit_runs_in_each_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_replayable_write_reruns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_checkpointed_while_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_is_eagain, setup, teardown),

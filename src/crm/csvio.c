@@ -329,7 +329,7 @@ struct em_csv_import {
 	json_t *errors;
 	int64_t wskipped; /* rows the writer refused, listed in werrors */
 	json_t *werrors;
-	em_buf jrows, jtags, jkeys, jstages; /* the writer's JSON texts, kept between chunks */
+	em_buf jtags, jkeys; /* the writer's JSON texts, kept between chunks */
 	char fatal[320];
 	char fatal_field[80];
 	int finished;
@@ -352,10 +352,8 @@ em_csv_import *em_csv_import_new(int64_t site_id, int dry_run, int64_t operator_
 	imp->errors = json_array();
 	imp->werrors = json_array();
 	/* Bounded by the file: at most 6 bytes of JSON per byte of it. */
-	em_buf_init(&imp->jrows, SIZE_MAX / 2);
 	em_buf_init(&imp->jtags, SIZE_MAX / 2);
 	em_buf_init(&imp->jkeys, SIZE_MAX / 2);
-	em_buf_init(&imp->jstages, SIZE_MAX / 2);
 	return imp;
 }
 
@@ -372,10 +370,8 @@ void em_csv_import_free(em_csv_import *imp)
 	em_free(imp->keys);
 	json_decref(imp->errors);
 	json_decref(imp->werrors);
-	em_buf_free(&imp->jrows);
 	em_buf_free(&imp->jtags);
 	em_buf_free(&imp->jkeys);
-	em_buf_free(&imp->jstages);
 	em_csv_free(&imp->csv);
 	em_arena_free(&imp->arena);
 	em_free(imp);
@@ -1004,24 +1000,24 @@ static int apply_existing(em_db *db, em_csv_import *imp, const row *r, const exi
 	return rc;
 }
 
-/* Appends a decimal number (faster than a printf per value). */
-static int put_int(em_buf *b, int64_t v)
-{
-	char t[24], *p = t + sizeof t;
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	return em_buf_append(b, p, (size_t)(t + sizeof t - p));
-}
+/* The staging table of a chunk's new contacts (see create_bulk), tags as a
+** JSON array: temporary, so never written to the database file; empty
+** outside a write. */
+static const char sql_stage_rows[] =
+	"CREATE TEMP TABLE IF NOT EXISTS csv_import_row (id INTEGER PRIMARY KEY, public_id TEXT, name TEXT,"
+	" email TEXT, phone TEXT, company TEXT, stage TEXT, tags TEXT, owner_id INTEGER, custom TEXT)";
+static const char sql_stage_rows_clear[] = "DELETE FROM csv_import_row";
+static const char sql_stage_row[] = "INSERT INTO csv_import_row (id, public_id, name, email, phone, company,"
+				    " stage, tags, owner_id, custom) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* Creates the chunk's new contacts with one INSERT statement, and their
 ** tags and "created" timeline facts with one statement each: every
 ** statement that writes contact rows opens a statement journal (the table
 ** has triggers), which past a few pages costs a write call per page, so one
-** statement for many rows is many times faster than one per row. The ids
+** statement for many rows is many times faster than one per row. The rows
+** reach that statement through a temporary staging table, filled one
+** prepared INSERT per row (cheaper than a JSON text that SQL takes apart
+** again: json_extract parses a row's text anew for every column). The ids
 ** are given (the next free ones, as SQLite would pick), so the tags and
 ** facts need no look-up. The search index is left to index_slice: the
 ** chunk's write runs with contact_search_defer set, so the new contacts are
@@ -1041,94 +1037,67 @@ static int create_bulk(em_db *db, em_csv_import *imp, row **rows, size_t n)
 		return EM_EIO;
 	unsigned char *rnd = em_malloc(n * 5);
 	em_id_random_bytes(rnd, n * 5);
-	/* The rows as JSON text, written directly: [id, public id, name,
-	** e-mail, phone, company, stage, owner, custom]; tags as [id, tag]; the
-	** stages alone for the "created" facts (a fact's contact id follows
-	** from its position), so that they need not read the rows again. */
-	em_buf *b = &imp->jrows, *tb = &imp->jtags, *sb = &imp->jstages;
-	em_buf_reset(b);
-	em_buf_reset(tb);
-	em_buf_reset(sb);
-	int e = 0;
-	e |= em_buf_putc(b, '[');
-	e |= em_buf_putc(tb, '[');
-	e |= em_buf_putc(sb, '[');
-	for (size_t i = 0; i < n; i++) {
+	/* The rows go to the staging table one statement each (no trigger, no
+	** index: no statement journal), then to the contact, tag and fact
+	** tables with one statement each. Leftovers of a write that failed
+	** after staging were rolled back with it; the first DELETE makes sure. */
+	rc = em_db_exec(db, sql_stage_rows, "");
+	if (!rc)
+		rc = em_db_exec(db, sql_stage_rows_clear, "");
+	for (size_t i = 0; i < n && !rc; i++) {
 		const row *r = rows[i];
 		int64_t id = base + 1 + (int64_t)i;
 		char pid[32] = "ct";
 		em_id_timed(pid + 2, now, rnd + i * 5);
-		e |= em_buf_puts(b, i ? ",[" : "[");
-		e |= put_int(b, id);
-		e |= em_buf_puts(b, ",\"");
-		e |= em_buf_puts(b, pid);
-		e |= em_buf_puts(b, "\",");
-		em_json_put_str(b, r->name ? r->name : "");
-		e |= em_buf_putc(b, ',');
-		em_json_put_str(b, r->email ? r->email : "");
-		e |= em_buf_putc(b, ',');
-		em_json_put_str(b, r->phone ? r->phone : "");
-		e |= em_buf_putc(b, ',');
-		em_json_put_str(b, r->company ? r->company : "");
-		e |= em_buf_puts(b, ",\"");
-		e |= em_buf_puts(b, r->stage ? r->stage : "lead");
-		e |= em_buf_puts(b, "\",");
-		e |= em_buf_puts(sb, i ? ",\"" : "\"");
-		e |= em_buf_puts(sb, r->stage ? r->stage : "lead");
-		e |= em_buf_putc(sb, '"');
-		e |= put_int(b, r->owner_id);
-		e |= em_buf_putc(b, ',');
 		char *ctext = r->custom ? em_json_dump(r->custom, NULL) : NULL;
-		em_json_put_str(b, ctext ? ctext : "{}");
-		em_free(ctext);
-		e |= em_buf_putc(b, ']');
+		/* The tags as a JSON array of lowercased tags, or NULL. */
+		em_buf *tb = &imp->jtags;
+		em_buf_reset(tb);
 		size_t k;
 		json_t *t;
-		if (r->tags)
+		int e = 0;
+		if (r->tags && json_array_size(r->tags)) {
 			json_array_foreach(r->tags, k, t)
 			{
 				char tag[EM_CONTACT_TAG_MAX * 4 + 1];
 				tag_lower(json_string_value(t), tag, sizeof tag);
-				e |= em_buf_puts(tb, tb->len > 1 ? ",[" : "[");
-				e |= put_int(tb, id);
-				e |= em_buf_putc(tb, ',');
+				e |= em_buf_putc(tb, k ? ',' : '[');
 				em_json_put_str(tb, tag);
-				e |= em_buf_putc(tb, ']');
 			}
+			e |= em_buf_putc(tb, ']');
+		}
+		rc = e ? EM_ENOMEM
+		       : em_db_exec(db, sql_stage_row, "itttttttit", id, pid, r->name ? r->name : "",
+				    r->email ? r->email : "", r->phone ? r->phone : "",
+				    r->company ? r->company : "", r->stage ? r->stage : "lead",
+				    tb->len ? tb->data : NULL, r->owner_id, ctext ? ctext : "{}");
+		em_free(ctext);
 	}
 	em_free(rnd);
-	e |= em_buf_putc(b, ']');
-	e |= em_buf_putc(tb, ']');
-	e |= em_buf_putc(sb, ']');
-	if (e)
-		return EM_ENOMEM;
-	const char *text = b->data, *ptext = tb->data;
-	rc = em_db_exec(
-		db,
-		"INSERT INTO contact (id, public_id, site_id, name, email, phone, company, stage, owner_id,"
-		" source, custom, created_at, updated_at)"
-		" SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?,"
-		" json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
-		" json_extract(value, '$[5]'), json_extract(value, '$[6]'),"
-		" nullif(json_extract(value, '$[7]'), 0), 'import', json_extract(value, '$[8]'), ?, ?"
-		" FROM json_each(?)",
-		"iiit", imp->site_id, now, now, text);
 	if (!rc)
-		rc = em_db_exec(
-			db,
-			"INSERT INTO contact_tag (contact_id, tag)"
-			" SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
-			" WHERE true ON CONFLICT DO NOTHING",
-			"t", ptext);
+		rc = em_db_exec(db,
+				"INSERT INTO contact (id, public_id, site_id, name, email, phone, company,"
+				" stage, owner_id, source, custom, created_at, updated_at)"
+				" SELECT id, public_id, ?, name, email, phone, company, stage,"
+				" nullif(owner_id, 0), 'import', custom, ?, ? FROM csv_import_row",
+				"iii", imp->site_id, now, now);
+	if (!rc)
+		rc = em_db_exec(db,
+				"INSERT INTO contact_tag (contact_id, tag) SELECT r.id, j.value"
+				" FROM csv_import_row r, json_each(r.tags) j"
+				" WHERE r.tags IS NOT NULL ON CONFLICT DO NOTHING",
+				"");
 	if (!rc)
 		rc = em_db_exec(
 			db,
 			"INSERT INTO contact_event (contact_id, type, detail, operator_id, created_at)"
-			" SELECT ? + key, 'created', '{\"source\":\"import\",\"stage\":\"' || value || '\"}',"
-			" nullif(?, 0), ? FROM json_each(?)",
-			"iiit", base + 1, imp->operator_id, now, sb->data);
+			" SELECT id, 'created', '{\"source\":\"import\",\"stage\":\"' || stage || '\"}',"
+			" nullif(?, 0), ? FROM csv_import_row",
+			"ii", imp->operator_id, now);
+	if (!rc)
+		rc = em_db_exec(db, sql_stage_rows_clear, "");
 	if (rc)
-		return EM_EIO;
+		return rc == EM_ENOMEM ? rc : EM_EIO;
 	int want_contact = em_webhooks_wanted_db(db, "contact.created");
 	int want_lead = em_webhooks_wanted_db(db, "lead.created");
 	for (size_t i = 0; i < n && !rc && (want_contact || want_lead); i++) {
@@ -1212,44 +1181,50 @@ static int chunk_key(chunk_keys *ck, const char *v, int add)
 }
 
 /* Marks which of the next EM_CSV_CHUNK_ROWS rows share an e-mail address or
-** phone number with a contact of the site (merged ones too), with one
-** statement for them all: the others are new, and need no look-up each.
-** An empty value is never looked up (every contact without a phone would
-** be read). */
+** phone number with a contact of the site (merged ones too), with two
+** statements for them all (one per key): the others are new, and need no
+** look-up each. An empty value is never looked up (every contact without a
+** phone would be read). */
 static int find_known(em_db *db, em_csv_import *imp, size_t avail, unsigned char known[EM_CSV_CHUNK_ROWS])
 {
+	static const char *const sql[2] = {
+		"SELECT j.key FROM json_each(?) j WHERE j.value != '' AND EXISTS (SELECT 1 FROM contact"
+		" WHERE site_id = ? AND email = j.value)",
+		"SELECT j.key FROM json_each(?) j WHERE j.value != '' AND EXISTS (SELECT 1 FROM contact"
+		" WHERE site_id = ? AND phone = j.value)",
+	};
 	memset(known, 0, EM_CSV_CHUNK_ROWS);
+	/* Two flat arrays, e-mail addresses and phone numbers ('' for none,
+	** and for rows the first found), in row order: json_each hands out
+	** each value without parsing it again. */
 	em_buf *b = &imp->jkeys;
-	em_buf_reset(b);
-	int e = em_buf_putc(b, '[');
-	size_t n = 0;
-	for (size_t i = imp->next; i < avail && n < EM_CSV_CHUNK_ROWS; i++, n++) {
-		const row *r = &imp->rows[i];
-		e |= em_buf_puts(b, n ? ",[" : "[");
-		em_json_put_str(b, r->email ? r->email : "");
-		e |= em_buf_putc(b, ',');
-		em_json_put_str(b, r->phone ? r->phone : "");
+	for (int pass = 0; pass < 2; pass++) {
+		em_buf_reset(b);
+		int e = em_buf_putc(b, '[');
+		size_t n = 0;
+		for (size_t i = imp->next; i < avail && n < EM_CSV_CHUNK_ROWS; i++, n++) {
+			const row *r = &imp->rows[i];
+			/* A row found by its e-mail address needs no second look-up. */
+			const char *v = !pass ? r->email : known[n] ? NULL : r->phone;
+			if (n)
+				e |= em_buf_putc(b, ',');
+			em_json_put_str(b, v ? v : "");
+		}
 		e |= em_buf_putc(b, ']');
+		if (e)
+			return EM_ENOMEM;
+		em_stmt *st = em_db_prepare(db, sql[pass], "ti", b->data, imp->site_id);
+		int rc;
+		while ((rc = em_stmt_step(st)) == 1) {
+			int64_t k = em_stmt_int(st, 0);
+			if (k >= 0 && (size_t)k < n)
+				known[k] = 1;
+		}
+		em_stmt_done(st);
+		if (rc < 0)
+			return EM_EIO;
 	}
-	e |= em_buf_putc(b, ']');
-	if (e)
-		return EM_ENOMEM;
-	em_stmt *st = em_db_prepare(
-		db,
-		"SELECT j.key FROM json_each(?) j WHERE"
-		" CASE WHEN json_extract(j.value, '$[0]') = '' THEN 0 ELSE EXISTS (SELECT 1 FROM contact"
-		" WHERE site_id = ? AND email = json_extract(j.value, '$[0]')) END"
-		" OR CASE WHEN json_extract(j.value, '$[1]') = '' THEN 0 ELSE EXISTS (SELECT 1 FROM contact"
-		" WHERE site_id = ? AND phone = json_extract(j.value, '$[1]')) END",
-		"tii", b->data, imp->site_id, imp->site_id);
-	int rc;
-	while ((rc = em_stmt_step(st)) == 1) {
-		int64_t k = em_stmt_int(st, 0);
-		if (k >= 0 && (size_t)k < n)
-			known[k] = 1;
-	}
-	em_stmt_done(st);
-	return rc < 0 ? EM_EIO : 0;
+	return 0;
 }
 
 int em_csv_import_chunk_db(em_db *db, void *arg)

@@ -860,6 +860,84 @@ static void test_import_cut_short_is_indexed_later(void **state)
 	assert_int_equal(strlen(c.want), 111 * 19); /* 12, 120..129, 1200..1299 */
 }
 
+/* What an import stores, read back: text that JSON or SQL would have to
+** escape (quotes, backslashes, braces, non-ASCII) arrives byte for byte,
+** tags lowercased once each, the owner, a custom field and the "created"
+** fact with the row's stage. */
+struct stored {
+	char row[1024], tags[256], event[256];
+	int64_t owner, todo;
+};
+
+static int custom_field_fn(em_db *db, void *arg)
+{
+	(void)arg;
+	return em_db_exec(db,
+			  "INSERT INTO custom_field (site_id, key, label, type)"
+			  " VALUES (1, 'size', 'Size', 'number')",
+			  "");
+}
+
+static int stored_fn(em_db *db, void *arg)
+{
+	struct stored *out = arg;
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT name || '|' || email || '|' || phone || '|' || company || '|' || stage"
+		" || '|' || source || '|' || custom, coalesce(owner_id, 0),"
+		" (SELECT group_concat(tag, '|') FROM (SELECT tag FROM contact_tag WHERE contact_id = c.id"
+		" ORDER BY tag)),"
+		" (SELECT group_concat(type || ' ' || detail, '|') FROM contact_event"
+		" WHERE contact_id = c.id)"
+		" FROM contact c WHERE email = ?",
+		"t", "zoe@import.example");
+	if (em_stmt_step(st) == 1) {
+		snprintf(out->row, sizeof out->row, "%s", em_stmt_text(st, 0));
+		out->owner = em_stmt_int(st, 1);
+		snprintf(out->tags, sizeof out->tags, "%s", em_stmt_text(st, 2) ? em_stmt_text(st, 2) : "");
+		snprintf(out->event, sizeof out->event, "%s", em_stmt_text(st, 3) ? em_stmt_text(st, 3) : "");
+	}
+	em_stmt_done(st);
+	out->todo = count(db, "SELECT count(*) FROM contact_search_todo WHERE ? = 0", 0);
+	return 0;
+}
+
+static void test_import_stores_text_exactly(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(em_store_write_sync(f->s, seed, NULL), 0);
+	assert_int_equal(em_store_write_sync(f->s, custom_field_fn, NULL), 0);
+	struct import_run m = {0};
+	m.csv = em_strdup("name,email,phone,company,stage,tags,owner,size\r\n"
+			  "\"Zoë \"\"Q\"\" \\ {x}\",Zoe@Import.Example,+49 30 1234567,"
+			  "\"Ünïcode, [\"\"{}\"\"] Co\",customer,"
+			  "\"VIP;Tag \"\"q\"\";back\\slash;vip; Ärger \",a@shop.example,42\r\n"
+			  "Plain,plain@import.example,,,,,,\r\n");
+	m.imp = em_csv_import_new(1, 0, 1, m.csv, strlen(m.csv));
+	assert_int_equal(em_store_read_sync(f->s, import_prepare_fn, &m), 0);
+	for (int writes = 0; !em_csv_import_finished(m.imp); writes++) {
+		assert_true(writes < 10);
+		if (!em_csv_import_ready(m.imp))
+			assert_int_equal(em_store_read_sync(f->s, import_parse_fn, &m), 0);
+		else
+			assert_int_equal(em_store_write_sync(f->s, import_chunk_fn, &m), 0);
+	}
+	json_t *rep = em_csv_import_report(m.imp);
+	assert_int_equal(json_integer_value(json_object_get(rep, "created")), 2);
+	assert_int_equal(json_integer_value(json_object_get(rep, "skipped")), 0);
+	json_decref(rep);
+	struct stored got = {0};
+	assert_int_equal(em_store_read_sync(f->s, stored_fn, &got), 0);
+	assert_string_equal(got.row, "Zoë \"Q\" \\ {x}|zoe@import.example|+49301234567|"
+				     "Ünïcode, [\"{}\"] Co|customer|import|{\"size\":42}");
+	assert_int_equal(got.owner, 1);
+	assert_string_equal(got.tags, "back\\slash|tag \"q\"|vip|Ärger");
+	assert_string_equal(got.event, "created {\"source\":\"import\",\"stage\":\"customer\"}");
+	assert_int_equal(got.todo, 0);
+	em_csv_import_free(m.imp);
+	em_free(m.csv);
+}
+
 int main(void)
 {
 	em_log_set_level(EM_LOG_ERROR);
@@ -876,6 +954,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_search_text_and_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_search_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_cut_short_is_indexed_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_stores_text_exactly, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	em_loop_close();

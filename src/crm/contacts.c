@@ -1071,10 +1071,10 @@ int em_contacts_recount_db(em_db *db, int64_t contact_id)
 	/* Each order id once: a thank-you page reloaded sends its order again. */
 	em_stmt *st = em_db_prepare(
 		db,
-		"SELECT count(*), coalesce(sum(t), 0) FROM (SELECT json_extract(e.data, '$.id') AS oid,"
+		"SELECT count(*), coalesce(sum(t), 0) FROM (SELECT json_extract(e.data, '$.id') AS order_id,"
 		" max(coalesce(json_extract(e.data, '$.total'), 0)) AS t FROM visitor v"
 		" JOIN visit vi ON vi.visitor_id = v.id JOIN event e ON e.visit_id = vi.id"
-		" WHERE v.contact_id = ? AND e.type = 'order' GROUP BY oid)",
+		" WHERE v.contact_id = ? AND e.type = 'order' GROUP BY order_id)",
 		"i", contact_id);
 	int rc = em_stmt_step(st);
 	int64_t orders = rc == 1 ? em_stmt_int(st, 0) : 0;

@@ -57,6 +57,12 @@ int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
 ** and each of them runs again in a savepoint of its own. fn must have no
 ** effect outside the database that a second run would repeat. */
 int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg);
+/* For a write whose outcome nobody waits for (a tracking batch already
+** answered from the ingest journal): under load the writer lets it wait up
+** to 2 ms for more writes to share its COMMIT (fewer, larger transactions:
+** fewer log pages per write); a write somebody waits for ends the wait.
+** reset as for em_store_write_replayable, or NULL when fn may not run twice. */
+int em_store_write_lazy(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg);
 /* Runs fn on the thread pool with a read-only connection, then done on the loop. */
 int em_store_read(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
 /* Reads queued from now on (em_store_read) start only once every write

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -58,6 +59,7 @@
 #define WRITER_CACHE_KIB 65536		 /* see open_writer */
 #define STMTJRNL_SPILL_BYTES (120 << 10) /* see sqlite_setup */
 #define READER_CACHE_KIB 32768		 /* see em_store_open */
+#define LAZY_MS 2			 /* see writer_take */
 #define EM__STR2(x) #x
 #define EM__STR(x) EM__STR2(x)
 
@@ -104,6 +106,7 @@ struct wreq {
 	void (*reset)(void); /* non-NULL: replayable (em_store_write_replayable) */
 	void *arg;
 	int status;
+	int lazy;     /* nobody waits for it (em_store_write_lazy) */
 	uint64_t seq; /* queue order, from 1 (see em_store_fence) */
 	struct sync_wait *sync;
 	struct wreq *next;
@@ -146,6 +149,8 @@ struct em_store {
 	struct wreq *qhead, *qtail;
 	int qlen;
 	int last_batch;	    /* writes in the last group committed */
+	int eager;	    /* queued writes that are not lazy */
+	int lingering;	    /* the writer waits for company of lazy writes */
 	uint64_t wseq;	    /* writes queued so far */
 	uint64_t wseq_done; /* every write up to this one has been committed or failed */
 	int fence_waiters;  /* reads waiting on dcond for wseq_done */
@@ -912,12 +917,26 @@ static struct wreq *writer_take(em_store *s)
 			if (pthread_cond_timedwait(&s->wcond, &s->mu, &dl) == ETIMEDOUT)
 				break;
 	}
+	/* Writes nobody waits for (em_store_write_lazy) wait up to LAZY_MS
+	** for company under load, so that a COMMIT carries hundreds of them;
+	** a write somebody waits for ends the wait (enqueue wakes us). */
+	if (!s->eager && s->last_batch > 1 && s->qlen < s->batch_max && !s->closing) {
+		struct timespec dl;
+		deadline_after_ms(&dl, LAZY_MS);
+		s->lingering = 1;
+		while (!s->eager && s->qlen < s->batch_max && !s->closing)
+			if (pthread_cond_timedwait(&s->wcond, &s->mu, &dl) == ETIMEDOUT)
+				break;
+		s->lingering = 0;
+	}
 	struct wreq *head = s->qhead, *last = head;
-	int n = 1;
+	int n = 1, eager = !head->lazy;
 	while (n < s->batch_max && last->next) {
 		last = last->next;
 		n++;
+		eager += !last->lazy;
 	}
+	s->eager -= eager;
 	s->qhead = last->next;
 	if (!s->qhead)
 		s->qtail = NULL;
@@ -1144,9 +1163,22 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 		em_loop_post(deliver_done, post);
 }
 
+/* The store's threads do background work: when they wake up, they should
+** not take the CPU from the loop thread, whose work answers clients. A
+** SCHED_BATCH thread gets its fair share of CPU time but does not preempt
+** the running thread on wake-up (Linux; no privilege needed). */
+static void background_thread(void)
+{
+#ifdef SCHED_BATCH
+	struct sched_param sp = {0};
+	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+#endif
+}
+
 static void *writer_main(void *arg)
 {
 	em_store *s = arg;
+	background_thread();
 	struct wreq *batch;
 	while ((batch = writer_take(s)))
 		writer_run_batch(s, batch);
@@ -1189,6 +1221,16 @@ static int enqueue(em_store *s, struct wreq *r)
 	s->qtail = r;
 	s->qlen++;
 	r->seq = ++s->wseq;
+	if (!r->lazy) {
+		s->eager++;
+		/* The writer may be waiting for company of lazy writes. */
+		if (s->lingering && s->qlen > 1 && s->qlen < s->batch_max) {
+			if (at_turn_end)
+				wake_later = 1;
+			else
+				pthread_cond_signal(&s->wcond);
+		}
+	}
 	/* The writer sleeps either for a first write or, inside the group
 	** window, for a full batch; wake it only for those. */
 	if (s->qlen >= s->batch_max || (s->qlen == 1 && !at_turn_end))
@@ -1201,12 +1243,13 @@ static int enqueue(em_store *s, struct wreq *r)
 	return 0;
 }
 
-static int queue_write(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg)
+static int queue_write(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg, int lazy)
 {
 	EM_MAGIC_CHECK(s, STORE_MAGIC);
 	struct wreq *r = em_calloc(1, sizeof *r);
 	r->fn = fn;
 	r->reset = reset;
+	r->lazy = lazy;
 	r->done = done;
 	r->arg = arg;
 	int rc = enqueue(s, r);
@@ -1219,14 +1262,21 @@ int em_store_write(em_store *s, em_db_fn fn, em_done_fn done, void *arg)
 {
 	if (!s || !fn)
 		return EM_EINVAL;
-	return queue_write(s, fn, NULL, done, arg);
+	return queue_write(s, fn, NULL, done, arg, 0);
 }
 
 int em_store_write_replayable(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg)
 {
 	if (!s || !fn || !reset)
 		return EM_EINVAL;
-	return queue_write(s, fn, reset, done, arg);
+	return queue_write(s, fn, reset, done, arg, 0);
+}
+
+int em_store_write_lazy(em_store *s, em_db_fn fn, void (*reset)(void), em_done_fn done, void *arg)
+{
+	if (!s || !fn)
+		return EM_EINVAL;
+	return queue_write(s, fn, reset, done, arg, 1);
 }
 
 int em_store_write_sync(em_store *s, em_db_fn fn, void *arg)
@@ -1483,6 +1533,7 @@ static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
 static void *ckpt_main(void *arg)
 {
 	em_store *s = arg;
+	background_thread();
 	pthread_mutex_lock(&s->ckpt_mu);
 	for (;;) {
 		while (!s->ckpt_stop && s->ckpt_frames < CKPT_FRAMES)

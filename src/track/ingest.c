@@ -518,10 +518,14 @@ static int replayable(const em_track_batch *b)
 	return 1;
 }
 
+/* A batch already answered is a write nobody waits for (em_store_write_lazy). */
 static int submit_store(submit_ctx *x)
 {
-	return replayable(x->b) ? em_store_write_replayable(jstore, write_fn, em_sessionize_reset, done_fn, x)
-				: em_store_write(jstore, write_fn, done_fn, x);
+	void (*reset)(void) = replayable(x->b) ? em_sessionize_reset : NULL;
+	if (x->answered)
+		return em_store_write_lazy(jstore, write_fn, reset, done_fn, x);
+	return reset ? em_store_write_replayable(jstore, write_fn, reset, done_fn, x)
+		     : em_store_write(jstore, write_fn, done_fn, x);
 }
 
 /* End of the loop turn: one write(2) for the turn's batches, then each goes
@@ -535,6 +539,10 @@ static void journal_flush(void *arg)
 	for (submit_ctx *x = list, *next; x; x = next) {
 		next = x->next;
 		x->next = NULL;
+		/* A rule may invite on this very batch, and the invitation rides
+		** on its answer: then the answer waits for the batch's COMMIT. */
+		x->answered = !wrc && early_unfinished < EARLY_MAX &&
+			      (x->b->cookieless || !em_invite_site_has_rules(x->b->site_id));
 		int rc = wrc ? wrc : submit_store(x);
 		if (rc) {
 			/* Not stored, not answered yet: the client is told to retry. */
@@ -546,13 +554,9 @@ static void journal_flush(void *arg)
 		}
 		*jflight_tail = x;
 		jflight_tail = &x->next;
-		/* A rule may invite on this very batch, and the invitation rides
-		** on its answer: then the answer waits for the batch's COMMIT. */
-		if (early_unfinished < EARLY_MAX &&
-		    (x->b->cookieless || !em_invite_site_has_rules(x->b->site_id))) {
+		if (x->answered) {
 			early_unfinished++;
 			early = 1;
-			x->answered = 1;
 			x->b->status = 0;
 			x->done(x->b);
 		}

@@ -28,7 +28,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -1163,22 +1162,9 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 		em_loop_post(deliver_done, post);
 }
 
-/* The store's threads do background work: when they wake up, they should
-** not take the CPU from the loop thread, whose work answers clients. A
-** SCHED_BATCH thread gets its fair share of CPU time but does not preempt
-** the running thread on wake-up (Linux; no privilege needed). */
-static void background_thread(void)
-{
-#ifdef SCHED_BATCH
-	struct sched_param sp = {0};
-	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-#endif
-}
-
 static void *writer_main(void *arg)
 {
 	em_store *s = arg;
-	background_thread();
 	struct wreq *batch;
 	while ((batch = writer_take(s)))
 		writer_run_batch(s, batch);
@@ -1533,7 +1519,6 @@ static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
 static void *ckpt_main(void *arg)
 {
 	em_store *s = arg;
-	background_thread();
 	pthread_mutex_lock(&s->ckpt_mu);
 	for (;;) {
 		while (!s->ckpt_stop && s->ckpt_frames < CKPT_FRAMES)

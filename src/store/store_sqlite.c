@@ -1176,7 +1176,10 @@ static void wake_writer(void *arg)
 {
 	em_store *s = arg;
 	pthread_mutex_lock(&s->mu);
-	if (s->qhead)
+	/* A writer waiting for company of lazy writes wants only an eager one
+	** or a full batch (enqueue knows); waking it for more lazy ones would
+	** only send it back to sleep. */
+	if (s->qhead && !(s->lingering && !s->eager && s->qlen < s->batch_max))
 		pthread_cond_signal(&s->wcond);
 	pthread_mutex_unlock(&s->mu);
 }

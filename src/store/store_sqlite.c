@@ -1099,8 +1099,9 @@ static void writer_run_batch(em_store *s, struct wreq *batch)
 			}
 			lost = sqlite3_get_autocommit(db->h);
 		}
-		if (!lost && !undone && s->precommit && s->precommit(db, s->precommit_arg)) {
-			em_error("store: the pre-commit step failed", "reason=%s",
+		int pc = 0;
+		if (!lost && !undone && s->precommit && (pc = s->precommit(db, s->precommit_arg))) {
+			em_error("store: the pre-commit step failed", "status=%s reason=%s", em_strerror(pc),
 				 em_log_quote(em_db_errmsg(db), q, sizeof q));
 			if (!sqlite3_get_autocommit(db->h))
 				em_db_exec(db, SQL_ROLLBACK, NULL);

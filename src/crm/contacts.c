@@ -1246,7 +1246,7 @@ int em_contacts_link_visitor_db(em_db *db, int64_t site_id, const char *vid, int
 int em_contacts_identify_db(em_db *db, int64_t site_id, const char *vid, const char *email, const char *name)
 {
 	char norm[EM_CONTACT_EMAIL_MAX + 2];
-	const char *why;
+	const char *why = NULL; /* stays NULL without an e-mail */
 	if (!email || em_contact_email(email, norm, sizeof norm, &why)) {
 		em_debug("identify: no contact for this e-mail", "why=\"%s\"", why ? why : "none");
 		return 0;

@@ -73,7 +73,11 @@ void em_audit(em_app *app, int64_t operator_id, const char *action, const char *
 	if (rc) {
 		em_warn("audit entry dropped", "action=%s status=%d", a->action, rc);
 		em_free(a);
+		return;
 	}
+	/* Whoever learns of the action next (its answer often goes out before
+	** the entry's COMMIT) and then reads the log finds the entry there. */
+	em_store_fence(app->store);
 }
 
 struct audit_page {

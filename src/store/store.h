@@ -66,9 +66,10 @@ int em_store_write_lazy(em_store *s, em_db_fn fn, void (*reset)(void), em_done_f
 /* Runs fn on the thread pool with a read-only connection, then done on the loop. */
 int em_store_read(em_store *s, em_db_fn fn, em_done_fn done, void *arg);
 /* Reads queued from now on (em_store_read) start only once every write
-** queued so far has been committed or has failed. For acknowledgements sent
-** before COMMIT (the ingest journal, docs/storage.md): whoever was answered
-** still reads what they sent. Loop thread. */
+** queued so far has been committed or has failed. For answers sent before
+** a COMMIT (the ingest journal, docs/storage.md; an audit entry written
+** after its action was answered): whoever was answered still reads what
+** they caused. Loop thread. */
 void em_store_fence(em_store *s);
 /* fn runs on the writer thread inside every transaction, after its writes
 ** and before its COMMIT; a non-zero return rolls the transaction back (its

@@ -15,9 +15,11 @@
 #include "api/api.h"
 #include "api/routes.h"
 #include "app.h"
+#include "core/alloc.h"
 #include "core/err.h"
 #include "crm/auth.h"
 #include "live/invite.h"
+#include "track/ingest.h"
 #include "track/sites.h"
 
 #define LIST_DEFAULT 50
@@ -239,6 +241,25 @@ static void invited(const em_invite_result *res, void *arg)
 	answer(arg, 201, "invitation", res);
 }
 
+typedef struct invite_ctx {
+	em_req *req;
+	int64_t operator_id;
+	char operator[32];
+	char ip[64];
+	int64_t site_id;
+	char vid[64];
+	char *message;
+} invite_ctx;
+
+static void invite_now(void *arg)
+{
+	invite_ctx *x = arg;
+	em_invite_manual(em_req_app(x->req), x->operator_id, x->operator, x->ip, x->site_id, x->vid,
+			 x->message, invited, x->req);
+	em_free(x->message);
+	em_free(x);
+}
+
 static void h_invite(em_req *r)
 {
 	const em_principal *p = em_auth_require(r, EM_AUTH_ANY);
@@ -253,11 +274,21 @@ static void h_invite(em_req *r)
 	if (em_api_str_field(r, body, "message", 1, EM_RULE_MESSAGE_MAX, &message) == 0 &&
 	    em_api_str_field(r, body, "site", 0, 64, &site) == 0 &&
 	    (site_id = site_param(r, site, 422)) >= 0) {
-		if (!vid || strlen(vid) >= 64)
+		if (!vid || strlen(vid) >= 64) {
 			em_resp_error(r, 404, "not_found", "the visitor is not on the site now", NULL);
-		else
-			em_invite_manual(em_req_app(r), p->operator_id, p->public_id, em_req_client_ip(r),
-					 site_id, vid, message, invited, r);
+		} else {
+			invite_ctx *x = em_calloc(1, sizeof *x);
+			x->req = r;
+			x->operator_id = p->operator_id;
+			snprintf(x->operator, sizeof x->operator, "%s", p->public_id);
+			snprintf(x->ip, sizeof x->ip, "%s", em_req_client_ip(r));
+			x->site_id = site_id;
+			snprintf(x->vid, sizeof x->vid, "%s", vid);
+			x->message = em_strdup(message);
+			/* Live presence (memory) decides: with every tracking batch
+			** answered so far applied to it. */
+			em_ingest_when_applied(invite_now, x);
+		}
 	}
 	json_decref(body);
 }

@@ -16,6 +16,7 @@
 #include "crm/auth.h"
 #include "live/presence.h"
 #include "store/store.h"
+#include "track/ingest.h"
 #include "track/sites.h"
 
 #define HOUR_MS (3600LL * 1000)
@@ -129,11 +130,20 @@ static void stats_done(int status, void *arg)
 	em_free(x);
 }
 
+static void stats_start(void *arg)
+{
+	stats_ctx *x = arg;
+	em_app *app = em_req_app(x->req);
+	if (em_store_read(app->store, stats_fn, stats_done, x)) {
+		em_resp_error(x->req, 503, "unavailable", "try again", NULL);
+		em_free(x);
+	}
+}
+
 static void stats(em_req *r)
 {
 	if (!em_auth_require(r, EM_AUTH_ANY))
 		return;
-	em_app *app = em_req_app(r);
 	const char *key = em_req_query_param(r, "site");
 	const em_site *site = em_sites_find(key && *key ? key : "default");
 	if (!site) {
@@ -150,10 +160,8 @@ static void stats(em_req *r)
 	x->site_id = site->id;
 	x->days = range && !strcmp(range, "7d") ? 7 : 1;
 	x->now = em_now_ms();
-	if (em_store_read(app->store, stats_fn, stats_done, x)) {
-		em_free(x);
-		em_resp_error(r, 503, "unavailable", "try again", NULL);
-	}
+	/* The live count (memory) includes every tracking batch answered so far. */
+	em_ingest_when_applied(stats_start, x);
 }
 
 void em_api_stats_routes(em_server *s)

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testdir.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -64,18 +65,10 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testdir_remove(f->dir);
 	em_free(f);
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/le.h"
 
 static const char *names[] = {NULL,   "pageview", "ping",     "event",	"search",
 			      "cart", "order",	  "identify", "consent"};
@@ -89,16 +90,14 @@ typedef struct writer {
 static void put_u64(writer *o, uint64_t v)
 {
 	unsigned char p[8];
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	em_le_put64(p, v);
 	o->bad |= em_buf_append(o->b, p, 8) != 0;
 }
 
 static void put_u32(writer *o, uint32_t v)
 {
 	unsigned char p[4];
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	em_le_put32(p, v);
 	o->bad |= em_buf_append(o->b, p, 4) != 0;
 }
 
@@ -161,9 +160,7 @@ static uint64_t get_u64(reader *r)
 		r->bad = 1;
 		return 0;
 	}
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)r->p[i] << (8 * i);
+	uint64_t v = em_le_get64(r->p);
 	r->p += 8;
 	return v;
 }
@@ -174,8 +171,7 @@ static uint32_t get_u32(reader *r)
 		r->bad = 1;
 		return 0;
 	}
-	uint32_t v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-		     (uint32_t)r->p[3] << 24;
+	uint32_t v = em_le_get32(r->p);
 	r->p += 4;
 	return v;
 }

@@ -63,15 +63,16 @@ struct submit_ctx {
 static int write_fn(em_db *db, void *arg);
 static int precommit_fn(em_db *db, void *arg);
 static em_journal *journal;
-static int live_on;	    /* live presence is up (between init and shutdown) */
-static int journal_answers; /* batches go through the journal (not with synchronous=full) */
-static em_store *jstore;
+static int live_on;	     /* live presence is up (between init and shutdown) */
+static int journal_answers;  /* batches go through the journal (not with synchronous=full) */
+static em_store *jstore;     /* the server's store */
 static em_buf jrec;	     /* one encoded batch */
 static submit_ctx *jpending; /* in the journal's buffer, not yet written */
 static submit_ctx **jpending_tail = &jpending;
 static submit_ctx *jflight; /* written and not yet finished, in journal order */
 static submit_ctx **jflight_tail = &jflight;
 static uint64_t early_unfinished; /* answered, not yet committed */
+static uint64_t last_answered;	  /* journal record of the newest batch answered early */
 /* Who waits until what was answered so far is applied (em_ingest_when_applied). */
 typedef struct applied_waiter {
 	uint64_t seq;
@@ -203,7 +204,6 @@ static int journal_open(em_app *app, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read the ingest journal's position: %s", em_strerror(rc));
 		return rc;
 	}
-	jstore = app->store;
 	em_store_set_precommit(app->store, precommit_fn, NULL);
 	em_buf_init(&jrec, EM_JOURNAL_RECORD_MAX);
 	return em_journal_open(&journal, dir, applied, replay_fn, app->store, err, errlen);
@@ -212,6 +212,7 @@ static int journal_open(em_app *app, char *err, size_t errlen)
 int em_ingest_init(em_app *app, char *err, size_t errlen)
 {
 	int rc;
+	jstore = app->store;
 	if ((rc = em_geo_open(app->cfg.geoip_db, err, errlen)) ||
 	    (rc = em_ingest_init_offline(app->store, err, errlen)))
 		return rc;
@@ -455,18 +456,14 @@ static void journal_advance(void)
 
 void em_ingest_when_applied(void (*fn)(void *arg), void *arg)
 {
-	/* The newest answered batch still in flight; later ones were not
-	** answered before this call. */
-	uint64_t last = 0;
-	for (submit_ctx *x = jflight; x; x = x->next)
-		if (x->answered && !x->finished)
-			last = x->seq;
-	if (!last) {
+	/* Everything up to the newest answered batch is applied once no batch
+	** at or before it is still in flight (journal_advance). */
+	if (!jflight || jflight->seq > last_answered) {
 		fn(arg);
 		return;
 	}
 	applied_waiter *w = em_malloc(sizeof *w);
-	w->seq = last;
+	w->seq = last_answered;
 	w->fn = fn;
 	w->arg = arg;
 	w->next = NULL;
@@ -556,6 +553,7 @@ static void journal_flush(void *arg)
 		jflight_tail = &x->next;
 		if (x->answered) {
 			early_unfinished++;
+			last_answered = x->seq;
 			early = 1;
 			x->b->status = 0;
 			x->done(x->b);
@@ -586,9 +584,7 @@ int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch
 		return 0;
 	}
 	x->seq = 0;
-	int rc = replayable(b)
-			 ? em_store_write_replayable(app->store, write_fn, em_sessionize_reset, done_fn, x)
-			 : em_store_write(app->store, write_fn, done_fn, x);
+	int rc = submit_store(x);
 	if (rc)
 		em_free(x);
 	return rc;

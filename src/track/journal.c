@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/le.h"
 #include "core/log.h"
 
 #define HDR 16
@@ -36,7 +37,7 @@ struct em_journal {
 	char dir[512];
 	int lockfd;
 	int fd;		 /* the segment being written */
-	segment cur;	 /* its name; cur.last unused */
+	uint64_t cur;	 /* its first record's number (its name) */
 	uint64_t size;	 /* bytes written to it */
 	int64_t used_ms; /* when it last went from empty to holding records */
 	segment *old;	 /* closed segments, oldest first */
@@ -46,28 +47,6 @@ struct em_journal {
 	uint64_t applied; /* the last record applied */
 	em_buf buf;	  /* records added, not yet written */
 };
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static uint32_t record_crc(const unsigned char *seq8, const void *data, size_t len)
 {
@@ -158,8 +137,8 @@ static int replay_segment(em_journal *j, uint64_t first, uint64_t applied, em_jo
 	size_t off = 0;
 	int rc = 0, n = 0;
 	while (off + HDR <= got) {
-		uint32_t len = get32(data + off), crc = get32(data + off + 4);
-		uint64_t seq = get64(data + off + 8);
+		uint32_t len = em_le_get32(data + off), crc = em_le_get32(data + off + 4);
+		uint64_t seq = em_le_get64(data + off + 8);
 		if (len > EM_JOURNAL_RECORD_MAX || off + HDR + len > got ||
 		    record_crc(data + off + 8, data + off + HDR, len) != crc)
 			break;
@@ -194,7 +173,7 @@ static int open_segment(em_journal *j, uint64_t first)
 		return EM_EIO;
 	}
 	j->fd = fd;
-	j->cur.first = first;
+	j->cur = first;
 	j->size = 0;
 	return 0;
 }
@@ -268,7 +247,7 @@ void em_journal_close(em_journal *j)
 	if (j->fd >= 0) {
 		close(j->fd);
 		if (all_applied)
-			remove_segment(j, j->cur.first);
+			remove_segment(j, j->cur);
 	}
 	if (all_applied)
 		for (int i = 0; i < j->nold; i++)
@@ -286,9 +265,9 @@ uint64_t em_journal_add(em_journal *j, const void *data, size_t len)
 		return 0;
 	unsigned char h[HDR];
 	uint64_t seq = j->next++;
-	put64(h + 8, seq);
-	put32(h, (uint32_t)len);
-	put32(h + 4, record_crc(h + 8, data, len));
+	em_le_put64(h + 8, seq);
+	em_le_put32(h, (uint32_t)len);
+	em_le_put32(h + 4, record_crc(h + 8, data, len));
 	em_buf_append(&j->buf, h, sizeof h);
 	em_buf_append(&j->buf, data, len);
 	return seq;
@@ -301,7 +280,7 @@ static void rotate(em_journal *j)
 	if (j->nold == SEGMENTS_MAX)
 		return; /* keep writing to the long file rather than lose track */
 	int oldfd = j->fd;
-	segment done = {j->cur.first, j->written};
+	segment done = {j->cur, j->written};
 	if (open_segment(j, j->written + 1)) {
 		j->fd = oldfd; /* keep appending to the full file */
 		return;
@@ -343,6 +322,15 @@ int em_journal_write(em_journal *j)
 	return 0;
 }
 
+/* Every record in the current file is applied: nothing of it stays on disk. */
+static void empty_file(em_journal *j)
+{
+	if (ftruncate(j->fd, 0))
+		em_warn("ingest journal: cannot empty the file", "reason=%s", strerror(errno));
+	else
+		j->size = 0;
+}
+
 void em_journal_applied(em_journal *j, uint64_t seq)
 {
 	if (seq <= j->applied)
@@ -359,26 +347,18 @@ void em_journal_applied(em_journal *j, uint64_t seq)
 	** grown, else once it is a second old (it is emptied at the next
 	** caught-up moment after that, and at close). */
 	if (j->applied >= j->written && j->size &&
-	    (j->size >= EMPTY_BYTES || em_now_ms() - j->used_ms >= EMPTY_AFTER_MS)) {
-		if (ftruncate(j->fd, 0))
-			em_warn("ingest journal: cannot empty the file", "reason=%s", strerror(errno));
-		else
-			j->size = 0;
-	}
+	    (j->size >= EMPTY_BYTES || em_now_ms() - j->used_ms >= EMPTY_AFTER_MS))
+		empty_file(j);
 }
 
 void em_journal_cut(em_journal *j)
 {
 	if (!j->size)
 		return;
-	if (j->applied >= j->written) {
-		if (ftruncate(j->fd, 0))
-			em_warn("ingest journal: cannot empty the file", "reason=%s", strerror(errno));
-		else
-			j->size = 0;
-		return;
-	}
-	rotate(j);
+	if (j->applied >= j->written)
+		empty_file(j);
+	else
+		rotate(j);
 }
 
 uint64_t em_journal_backlog(const em_journal *j)

@@ -34,5 +34,8 @@ int em__fts_register(struct sqlite3 *db);
 /* Registers the WAL write-coalescing VFS (walbuf.c) once; its name, or
 ** NULL when the platform's VFS cannot be wrapped (then the default is used). */
 const char *em__walbuf_vfs(void);
+/* Puts the page-cache layer of pcache.c over SQLite's own cache. Before
+** sqlite3_initialize; an SQLite result code (SQLITE_OK). */
+int em__pcache_install(void);
 
 #endif

@@ -238,6 +238,11 @@ static void sqlite_setup(void)
 	** journal out in one write of that size, and its unix VFS cannot write
 	** 128 KiB or more in one call (it reports a full disk). */
 	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMTJRNL_SPILL_BYTES);
+	/* Spares the writer a walk over its whole page cache at most COMMITs
+	** (pcache.c). Should it fail, SQLite's cache serves alone. */
+	int rc = em__pcache_install();
+	if (rc != SQLITE_OK)
+		em_warn("store: page cache layer not installed", "rc=%d", rc);
 	/* Calls sqlite3_initialize: after every sqlite3_config. */
 	vfs_name = em__walbuf_vfs();
 }

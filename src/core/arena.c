@@ -29,6 +29,19 @@ void em_arena_free(em_arena *a)
 	a->total = 0;
 }
 
+void em_arena_reset(em_arena *a)
+{
+	if (!a->head)
+		return;
+	while (a->head->next) {
+		em_arena_block *n = a->head->next;
+		em_free(a->head);
+		a->head = n;
+	}
+	a->head->used = 0;
+	a->total = 0;
+}
+
 void *em_arena_alloc(em_arena *a, size_t n)
 {
 	n = (n + 15) & ~(size_t)15;

@@ -15,6 +15,8 @@ typedef struct em_arena {
 
 void em_arena_init(em_arena *a);
 void em_arena_free(em_arena *a);
+/* Forgets everything allocated; keeps the first block for reuse. */
+void em_arena_reset(em_arena *a);
 void *em_arena_alloc(em_arena *a, size_t n);
 /* Copies n bytes and adds a NUL; NULL in gives NULL out. */
 char *em_arena_strndup(em_arena *a, const char *s, size_t n);

@@ -384,7 +384,16 @@ void em_config_dump(const em_config *c, void (*emit)(const char *line, void *arg
 		const char *p = (const char *)c + d->off;
 		char val[600];
 		switch (d->type) {
-		case C_STR: snprintf(val, sizeof val, "%s", p); break;
+		case C_STR:
+			/* A dump goes to terminals, logs and bug reports: secrets
+			** are never written, only whether one is set. */
+			if (!strcmp(d->key, "password") && *p) {
+				snprintf(line, sizeof line, "# %s (set; not shown)\n# %s =", d->help, d->key);
+				emit(line, arg);
+				continue;
+			}
+			snprintf(val, sizeof val, "%s", p);
+			break;
 		case C_INT: snprintf(val, sizeof val, "%d", *(const int *)p); break;
 		case C_SIZE: snprintf(val, sizeof val, "%zu", *(const size_t *)p); break;
 		case C_BOOL: snprintf(val, sizeof val, "%s", *(const int *)p ? "true" : "false"); break;

@@ -380,6 +380,28 @@ static void check_line(const char *line, void *arg)
 	}
 }
 
+static void test_dump_hides_the_mail_password(void **state)
+{
+	em_config c;
+	em_config_defaults(&c);
+	char err[512];
+	assert_int_equal(em_config_set(&c, "mail", "password", "s3cret-Pa55", err, sizeof err), 0);
+	assert_int_equal(em_config_set(&c, "mail", "user", "shop-mailer", err, sizeof err), 0);
+	static char text[16384];
+	text[0] = '\0';
+	em_config_dump(&c, collect, text);
+	assert_null(strstr(text, "s3cret-Pa55"));
+	assert_non_null(strstr(text, "(set; not shown)"));
+	assert_non_null(strstr(text, "user = shop-mailer"));
+	/* Loaded back, the dump is still valid and leaves the password unset. */
+	em_config d;
+	em_config_defaults(&d);
+	char path[64];
+	assert_int_equal(load_text(&d, text, path, sizeof path, err, sizeof err), 0);
+	assert_string_equal(d.mail_password, "");
+	assert_string_equal(d.mail_user, "shop-mailer");
+}
+
 static void test_every_setting_is_documented(void **state)
 {
 	/* make runs the tests from the repository root. */
@@ -405,6 +427,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defaults, clear_env, clear_env),
+		cmocka_unit_test_setup_teardown(test_dump_hides_the_mail_password, clear_env, clear_env),
 		cmocka_unit_test_setup_teardown(test_file_good_values, clear_env, clear_env),
 		cmocka_unit_test_setup_teardown(test_sizes, clear_env, clear_env),
 		cmocka_unit_test_setup_teardown(test_unknown_key_names_file_line_and_key, clear_env,

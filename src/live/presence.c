@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "live/hub.h"
 #include "live/invite.h"
 #include "net/loop.h"
@@ -219,18 +220,18 @@ static void fill(live *v, const em_track_batch *b)
 				     : r->email			? r->email
 								: r->person_name);
 	if (b->country && b->country[0])
-		snprintf(v->country, sizeof v->country, "%s", b->country);
+		em_strlcpy(v->country, b->country, sizeof v->country);
 	if (b->device && b->device[0])
-		snprintf(v->device, sizeof v->device, "%s", b->device);
+		em_strlcpy(v->device, b->device, sizeof v->device);
 	if (b->browser && b->browser[0])
-		snprintf(v->browser, sizeof v->browser, "%s", b->browser);
+		em_strlcpy(v->browser, b->browser, sizeof v->browser);
 	em_rule_state_observe(&v->rules, b);
 }
 
 static void view_of(live *v, em_presence_view *o)
 {
-	*o = (em_presence_view){v->site_id, v->vid,   v->since, v->page_since, v->last_seen, v->pages,
-				v->visits,  v->cart_total, v->url,   v->title,	   v->referrer,	 &v->rules};
+	*o = (em_presence_view){v->site_id, v->vid,	   v->since, v->page_since, v->last_seen, v->pages,
+				v->visits,  v->cart_total, v->url,   v->title,	    v->referrer,  &v->rules};
 }
 
 void em_presence_apply(const em_track_batch *b)
@@ -250,7 +251,7 @@ void em_presence_apply(const em_track_batch *b)
 		v = em_calloc(1, sizeof *v);
 		v->hash = h;
 		v->site_id = b->site_id;
-		snprintf(v->vid, sizeof v->vid, "%s", b->vid);
+		em_strlcpy(v->vid, b->vid, sizeof v->vid);
 		v->page_since = b->res.visit_started;
 		v->next = buckets[h & (nbuckets - 1)];
 		buckets[h & (nbuckets - 1)] = v;
@@ -275,7 +276,8 @@ void em_presence_each(int64_t site_id, void (*fn)(em_presence_view *v, void *arg
 			}
 }
 
-size_t em_presence_each_slice(size_t cursor, size_t parts, void (*fn)(em_presence_view *v, void *arg), void *arg)
+size_t em_presence_each_slice(size_t cursor, size_t parts, void (*fn)(em_presence_view *v, void *arg),
+			      void *arg)
 {
 	size_t n = parts ? nbuckets / parts + 1 : nbuckets, end = cursor + n;
 	if (cursor >= nbuckets)

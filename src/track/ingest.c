@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "live/invite.h"
 #include "kb/kb.h"
 #include "live/presence.h"
@@ -363,7 +364,7 @@ static int batch_grants_consent(const em_track_batch *b)
 int em_ingest_prepare(em_app *app, em_track_batch *b, const em_site *site, const char *ip, const char *ua)
 {
 	b->site_id = site->id;
-	snprintf(b->site_key, sizeof b->site_key, "%s", site->key);
+	em_strlcpy(b->site_key, site->key, sizeof b->site_key);
 	ua = ua ? ua : "";
 	em_ua info;
 	em_ua_classify(ua, strlen(ua), &info);

@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "crm/privacy.h"
 #include "crm/contacts.h"
 
@@ -450,7 +451,7 @@ static int sessionize(em_db *db, em_track_batch *b, int defer)
 		}
 		e.hash = h;
 		e.site_id = b->site_id;
-		snprintf(e.vid, sizeof e.vid, "%s", b->vid);
+		em_strlcpy(e.vid, b->vid, sizeof e.vid);
 		*slotp = e;
 		if (e.dirty && !was_dirty)
 			mark_dirty(slotp);

@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/str.h"
 
 static void test_init_is_empty(void **state)
 {
@@ -294,10 +295,32 @@ static void test_html_toobig(void **state)
 	em_buf_free(&b);
 }
 
+/* em_strlcpy: fits, fills exactly, is cut short, and never writes past cap. */
+static void test_strlcpy_bounds(void **state)
+{
+	(void)state;
+	char d[8];
+	memset(d, 'x', sizeof d);
+	assert_int_equal(em_strlcpy(d, "abc", sizeof d), 3);
+	assert_string_equal(d, "abc");
+	assert_int_equal(em_strlcpy(d, "abcdefg", sizeof d), 7);
+	assert_string_equal(d, "abcdefg");
+	char g[12];
+	memset(g, 'x', sizeof g);
+	assert_int_equal(em_strlcpy(g, "abcdefghijklmnop", 8), 16);
+	assert_string_equal(g, "abcdefg");
+	assert_int_equal(g[8], 'x');
+	assert_int_equal(em_strlcpy(g, "", 8), 0);
+	assert_string_equal(g, "");
+	assert_int_equal(em_strlcpy(g, "abc", 0), 3);
+	assert_string_equal(g, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_is_empty),
+		cmocka_unit_test(test_strlcpy_bounds),
 		cmocka_unit_test(test_append_terminates),
 		cmocka_unit_test(test_append_zero_bytes),
 		cmocka_unit_test(test_cap_exact_fits),

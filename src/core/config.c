@@ -14,7 +14,8 @@
 #include "core/err.h"
 #include "core/log.h"
 
-enum ctype { C_INT, C_SIZE, C_STR, C_BOOL, C_LEVEL, C_SYNC };
+/* C_SECRET: a string that em_config_dump never writes out. */
+enum ctype { C_INT, C_SIZE, C_STR, C_SECRET, C_BOOL, C_LEVEL, C_SYNC };
 
 struct cdesc {
 	const char *section;
@@ -98,7 +99,7 @@ static const struct cdesc table[] = {
 	 "smtp://HOST:PORT or smtps://HOST:PORT of the relay (empty = no mail)"},
 	{"mail", "from", C_STR, F(mail_from), 0, 0, "sender: addr@domain or Name <addr@domain>"},
 	{"mail", "user", C_STR, F(mail_user), 0, 0, "SMTP user name (empty = no AUTH)"},
-	{"mail", "password", C_STR, F(mail_password), 0, 0, "SMTP password"},
+	{"mail", "password", C_SECRET, F(mail_password), 0, 0, "SMTP password"},
 	{"mail", "starttls", C_BOOL, F(mail_starttls), 0, 1, "require STARTTLS on smtp:// URLs"},
 	{"mail", "retry_s", C_INT, F(mail_retry_s), 0, 3600,
 	 "wait before the 2nd try (4 times as long before the 3rd)"},
@@ -211,6 +212,7 @@ static int set_one(em_config *c, const struct cdesc *d, const char *v, char *why
 	char *end;
 	switch (d->type) {
 	case C_STR:
+	case C_SECRET:
 		if (strlen(v) >= d->len) {
 			snprintf(why, whylen, "value longer than %zu bytes", d->len - 1);
 			return EM_EINVAL;
@@ -384,16 +386,17 @@ void em_config_dump(const em_config *c, void (*emit)(const char *line, void *arg
 		const char *p = (const char *)c + d->off;
 		char val[600];
 		switch (d->type) {
-		case C_STR:
-			/* A dump goes to terminals, logs and bug reports: secrets
-			** are never written, only whether one is set. */
-			if (!strcmp(d->key, "password") && *p) {
+		case C_SECRET:
+			/* A dump goes to terminals, logs and bug reports: a secret
+			** is never written, only whether one is set. */
+			if (*p) {
 				snprintf(line, sizeof line, "# %s (set; not shown)\n# %s =", d->help, d->key);
 				emit(line, arg);
 				continue;
 			}
-			snprintf(val, sizeof val, "%s", p);
+			val[0] = '\0'; /* unset */
 			break;
+		case C_STR: snprintf(val, sizeof val, "%s", p); break;
 		case C_INT: snprintf(val, sizeof val, "%d", *(const int *)p); break;
 		case C_SIZE: snprintf(val, sizeof val, "%zu", *(const size_t *)p); break;
 		case C_BOOL: snprintf(val, sizeof val, "%s", *(const int *)p ? "true" : "false"); break;

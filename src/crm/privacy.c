@@ -1524,12 +1524,14 @@ static int step_visitors(em_db *db, em_retention *r, int *more)
 	size_t n = 0;
 	em_stmt *st =
 		em_db_prepare(db,
-			      "SELECT v.id, v.site_id, v.vid FROM site s JOIN visitor v ON v.site_id = s.id "
-			      "AND v.last_seen < ? WHERE v.contact_id IS NULL LIMIT ?",
-			      "ii", r->visitors_before, (int64_t)limit);
+			      "SELECT v.id, v.site_id, v.vid FROM visitor v JOIN site s ON s.id = v.site_id "
+			      "WHERE v.id > ? AND v.last_seen < ? AND +v.contact_id IS NULL ORDER BY v.id "
+			      "LIMIT ?",
+			      "iii", r->visitor_after, r->visitors_before, (int64_t)limit);
 	int rc = st ? 0 : EM_EIO;
 	while (st && n < (size_t)limit && (rc = em_stmt_step(st)) == 1) {
 		rows[n].id = em_stmt_int(st, 0);
+		r->visitor_after = rows[n].id;
 		rows[n].site_id = em_stmt_int(st, 1);
 		snprintf(rows[n].vid, sizeof rows[n].vid, "%s", em_stmt_text(st, 2));
 		n++;
@@ -1638,6 +1640,7 @@ int em_privacy_retention_run_sync(em_store *s, em_retention *r)
 	if (r->dry_run)
 		return em_store_read_sync(s, em_privacy_retention_count_db, r);
 	r->phase = 0;
+	r->visitor_after = 0;
 	while (r->phase < EM_RETENTION_DONE) {
 		/* A failed write rolls back its own savepoint only: the counts of
 		** that chunk are not kept. */

@@ -55,8 +55,10 @@ typedef struct em_retention {
 	/* What went (or would go). */
 	int64_t events, messages, conversations, visitors, visits;
 	int chunks; /* writes it took */
-	/* Internal: the phase the next chunk works on. */
+	/* Internal: the phase the next chunk works on, and the visitor row
+	** the visitor phase goes on after (it walks the table in id order). */
 	int phase;
+	int64_t visitor_after;
 } em_retention;
 
 /* Fills the cut-offs from the configuration at time now. */

@@ -388,6 +388,10 @@ typedef struct rebuild_ctx {
 	int n;
 } rebuild_ctx;
 
+/* Who was seen within the timeout: the visitors of the events since then
+** (event_site_ts, one range per site; CROSS JOIN keeps the sites the outer
+** loop), checked against their last_seen, which has no index since every
+** page view moves it. */
 static int rebuild_fn(em_db *db, void *arg)
 {
 	rebuild_ctx *x = arg;
@@ -404,8 +408,9 @@ static int rebuild_fn(em_db *db, void *arg)
 		"e.id DESC LIMIT 1) "
 		"FROM visitor v JOIN visit s ON s.id = (SELECT id FROM visit WHERE visitor_id = v.id ORDER "
 		"BY started_at DESC, id DESC LIMIT 1) "
-		"WHERE v.last_seen >= ? AND v.merged_into IS NULL",
-		"i", x->since);
+		"WHERE v.id IN (SELECT e.visitor_id FROM site t CROSS JOIN event e WHERE e.site_id = t.id "
+		"AND e.ts >= ?) AND v.last_seen >= ? AND v.merged_into IS NULL",
+		"ii", x->since, x->since);
 	if (!st)
 		return EM_EIO;
 	int rc;

@@ -307,6 +307,74 @@ static void test_retention_keep(void **state)
 	assert_int_equal(count(f->s, "SELECT count(*) FROM event"), 32);
 }
 
+/* Expired visitors between kept ones (recent, or a contact's), one per
+** chunk: the visitor phase walks the table in id order past the kept rows,
+** takes every expired one and only those. */
+static int seed_mixed(em_db *db, void *arg)
+{
+	struct fixture *f = arg;
+	int64_t old = f->now - 400 * DAY, recent = f->now - DAY;
+	if (em_db_exec(db,
+		       "INSERT INTO site (id, key, name, created_at) VALUES (1, 'default', 'Default', 0) "
+		       "ON CONFLICT (id) DO NOTHING",
+		       NULL))
+		return EM_EIO;
+	for (int i = 0; i < 12; i++) {
+		char vid[16];
+		snprintf(vid, sizeof vid, "%s%02d", i % 3 == 0 ? "gone" : "kept", i);
+		int64_t id = visitor(db, vid,
+				     i % 3 == 0	  ? old
+				     : i % 3 == 1 ? recent
+						  : old,
+				     i % 3 == 2 ? 7 : 0);
+		events(db, visit(db, id, i % 3 == 1 ? recent : old), id, i % 3 == 1 ? recent : old, 1);
+	}
+	return 0;
+}
+
+static int expire_kept01(em_db *db, void *arg)
+{
+	struct count_q *q = arg;
+	int rc = em_db_exec(
+		db, "UPDATE visitor SET last_seen = last_seen - 400 * 86400000 WHERE vid = 'kept01'", NULL);
+	q->v = em_db_changes(db);
+	return rc;
+}
+
+static void test_retention_walks_visitors(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(em_store_write_sync(f->s, seed_mixed, f), 0);
+	em_retention r;
+	em_privacy_retention_plan(&f->cfg, f->now, &r);
+	r.events_before = 0; /* visitors only: their events go with them */
+	r.chats_before = 0;
+	r.chunk = 10; /* one visitor per chunk */
+	assert_int_equal(em_privacy_retention_run_sync(f->s, &r), 0);
+	assert_int_equal(r.visitors, 4);
+	assert_int_equal(r.visits, 4);
+	assert_int_equal(r.events, 4);
+	/* Four chunks of one, one that finds nothing more, one for the search index. */
+	assert_int_equal(r.chunks, 4 + 1 + 1);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM visitor WHERE vid LIKE 'gone%'"), 0);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM visitor WHERE vid LIKE 'kept%'"), 8);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM event"), 8);
+
+	/* A new pass starts from the first row again: an early row that has
+	** expired since is found although the last pass went past it. */
+	struct count_q q = {NULL, 0};
+	assert_int_equal(em_store_write_sync(f->s, expire_kept01, &q), 0);
+	assert_int_equal(q.v, 1);
+	em_privacy_retention_plan(&f->cfg, f->now, &r);
+	r.events_before = 0;
+	r.chats_before = 0;
+	r.chunk = 10;
+	assert_int_equal(em_privacy_retention_run_sync(f->s, &r), 0);
+	assert_int_equal(r.visitors, 1);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM visitor WHERE vid = 'kept01'"), 0);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM visitor"), 7);
+}
+
 int main(void)
 {
 	em_log_set_level(EM_LOG_ERROR);
@@ -319,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_purpose),
 		cmocka_unit_test_setup_teardown(test_retention_in_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_keep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_walks_visitors, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	em_loop_close();

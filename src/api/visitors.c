@@ -76,14 +76,17 @@ static json_t *text_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* The visitor by vid (on its first site when none is given): one lookup in
+** the (site_id, vid) index per site, sites as the outer loop. */
 static int profile_fn(em_db *db, void *arg)
 {
 	profile_ctx *x = arg;
 	em_stmt *st = em_db_prepare(
 		db,
-		"SELECT id, site_id, vid, first_seen, last_seen, visits, pageviews, email, name, "
-		"external_id, consent, cart_total, merged_into FROM visitor "
-		"WHERE vid = ? AND (? = 0 OR site_id = ?) ORDER BY id LIMIT 1",
+		"SELECT v.id, v.site_id, v.vid, v.first_seen, v.last_seen, v.visits, v.pageviews, v.email, "
+		"v.name, v.external_id, v.consent, v.cart_total, v.merged_into FROM site s CROSS JOIN "
+		"visitor v WHERE v.site_id = s.id AND v.vid = ? AND (? = 0 OR s.id = ?) ORDER BY v.id "
+		"LIMIT 1",
 		"tii", x->vid, x->site_id, x->site_id);
 	if (!st)
 		return EM_EIO;

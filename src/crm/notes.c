@@ -133,13 +133,14 @@ static int collect(em_stmt *st, json_t *list, int limit, char *next, size_t next
 	return rc < 0 ? EM_EIO : 0;
 }
 
-/* Finds the visitor (site_id 0 = its first site) and its contact. */
+/* Finds the visitor (site_id 0 = its first site) and its contact: one
+** lookup in the (site_id, vid) index per site, sites as the outer loop. */
 static int visitor_find(em_db *db, int64_t *site_id, const char *vid, int64_t *contact_id)
 {
 	em_stmt *st = em_db_prepare(
 		db,
-		"SELECT site_id, contact_id FROM visitor WHERE vid = ? AND (? = 0 OR site_id = ?)"
-		" ORDER BY id LIMIT 1",
+		"SELECT v.site_id, v.contact_id FROM site s CROSS JOIN visitor v WHERE v.site_id = s.id AND "
+		"v.vid = ? AND (? = 0 OR s.id = ?) ORDER BY v.id LIMIT 1",
 		"tii", vid, *site_id, *site_id);
 	int rc = em_stmt_step(st);
 	if (rc == 1) {

@@ -94,6 +94,22 @@ test('bots are answered but not recorded', async () => {
   assert.equal(await eventsStored(), before);
 });
 
+test('one vid on two sites: the profile is of the first site unless ?site= names one', async () => {
+  const c = await api(emma.url, 'POST', '/api/v1/sites', { ...s, body: { key: 'second-shop' } });
+  assert.equal(c.status, 201, c.text);
+  const vid = 'shared-vid-1';
+  assert.equal((await track({ site: 'second-shop', vid, events: [{ type: 'pageview', url: '/b', title: 'On B' }] })).status, 200);
+  assert.equal((await track({ site: 'default', vid, events: [{ type: 'pageview', url: '/a', title: 'On A' }] })).status, 200);
+  const first = await api(emma.url, 'GET', `/api/v1/visitors/${vid}`, s);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.visitor.site, 'second-shop');
+  assert.deepEqual(first.json.visits.flatMap((v) => v.pages.map((x) => x.title)), ['On B']);
+  const onA = await api(emma.url, 'GET', `/api/v1/visitors/${vid}?site=default`, s);
+  assert.equal(onA.json.visitor.site, 'default');
+  assert.deepEqual(onA.json.visits.flatMap((v) => v.pages.map((x) => x.title)), ['On A']);
+  assert.equal((await api(emma.url, 'GET', '/api/v1/visitors/no-such-vid', s)).status, 404);
+});
+
 test('a new campaign starts a new visit; the visitor becomes returning', async () => {
   const a = await track({ site: 'default', events: [{ type: 'pageview', url: 'https://shop.example/' }] });
   const vid = a.json.vid;

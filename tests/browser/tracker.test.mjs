@@ -484,6 +484,101 @@ test('consent required: no vid and no storage until consent(true); consent(false
 	assert.deepEqual(await storage(), { local: 0, session: 0, cookie: '' });
 });
 
+const storedVid = (page) => page.evaluate(() => localStorage.getItem('emma_vid'));
+
+test('reset(): what follows is a new visitor, and nothing of it lands on the old one', async (t) => {
+	const { page, rec } = await open(t, '/shop.html');
+	const a = await waitFor(() => storedVid(page), { what: 'the stored vid A' });
+
+	// Queued (the 1 s timer has not run), then reset: it goes out at once, under A.
+	const right = await page.evaluate(() => {
+		emma.track('before_reset');
+		emma.reset();
+		return { local: localStorage.getItem('emma_vid'), queue: sessionStorage.getItem('emma_q'), vid: emma._vid() };
+	});
+	assert.deepEqual(right, { local: null, queue: null, vid: '' });
+	const before = await rec.find(isType('event', (e) => e.name === 'before_reset'), 'the event queued before reset');
+	const old = await rec.answered(before);
+	assert.equal(old.body.vid, a, 'sent under the old vid');
+	assert.equal(old.status, 200, JSON.stringify(old.answer));
+	assert.equal(old.answer.vid, a);
+	await sleep(300);
+	assert.equal(await storedVid(page), null, 'the answer to a batch sent before reset does not bring A back');
+
+	await page.evaluate(() => {
+		emma.track('after_reset');
+		history.pushState({}, '', '/shop/after-reset');
+	});
+	const ev = await rec.find(isType('event', (e) => e.name === 'after_reset'), 'the event after reset');
+	const nb = await rec.answered(ev);
+	assert.equal(nb.body.vid, undefined, 'the first batch after reset carries no vid');
+	assert.equal(nb.status, 200, JSON.stringify(nb.answer));
+	assert.ok(nb.body.events.some(isType('pageview', (e) => e.url.endsWith('/shop/after-reset'))));
+	const b = await waitFor(() => storedVid(page), { what: 'a new stored vid B' });
+	assert.equal(b, nb.answer.vid);
+	assert.notEqual(b, a);
+
+	// What the server made of it: each event on its own visitor.
+	const auth = await login(emma.url, emma.adminEmail, emma.adminPassword);
+	const profile = async (vid) => {
+		const r = await api(emma.url, 'GET', `/api/v1/visitors/${vid}`, auth);
+		assert.equal(r.status, 200, r.text);
+		const visits = r.json.visits;
+		return {
+			events: visits.flatMap((v) => v.events).filter((e) => e.type === 'event').map((e) => e.name),
+			pages: visits.flatMap((v) => v.pages).map((p) => new URL(p.url).pathname),
+		};
+	};
+	const pb = await waitFor(async () => {
+		const p = await profile(b);
+		return p.events.includes('after_reset') && p;
+	}, { what: `after_reset on visitor B ${b}` });
+	assert.deepEqual(pb, { events: ['after_reset'], pages: ['/shop/after-reset'] });
+	const pa = await profile(a);
+	assert.deepEqual(pa, { events: ['before_reset'], pages: ['/shop.html'] });
+});
+
+test('reset(): batches sent before it that fail are dropped, not resent under the next visitor', async (t) => {
+	const refused = { error: { code: 'invalid_field', message: 'bad name', field: 'events[0].name' } };
+	const { page, rec } = await open(t, '/shop.html', {
+		fail: (x) => {
+			const names = x.body.events.map((e) => e.name);
+			if (names.includes('doomed')) return { status: 503 }; // retry path
+			if (names.includes('refused')) return { status: 422, body: refused }; // resend-the-rest path
+			return null;
+		},
+	});
+	const a = await waitFor(() => storedVid(page), { what: 'the stored vid A' });
+	const batchesWith = (name) => rec.batches.filter((x) => x.body.events.some((e) => e.name === name));
+
+	await page.evaluate(() => {
+		emma.track('doomed');
+		emma.reset();
+	});
+	await waitFor(() => batchesWith('doomed')[0]?.status, { what: 'the 503' });
+	await page.evaluate(() => emma.track('after_503'));
+	const b = await waitFor(() => storedVid(page), { what: 'a new stored vid B' });
+	assert.notEqual(b, a);
+	await sleep(2500); // a retry would come after 1 to 2 s
+	assert.deepEqual(batchesWith('doomed').map((x) => [x.body.vid, x.status]), [[a, 503]], 'sent once, under A');
+	assert.equal(await page.evaluate(() => sessionStorage.getItem('emma_q')), null, 'not kept for the next page either');
+	assert.equal(batchesWith('after_503')[0].body.vid, undefined);
+
+	await page.evaluate(() => {
+		emma.track('refused');
+		emma.track('kept');
+		emma.reset();
+	});
+	await waitFor(() => batchesWith('refused')[0]?.status, { what: 'the 422' });
+	await page.evaluate(() => emma.track('after_422'));
+	const c = await waitFor(async () => { const v = await storedVid(page); return v !== b && v; }, { what: 'a new stored vid C' });
+	assert.notEqual(c, a);
+	await sleep(500);
+	assert.deepEqual(batchesWith('kept').map((x) => [x.body.vid, x.status]), [[b, 422]], 'the rest of the refused batch is not resent');
+	assert.equal(batchesWith('after_422')[0].body.vid, undefined);
+	assert.equal(await storedVid(page), c);
+});
+
 test('emma._load injects a widget module once', async (t) => {
 	const { page, rec } = await open(t, '/shop.html');
 	const srcs = await page.evaluate(async () => {

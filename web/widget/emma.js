@@ -37,7 +37,7 @@
   if (!okVid(vid)) vid = '';
   let Q = []; // unsent
   const F = []; // in flight
-  let fails = 0, tm = 0, warned = 0, url = '', xi = 0;
+  let fails = 0, tm = 0, warned = 0, url = '', xi = 0, gen = 0;
   let act = 0, last = now(), input = last, on = d.visibilityState != 'hidden';
   const loads = {};
   const chatOn = site && cfg.chat != 'off';
@@ -120,7 +120,7 @@
   }
 
   function send(b, beacon) {
-    const body = JSON.stringify({ site, vid: (ok && vid) || undefined, events: b });
+    const G = gen, body = JSON.stringify({ site, vid: (ok && vid) || undefined, events: b });
     if (beacon && nav.sendBeacon && nav.sendBeacon(T, body)) return; // text/plain
     F.push(b);
     fetch(T, {
@@ -131,6 +131,7 @@
       done(b);
       fails = 0;
       return r.json().catch(() => ({})).then((j) => {
+        if (G < gen) return;
         if (r.ok) {
           if (ok && okVid(j.vid)) put('emma_vid', (vid = j.vid));
           if (j.invite) chat(j);
@@ -149,6 +150,7 @@
     }).catch(() => {
       // Network error, 5xx, 429: retry after 2, 4 .. 60 s
       done(b);
+      if (G < gen) return;
       Q = b.concat(Q);
       trim();
       save();
@@ -270,10 +272,20 @@
       }
       add({ type: 'consent', granted: ok });
     },
+    reset() {
+      if (off) return;
+      tick();
+      ping();
+      flush();
+      gen++;
+      vid = '';
+      F.length = xi = 0;
+      put('emma_vid');
+      save();
+    },
     chat: () => chat(1),
     _vid: () => vid,
     _s: cfg,
-    // Runs {server}/widget/NAME.js once
     _load(name) {
       if (!/^[\w-]+$/.test(name)) return Promise.reject(Error('emma: bad widget name'));
       return (loads[name] = loads[name] || new Promise((res, rej) => {

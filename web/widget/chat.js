@@ -1359,7 +1359,8 @@ async function forgetMe() {
 	const vid = forgetVid || vidNow();
 	U.fgYes.disabled = true;
 	U.fgErr.textContent = '';
-	// The tracker has no "reset": withdrawing consent drops its id
+	// Not the tracker's reset(), which first sends what is queued under the
+	// old id: withdrawing consent drops its id
 	// (localStorage emma_vid) and its queue at once, so that nothing is sent
 	// under the old id while it is erased; granting it again afterwards
 	// restores tracking under a new id (from the next /t answer). Only

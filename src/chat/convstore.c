@@ -364,12 +364,15 @@ int em_convstore_load(em_db *db, void *arg)
 		return rc;
 	json_t *convs = json_array();
 	json_object_set_new(o, "conversations", convs);
+	/* The ones not closed (status is one of pending, open, closed:
+	** 003_chat.sql), named so conversation_status finds them. */
 	em_stmt *st =
 		em_db_prepare(db,
 			      "SELECT public_id, site_id, vid, coalesce(operator_id, 0),"
 			      " coalesce(department_id, 0), coalesce(invitation_id, 0), status, channel,"
 			      " name, email, lang, page_url, last_seq, created_at, coalesce(accepted_at, 0)"
-			      " FROM conversation WHERE status <> 'closed' ORDER BY created_at",
+			      " FROM conversation WHERE status IN ('pending', 'open')"
+			      " ORDER BY created_at, id",
 			      "");
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(
@@ -389,13 +392,16 @@ int em_convstore_load(em_db *db, void *arg)
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
-	/* Who chatted today: the invitation brakes ask. */
+	/* Who chatted today: the invitation brakes ask. The status list names
+	** every status (003_chat.sql), so that today's rows are read through
+	** conversation_status (status, created_at), not all conversations. */
 	json_t *today = json_array();
 	json_object_set_new(o, "today", today);
 	int64_t midnight = em_now_ms() / 86400000 * 86400000;
 	st = em_db_prepare(db,
 			   "SELECT site_id, vid, coalesce(operator_id, 0), max(created_at) FROM conversation"
-			   " WHERE created_at >= ? AND channel = 'chat' GROUP BY site_id, vid",
+			   " WHERE status IN ('pending', 'open', 'closed') AND created_at >= ? AND"
+			   " channel = 'chat' GROUP BY site_id, vid",
 			   "i", midnight);
 	while ((rc = em_stmt_step(st)) == 1)
 		json_array_append_new(today,

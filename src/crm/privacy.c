@@ -1435,14 +1435,20 @@ static int count1(em_db *db, em_stmt *st, int64_t *a, int64_t *b)
 int em_privacy_retention_count_db(em_db *db, void *arg)
 {
 	em_retention *r = arg;
+	/* Events older than the cut-off (event_site_ts), plus the newer ones of
+	** expiring visitors, found through their visits (visit_visitor,
+	** event_visit): each event once, as the pass deletes them. The visitors
+	** are read in one scan (last_seen has no index, migration 015). */
 	int rc = count1(
 		db,
-		em_db_prepare(
-			db,
-			"SELECT count(*) FROM site s JOIN event e ON e.site_id = s.id "
-			"WHERE e.ts < ? OR e.visitor_id IN (SELECT id FROM visitor WHERE site_id = s.id "
-			"AND last_seen < ? AND contact_id IS NULL)",
-			"ii", r->events_before, r->visitors_before),
+		em_db_prepare(db,
+			      "SELECT (SELECT count(*) FROM site s CROSS JOIN event e "
+			      "WHERE e.site_id = s.id AND e.ts < ?) + "
+			      "(SELECT count(*) FROM visitor v CROSS JOIN site s CROSS JOIN visit vi "
+			      "CROSS JOIN event e WHERE s.id = v.site_id AND v.last_seen < ? AND "
+			      "+v.contact_id IS NULL AND vi.visitor_id = v.id AND e.visit_id = vi.id AND "
+			      "e.ts >= ?)",
+			      "iii", r->events_before, r->visitors_before, r->events_before),
 		&r->events, NULL);
 	if (!rc)
 		rc = count1(db,
@@ -1469,8 +1475,8 @@ int em_privacy_retention_count_db(em_db *db, void *arg)
 static int step_events(em_db *db, em_retention *r, int *more)
 {
 	int rc = em_db_exec(db,
-			    "DELETE FROM event WHERE id IN (SELECT e.id FROM site s JOIN event e ON "
-			    "e.site_id = s.id AND e.ts < ? LIMIT ?)",
+			    "DELETE FROM event WHERE id IN (SELECT e.id FROM site s CROSS JOIN event e "
+			    "WHERE e.site_id = s.id AND e.ts < ? LIMIT ?)",
 			    "ii", r->events_before, (int64_t)r->chunk);
 	if (rc)
 		return rc;

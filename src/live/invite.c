@@ -1237,21 +1237,33 @@ void em_invite_rule_stats(em_app *app, int64_t site_id, int days, em_invite_done
 	}
 }
 
+/* The columns and joins of the invitation list. */
+#define LIST_FROM \
+	"SELECT i.id, i.public_id, i.site_id, i.vid, i.status, r.public_id, r.name, o.public_id, " \
+	"o.name, i.message, i.created_at, i.responded_at, " \
+	"(SELECT c.public_id FROM conversation c WHERE c.invitation_id = i.id ORDER BY c.id " \
+	"LIMIT 1) " \
+	"FROM invitation i LEFT JOIN invitation_rule r ON r.id = i.rule_id " \
+	"LEFT JOIN operator o ON o.id = i.operator_id "
+
 static int list_fn(em_db *db, void *arg)
 {
 	read_job *x = arg;
-	em_stmt *st = em_db_prepare(
-		db,
-		"SELECT i.id, i.public_id, i.site_id, i.vid, i.status, r.public_id, r.name, o.public_id, "
-		"o.name, "
-		"i.message, i.created_at, i.responded_at, "
-		"(SELECT c.public_id FROM conversation c WHERE c.invitation_id = i.id ORDER BY c.id LIMIT 1) "
-		"FROM invitation i LEFT JOIN invitation_rule r ON r.id = i.rule_id "
-		"LEFT JOIN operator o ON o.id = i.operator_id "
-		"WHERE (? = '' OR i.status = ?) AND (? = 0 OR i.site_id = ?) AND (? = 0 OR i.id < ?) "
-		"ORDER BY i.id DESC LIMIT ?",
-		"ttiiiii", x->status, x->status, x->site_id, x->site_id, x->before_id, x->before_id,
-		(int64_t)x->limit + 1);
+	em_stmt *st;
+	if (x->status[0])
+		/* One status: read through invitation_status (status, id), newest
+		** first, from the cursor on (none: every id is below INT64_MAX). */
+		st = em_db_prepare(db,
+				   LIST_FROM "WHERE i.status = ? AND (? = 0 OR i.site_id = ?) AND i.id < ? "
+					     "ORDER BY i.id DESC LIMIT ?",
+				   "tiiii", x->status, x->site_id, x->site_id,
+				   x->before_id ? x->before_id : INT64_MAX, (int64_t)x->limit + 1);
+	else
+		st = em_db_prepare(db,
+				   LIST_FROM "WHERE (? = 0 OR i.site_id = ?) AND (? = 0 OR i.id < ?) "
+					     "ORDER BY i.id DESC LIMIT ?",
+				   "iiiii", x->site_id, x->site_id, x->before_id, x->before_id,
+				   (int64_t)x->limit + 1);
 	if (!st)
 		return EM_EIO;
 	json_t *a = json_array();
@@ -1339,6 +1351,8 @@ static int status_of(const char *s)
 	return ST_IGNORED;
 }
 
+/* The recent history in id order; "+i.id" keeps the rowid from being the
+** loop, so the rows are found through invitation_created and then sorted. */
 static int hist_fn(em_db *db, void *arg)
 {
 	hist_ctx *x = arg;
@@ -1347,7 +1361,7 @@ static int hist_fn(em_db *db, void *arg)
 		"SELECT i.site_id, i.vid, i.status, i.created_at, i.responded_at, i.visit_id, "
 		"i.public_id, i.rule_id, r.public_id, r.department_id, i.operator_id, o.public_id, "
 		"i.message FROM invitation i LEFT JOIN invitation_rule r ON r.id = i.rule_id "
-		"LEFT JOIN operator o ON o.id = i.operator_id WHERE i.created_at >= ? ORDER BY i.id",
+		"LEFT JOIN operator o ON o.id = i.operator_id WHERE i.created_at >= ? ORDER BY +i.id",
 		"i", x->since);
 	if (!st)
 		return EM_EIO;

@@ -192,12 +192,17 @@ static int start_visit(em_db *db, em_track_batch *b, entry *e, const em_track_ev
 ** this one ("identify merges the history"). */
 static int merge_identity(em_db *db, em_track_batch *b, entry *e, const em_track_event *ev)
 {
-	em_stmt *st =
-		em_db_prepare(db,
-			      "SELECT id, visits, first_seen FROM visitor WHERE site_id = ? AND id != ? AND "
-			      "merged_into IS NULL AND ((email IS NOT NULL AND email = ?) OR "
-			      "(external_id IS NOT NULL AND external_id = ?))",
-			      "iitt", b->site_id, e->visitor_id, ev->email, ev->external_id);
+	/* Two lookups, one per index (visitor_email, visitor_external); an OR
+	** of both would read all of the site's visitors. UNION returns a
+	** visitor that matches both once. A NULL e-mail or external id
+	** matches nothing ("= NULL" is never true). */
+	em_stmt *st = em_db_prepare(
+		db,
+		"SELECT id, visits, first_seen FROM visitor WHERE site_id = ? AND email = ? "
+		"AND id != ? AND merged_into IS NULL "
+		"UNION SELECT id, visits, first_seen FROM visitor WHERE site_id = ? AND "
+		"external_id = ? AND id != ? AND merged_into IS NULL",
+		"itiiti", b->site_id, ev->email, e->visitor_id, b->site_id, ev->external_id, e->visitor_id);
 	if (!st)
 		return EM_EIO;
 	int64_t others[32];
@@ -212,10 +217,17 @@ static int merge_identity(em_db *db, em_track_batch *b, entry *e, const em_track
 	em_stmt_done(st);
 	if (rc < 0)
 		return EM_EIO;
+	/* An event's visitor_id is always its visit's: record() inserts events
+	** with the entry's visitor and its visit (from start_visit or
+	** load_visitor), and only this loop moves visits and events. So the
+	** events to move are found through the other visitor's visits
+	** (event_visit), before those move. */
 	for (int i = 0; i < n; i++) {
-		if ((rc = em_db_exec(db, "UPDATE visit SET visitor_id = ? WHERE visitor_id = ?", "ii",
-				     e->visitor_id, others[i])) ||
-		    (rc = em_db_exec(db, "UPDATE event SET visitor_id = ? WHERE visitor_id = ?", "ii",
+		if ((rc = em_db_exec(db,
+				     "UPDATE event SET visitor_id = ? WHERE visit_id IN "
+				     "(SELECT id FROM visit WHERE visitor_id = ?)",
+				     "ii", e->visitor_id, others[i])) ||
+		    (rc = em_db_exec(db, "UPDATE visit SET visitor_id = ? WHERE visitor_id = ?", "ii",
 				     e->visitor_id, others[i])) ||
 		    (rc = em_db_exec(db, "UPDATE visitor SET merged_into = ? WHERE id = ?", "ii",
 				     e->visitor_id, others[i])))

@@ -2,7 +2,8 @@
 ** Unit tests for src/crm/contacts.c: e-mail and phone normalisation with
 ** the messages a person reads, validation with field paths, and on a real
 ** temporary store: create, upsert (also through a merged contact), visitor
-** links, lifetime value from orders, search, duplicates and merge.
+** links, lifetime value from orders, search, duplicates and merge, and an
+** identify that merges visitor rows matching by e-mail, external id or both.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,8 @@
 #include "crm/csvio.h"
 #include "net/loop.h"
 #include "store/store.h"
+#include "track/event.h"
+#include "track/sessionizer.h"
 
 /* ---- Normalisation ------------------------------------------------------- */
 
@@ -931,6 +934,129 @@ static void test_import_stores_text_exactly(void **state)
 	em_free(m.csv);
 }
 
+/* ---- Identify merges visitor rows ---------------------------------------- */
+
+/* A visitor row with one visit of n pageview events from first_seen on. */
+static int64_t ident_visitor(em_db *db, const char *vid, const char *email, const char *external_id,
+			     int64_t visits, int64_t first_seen, int64_t merged_into, int n)
+{
+	em_db_exec(db,
+		   "INSERT INTO visitor (site_id, vid, first_seen, last_seen, visits, email, external_id, "
+		   "merged_into) VALUES (1, ?, ?, ?, ?, ?, ?, nullif(?, 0))",
+		   "tiiitti", vid, first_seen, first_seen, visits, email, external_id, merged_into);
+	int64_t id = em_db_last_id(db);
+	em_db_exec(db, "INSERT INTO visit (visitor_id, site_id, started_at, last_at) VALUES (?, 1, ?, ?)",
+		   "iii", id, first_seen, first_seen);
+	int64_t visit = em_db_last_id(db);
+	for (int i = 0; i < n; i++)
+		em_db_exec(db,
+			   "INSERT INTO event (visit_id, visitor_id, site_id, ts, type, url) "
+			   "VALUES (?, ?, 1, ?, 'pageview', '/p')",
+			   "iii", visit, id, first_seen + i);
+	return id;
+}
+
+struct ident {
+	int64_t x, y, z, w, m;
+	int merged, visits;
+	int64_t id, first_seen;
+	int64_t n[8];
+};
+
+static int ident_seed(em_db *db, void *arg)
+{
+	struct ident *t = arg;
+	if (em_db_exec(db, "INSERT INTO site (id, key, name, created_at) VALUES (1, 'default', 'Shop', 0)",
+		       NULL))
+		return EM_EIO;
+	t->x = ident_visitor(db, "vx", "mia@x.example", "ext-7", 2, 100, 0, 2);	 /* both */
+	t->y = ident_visitor(db, "vy", NULL, "ext-7", 1, 50, 0, 1);		 /* external id */
+	t->z = ident_visitor(db, "vz", "mia@x.example", NULL, 3, 200, 0, 1);	 /* e-mail */
+	t->w = ident_visitor(db, "vw", NULL, NULL, 4, 10, 0, 1);		 /* neither */
+	t->m = ident_visitor(db, "vm", "mia@x.example", "ext-7", 8, 5, t->w, 1); /* merged before */
+	return 0;
+}
+
+/* An identify of a new visitor, site 1, at 1000. */
+static int ident_run(em_db *db, struct ident *t, const char *vid, const char *email, const char *external_id)
+{
+	em_track_batch *b = em_track_batch_new();
+	b->site_id = 1;
+	snprintf(b->vid, sizeof b->vid, "%s", vid);
+	b->device = b->browser = b->os = b->country = "";
+	em_track_event *ev = em_track_batch_add(b);
+	ev->type = EM_EV_IDENTIFY;
+	ev->ts_ms = 1000;
+	ev->email = email;
+	ev->external_id = external_id;
+	int rc = em_sessionize(db, b);
+	t->merged = b->res.merged;
+	t->visits = b->res.visits;
+	t->id = b->res.visitor_id;
+	t->first_seen = b->res.first_seen;
+	em_track_batch_free(b);
+	return rc;
+}
+
+static int ident_both(em_db *db, void *arg)
+{
+	return ident_run(db, arg, "vnew", "mia@x.example", "ext-7");
+}
+
+static int ident_external_only(em_db *db, void *arg)
+{
+	return ident_run(db, arg, "vnew2", NULL, "ext-9");
+}
+
+static int ident_read(em_db *db, void *arg)
+{
+	struct ident *t = arg;
+	t->n[0] = count(db, "SELECT count(*) FROM visitor WHERE merged_into = ?", t->id);
+	t->n[1] = count(db, "SELECT count(*) FROM visit WHERE visitor_id = ?", t->id);
+	t->n[2] = count(db, "SELECT count(*) FROM event WHERE visitor_id = ?", t->id);
+	t->n[3] = count(db,
+			"SELECT count(*) FROM event e JOIN visit v ON v.id = e.visit_id "
+			"WHERE e.visitor_id <> v.visitor_id AND e.id > ?",
+			0);
+	t->n[4] = count(db, "SELECT visits FROM visitor WHERE id = ?", t->id);
+	t->n[5] = count(db, "SELECT coalesce(merged_into, 0) FROM visitor WHERE id = ?", t->m);
+	t->n[6] = count(db, "SELECT count(*) FROM visitor WHERE contact_id IS NOT NULL AND id <> ?", t->m);
+	t->n[7] = count(db, "SELECT count(*) FROM visitor WHERE merged_into IS NOT NULL AND id <> ?", t->m);
+	return 0;
+}
+
+static void test_identify_merges_visitors(void **state)
+{
+	struct fixture *f = *state;
+	struct ident t = {0};
+	em_sessionize_reset();
+	assert_int_equal(em_store_write_sync(f->s, ident_seed, &t), 0);
+	assert_int_equal(em_store_write_sync(f->s, ident_both, &t), 0);
+	/* x (both ids), y (external id) and z (e-mail) are merged, x once; w
+	** (neither) and m (merged before) are not. */
+	assert_int_equal(t.merged, 1);
+	assert_int_equal(t.visits, 1 + 2 + 1 + 3);
+	assert_int_equal(t.first_seen, 50);
+	assert_int_equal(em_store_read_sync(f->s, ident_read, &t), 0);
+	assert_int_equal(t.n[0], 3);
+	assert_int_equal(t.n[1], 1 + 3);
+	assert_int_equal(t.n[2], 1 + 2 + 1 + 1);
+	assert_int_equal(t.n[3], 0); /* every event's visitor is its visit's */
+	assert_int_equal(t.n[4], 7);
+	assert_int_equal(t.n[5], t.w);
+	/* The identify's e-mail linked the new row and those merged into it. */
+	assert_int_equal(t.n[6], 4);
+
+	/* An external id alone: visitors without an e-mail (w) do not match
+	** through the missing one. */
+	assert_int_equal(em_store_write_sync(f->s, ident_external_only, &t), 0);
+	assert_int_equal(t.merged, 0);
+	assert_int_equal(t.visits, 1);
+	assert_int_equal(em_store_read_sync(f->s, ident_read, &t), 0);
+	assert_int_equal(t.n[7], 3);
+	em_sessionize_reset();
+}
+
 int main(void)
 {
 	em_log_set_level(EM_LOG_ERROR);
@@ -948,6 +1074,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_import_search_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_cut_short_is_indexed_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_stores_text_exactly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identify_merges_visitors, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	em_loop_close();

@@ -461,3 +461,30 @@ test('message and ack frames carry any text exactly and match what was stored', 
 	}
 	closeAll(op, v);
 });
+
+test('the list by status pages newest first with a cursor and shows each conversation once', async () => {
+	for (const n of [1, 2, 3]) {
+		const v = await visitor(emma, { vid: `paged-visitor-${n}` });
+		v.sendJson({ type: 'offline', email: `paged${n}@example.org`, body: `Question ${n}`, client_id: `paged-${n}` });
+		await v.next((m) => m.type === 'ack');
+		v.close();
+	}
+	const seen = [];
+	let cursor = '';
+	for (let page = 0; page < 100; page++) {
+		const r = await api(emma.url, 'GET', `/api/v1/conversations?status=pending&limit=2${cursor ? `&cursor=${cursor}` : ''}`, { cookie: admin.cookie });
+		assert.equal(r.status, 200, r.text);
+		assert.ok(r.json.conversations.length <= 2);
+		for (const c of r.json.conversations) {
+			assert.equal(c.status, 'pending');
+			seen.push(c);
+		}
+		if (!r.json.next_cursor) break;
+		cursor = r.json.next_cursor;
+	}
+	assert.equal(new Set(seen.map((c) => c.id)).size, seen.length, 'no conversation twice');
+	assert.deepEqual(seen.map((c) => c.vid).filter((v) => v.startsWith('paged-visitor-')),
+		['paged-visitor-3', 'paged-visitor-2', 'paged-visitor-1']);
+	const closed = await api(emma.url, 'GET', '/api/v1/conversations?status=closed&limit=100', { cookie: admin.cookie });
+	assert.ok(!closed.json.conversations.some((c) => c.vid.startsWith('paged-visitor-')));
+});

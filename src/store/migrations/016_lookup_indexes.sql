@@ -6,3 +6,9 @@
 -- Only merged rows have an entry: a merge writes it, a page view does not.
 
 CREATE INDEX visitor_merged ON visitor(merged_into) WHERE merged_into IS NOT NULL;
+
+-- The conversation list filtered by status (GET /api/v1/conversations?status=)
+-- reads newest first from the cursor on; a rare status (pending) is then
+-- found without walking all the closed conversations before it.
+
+CREATE INDEX conversation_status_id ON conversation(status, id);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "testdir.h"
+#include "teststore.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -28,26 +29,21 @@
 #define MIN (60LL * 1000)
 
 struct fixture {
-	char dir[64];
-	em_config cfg;
+	teststore t;
+	em_config cfg; /* a copy the test may change */
 	em_store *s;
+	char *dir;
 	int64_t now;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = em_calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/emma-test-presence-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (teststore_open(&f->t, "presence"))
 		return -1;
-	em_config_defaults(&f->cfg);
-	snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s", f->dir);
-	f->cfg.readers = 2;
-	char err[256];
-	if (em_store_open(&f->s, &f->cfg, err, sizeof err)) {
-		fprintf(stderr, "store: %s\n", err);
-		return -1;
-	}
+	f->cfg = f->t.cfg;
+	f->s = f->t.s;
+	f->dir = f->t.dir;
 	f->now = em_now_ms();
 	em_presence_init(5 * 60);
 	*state = f;

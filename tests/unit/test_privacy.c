@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "testdir.h"
+#include "teststore.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -109,26 +110,21 @@ static void test_purpose(void **state)
 /* ---- A retention pass over a real store --------------------------------- */
 
 struct fixture {
-	char dir[64];
-	em_config cfg;
+	teststore t;
+	em_config cfg; /* a copy the test may change */
 	em_store *s;
+	char *dir;
 	int64_t now;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = em_calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/emma-test-privacy-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (teststore_open(&f->t, "privacy"))
 		return -1;
-	em_config_defaults(&f->cfg);
-	snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s", f->dir);
-	f->cfg.readers = 2;
-	char err[256];
-	if (em_store_open(&f->s, &f->cfg, err, sizeof err)) {
-		fprintf(stderr, "store: %s\n", err);
-		return -1;
-	}
+	f->cfg = f->t.cfg;
+	f->s = f->t.s;
+	f->dir = f->t.dir;
 	f->now = em_now_ms();
 	*state = f;
 	return 0;

@@ -28,36 +28,18 @@
 
 #define MIN (60LL * 1000)
 
-struct fixture {
-	teststore t;
-	em_config cfg; /* a copy the test may change */
-	em_store *s;
-	char *dir;
-	int64_t now;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = em_calloc(1, sizeof *f);
-	if (teststore_open(&f->t, "presence"))
+	if (teststore_setup(state, "presence"))
 		return -1;
-	f->cfg = f->t.cfg;
-	f->s = f->t.s;
-	f->dir = f->t.dir;
-	f->now = em_now_ms();
 	em_presence_init(5 * 60);
-	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
 	em_presence_shutdown();
-	em_store_close(f->s);
-	testdir_remove(f->dir);
-	em_free(f);
-	return 0;
+	return teststore_teardown(state);
 }
 
 /* A visitor with one visit and its page views at the given times (ms ago). */

@@ -109,34 +109,14 @@ static void test_purpose(void **state)
 
 /* ---- A retention pass over a real store --------------------------------- */
 
-struct fixture {
-	teststore t;
-	em_config cfg; /* a copy the test may change */
-	em_store *s;
-	char *dir;
-	int64_t now;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = em_calloc(1, sizeof *f);
-	if (teststore_open(&f->t, "privacy"))
-		return -1;
-	f->cfg = f->t.cfg;
-	f->s = f->t.s;
-	f->dir = f->t.dir;
-	f->now = em_now_ms();
-	*state = f;
-	return 0;
+	return teststore_setup(state, "privacy");
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	em_store_close(f->s);
-	testdir_remove(f->dir);
-	em_free(f);
-	return 0;
+	return teststore_teardown(state);
 }
 
 static int64_t visitor(em_db *db, const char *vid, int64_t last_seen, int64_t contact_id)

@@ -607,6 +607,117 @@ test('a dismissed invitation goes away and sends only invite_shown and invite_di
 	assert.equal(await bubble.count(), 0);
 });
 
+test('emma.reset() (a logout) closes and forgets the chat of the person before; the next chat is the new visitor\'s', async (t) => {
+	// An operator online, so that the widget offers a live chat (also when run alone).
+	let ops = op;
+	if (!ops || ops.sock.readyState !== WebSocket.OPEN) {
+		ops = operator();
+		t.after(() => ops.close());
+		await ops.opened;
+		await ops.next((f) => f.type === 'hello', 'hello');
+	}
+	const { page, net } = await visitor(t);
+	await page.goto(`${shop.url}/shop/logout`);
+	const oldVid = await vidOf(page);
+	// The person before: a chat, a business card (emma_sent), a draft.
+	await launcher(page).click();
+	await dialog(page).waitFor();
+	await visible(dialog(page).getByLabel('Your question')).fill('Where is my order 1234?');
+	await visible(dialog(page).getByLabel(/^E-mail/)).fill('bea@example.com');
+	await dialog(page).getByRole('button', { name: 'Start chat' }).click();
+	await log(page).locator('li.visitor', { hasText: 'Where is my order 1234?' }).locator('[data-state="sent"]').waitFor();
+	const oldConv = (await ops.next((f) => convFrame(oldVid)(f) && f.conversation.status === 'pending',
+		'the conversation before the logout')).conversation.id;
+	await dialog(page).getByRole('button', { name: 'Leave your details' }).click();
+	const card = dialog(page).getByRole('region', { name: 'Leave your details' });
+	assert.equal(await card.getByLabel(/^E-mail/).inputValue(), 'bea@example.com');
+	await card.getByRole('checkbox', { name: /I agree that my details are stored/ }).check();
+	await card.getByRole('button', { name: 'Send details' }).click();
+	await card.getByText('Thank you! We have your details and will get back to you.').waitFor();
+	await card.getByRole('button', { name: '‹ Back' }).click();
+	await visible(dialog(page).getByLabel('Message', { exact: true })).fill('A draft of the person before');
+	const kept = await page.evaluate(() => ({ chat: sessionStorage.getItem('emma_chat'), sent: sessionStorage.getItem('emma_sent') }));
+	assert.match(kept.chat, /Where is my order 1234\?/);
+	assert.ok(JSON.parse(kept.sent).card, 'the business card is remembered in emma_sent');
+	assert.equal(net.sockets.length, 1);
+	const oldSocket = net.sockets[0];
+	const [sentMark, receivedMark] = [net.sent.length, net.received.length];
+
+	// The logout. The window is open, so the chat saves a fresh state at once.
+	const right = await page.evaluate(() => {
+		emma.reset();
+		const r = {
+			chat: JSON.parse(sessionStorage.getItem('emma_chat')), sent: sessionStorage.getItem('emma_sent'),
+			local: localStorage.getItem('emma_vid'), tracker: emma._vid(),
+		};
+		// The new visitor's first event: its /t answer gives the tracker a new id, which the
+		// chat waits for only briefly (chatAgain, about 2 s) before it connects without one.
+		emma.track('after_logout');
+		return r;
+	});
+	assert.deepEqual({ sent: right.sent, local: right.local, tracker: right.tracker }, { sent: null, local: null, tracker: '' });
+	const c = right.chat;
+	assert.ok(c, 'emma_chat holds a fresh state: the open window saves one at once');
+	assert.deepEqual({ open: c.open, vid: c.vid, conv: c.conv, m: c.m, pre: c.pre, start: c.start, hello: c.hello, seq: c.seq },
+		{ open: true, vid: '', conv: null, m: [], pre: null, start: null, hello: null, seq: 0 }, 'emma_chat: a fresh state');
+	for (const old of ['Where is my order 1234?', 'bea@example.com', oldVid, oldConv]) {
+		assert.ok(!JSON.stringify(c).includes(old), `emma_chat keeps nothing of ${old}`);
+	}
+	// The window stays open; nothing of the person before is drawn.
+	assert.ok(await dialog(page).isVisible(), 'the window stays as it was');
+	assert.equal(await log(page).getByText('Where is my order 1234?').count(), 0, 'the old message is gone from the log');
+	await waitFor(() => !net.sockets.includes(oldSocket), { what: 'the old socket closed' });
+
+	// Under the tracker's new id: a new socket, a hello without the old conversation.
+	const newVid = await waitFor(() => page.evaluate(() => localStorage.getItem('emma_vid')), { what: 'the new stored vid' });
+	assert.notEqual(newVid, oldVid);
+	const hello = await waitFor(() => net.received.slice(receivedMark).find((f) => f.type === 'hello'), { what: 'a hello after the reset' });
+	assert.equal(hello.vid, newVid, 'the chat connects under the tracker\'s new vid');
+	assert.ok(!hello.conversation, 'no conversation for the new visitor');
+	assert.equal(net.sockets.length, 1);
+	// The pre-chat form again, empty; the business card can be sent again.
+	const email = visible(dialog(page).getByLabel(/^E-mail/));
+	await email.waitFor();
+	assert.equal(await email.inputValue(), '', 'the e-mail of the person before is not filled in');
+	await dialog(page).getByRole('button', { name: 'Leave your details' }).click();
+	await card.getByRole('button', { name: 'Send details' }).waitFor();
+	assert.equal(await card.getByText('Thank you! We have your details').count(), 0);
+	assert.equal(await card.getByLabel(/^E-mail/).inputValue(), '');
+	await card.getByRole('button', { name: '‹ Back' }).click();
+
+	// The new visitor's chat is a new conversation under the new vid.
+	await visible(dialog(page).getByLabel('Your question')).fill('Hello, I am the next one');
+	await email.fill('carl@example.com');
+	await dialog(page).getByRole('button', { name: 'Start chat' }).click();
+	await log(page).locator('li.visitor', { hasText: 'Hello, I am the next one' }).locator('[data-state="sent"]').waitFor();
+	const newConv = (await ops.next((f) => convFrame(newVid)(f) && f.conversation.status === 'pending',
+		'the conversation after the logout')).conversation.id;
+	assert.notEqual(newConv, oldConv);
+	assert.equal(await visible(dialog(page).getByLabel('Message', { exact: true })).inputValue(), '', 'the draft is gone');
+	assert.equal(await log(page).getByText('Where is my order 1234?').count(), 0);
+	const after = net.sent.slice(sentMark);
+	assert.ok(!after.some((f) => f.type === 'resume' || f.body === 'Where is my order 1234?' || f.body === 'A draft of the person before'),
+		JSON.stringify(after));
+	const r = await api(emma.url, 'GET', '/api/v1/conversations?status=pending', { cookie: session.cookie });
+	assert.equal(r.status, 200, r.text);
+	const byId = Object.fromEntries((r.json.conversations || []).map((x) => [x.id, x.vid]));
+	assert.deepEqual([byId[oldConv], byId[newConv]], [oldVid, newVid]);
+	assert.deepEqual((await messagesOf(newConv)).filter((m) => m.author === 'visitor').map((m) => m.body), ['Hello, I am the next one']);
+	assert.deepEqual((await messagesOf(oldConv)).filter((m) => m.author === 'visitor').map((m) => m.body), ['Where is my order 1234?']);
+
+	// A reload restores the new chat, not the old one.
+	const reloadMark = net.received.length;
+	await page.reload();
+	await dialog(page).waitFor();
+	await log(page).locator('li.visitor', { hasText: 'Hello, I am the next one' }).waitFor();
+	const again = await waitFor(() => net.received.slice(reloadMark).find((f) => f.type === 'hello'), { what: 'the hello after the reload' });
+	assert.equal(again.vid, newVid);
+	assert.equal(again.conversation && again.conversation.id, newConv);
+	await sleep(500); // the resume answer
+	assert.equal(await log(page).getByText('Where is my order 1234?').count(), 0, 'the old conversation is not restored');
+	assert.doesNotMatch(await page.evaluate(() => sessionStorage.getItem('emma_chat')), /Where is my order 1234\?|bea@example\.com/);
+});
+
 test('no page errors', async () => {
 	await op?.close();
 	assert.deepEqual(pageErrors, []);

@@ -331,6 +331,7 @@ let tries = 0;
 let retryTimer = 0;
 let vidWaits = 0;
 let vidWaitUntil = 8000; // performance.now() up to which a missing id is waited for
+let afterReset = false; // emma.reset(): wait for the tracker's next id (or the visitor's first message)
 const requests = []; // {kind: rate|transcript, email} waiting for "ok"
 
 function connect() {
@@ -341,11 +342,12 @@ function connect() {
 	// On a first visit the tracker learns its id from its first /t answer
 	// (about a second after load): wait for it briefly, so that chat and
 	// tracking speak of the same visitor.
-	if (!vid && vidWaits < 8 && performance.now() < vidWaitUntil) {
+	if (!vid && (vidWaits < 8 || afterReset) && performance.now() < vidWaitUntil) {
 		vidWaits++;
 		retryTimer = setTimeout(connect, 250);
 		return;
 	}
+	afterReset = false;
 	const q = new URLSearchParams({ site: cfg.site });
 	if (vid) q.set('vid', vid);
 	let s;
@@ -628,7 +630,12 @@ function sendMessage(body) {
 	const m = { s: 0, c: uuid(), a: 'visitor', b: body, t: Date.now(), st: 'sending' };
 	add(m);
 	save(); // in the outbox before it goes out: a page change cannot lose it
-	tx({ type: 'msg', client_id: m.c, body: m.b });
+	if (!tx({ type: 'msg', client_id: m.c, body: m.b }) && afterReset) {
+		// Still without the tracker's id after a reset: do not keep the visitor waiting.
+		vidWaits = 0;
+		vidWaitUntil = performance.now() + 2000;
+		afterReset = false;
+	}
 	typing(false);
 	return true;
 }
@@ -1370,12 +1377,7 @@ async function forgetMe() {
 		trackerOff = true;
 	}
 	// No socket under the old id either.
-	const s = ws;
-	ws = null;
-	up = false;
-	clearTimeout(retryTimer);
-	retryTimer = 0;
-	if (s) s.close();
+	hangUp();
 	let r = { status: 204, json: {} };
 	if (vid) {
 		try {
@@ -1397,12 +1399,38 @@ async function forgetMe() {
 		E.consent(true);
 	}
 	try {
+		localStorage.removeItem('emma_vid');
+	} catch { /* blocked */ }
+	forgetLocal();
+	U.fgAsk.hidden = true;
+	U.fgBtn.hidden = false;
+	U.fgDone.hidden = false;
+	save();
+	view();
+	U.fgDone.focus();
+	chatAgain();
+}
+
+// Closes the socket; nothing reconnects until connect() is called again.
+function hangUp() {
+	const s = ws;
+	ws = null;
+	up = false;
+	clearTimeout(retryTimer);
+	retryTimer = 0;
+	if (s) s.close();
+}
+
+// Forgets this tab's chat: what is stored, drawn and typed.
+function forgetLocal() {
+	try {
 		sessionStorage.removeItem(KEY);
 		sessionStorage.removeItem(SENT_KEY);
-		localStorage.removeItem('emma_vid');
 	} catch { /* blocked */ }
 	sent = {};
 	S = fresh({ open: S.open });
+	requests.length = 0;
+	typingSent = false;
 	resetLog();
 	ss.votes = {};
 	ss.searched = '';
@@ -1410,15 +1438,34 @@ async function forgetMe() {
 		U.preName, U.preEmail, U.rateComment, U.trEmail]) f.value = '';
 	for (const f of [U.cdConsent, U.cbConsent, U.preConsent]) f.checked = false;
 	ssClear();
-	U.fgAsk.hidden = true;
-	U.fgBtn.hidden = false;
-	U.fgDone.hidden = false;
-	save();
-	view();
-	U.fgDone.focus();
-	// Chat again under the tracker's new id (connect waits for it briefly).
+}
+
+// Chat again under the tracker's new id (connect waits for it briefly).
+function chatAgain() {
 	vidWaits = 0;
 	vidWaitUntil = performance.now() + 3000;
+	connect();
+}
+
+// emma.reset() (the shop's logout): the chat of the person before is
+// closed and forgotten in this tab; the window stays open or closed as it
+// was. The next socket waits for the tracker's new id (its next /t answer),
+// up to a minute, or less once the new visitor writes.
+function onReset() {
+	hangUp();
+	everUp = false; // no "connection lost" for the socket closed on purpose
+	tries = 0;
+	forgetVid = '';
+	if (!U.win) return; // not drawn yet: emma.js already removed the stored chat
+	forgetLocal();
+	unread = 0;
+	opTyping(false);
+	U.side = null;
+	save();
+	view();
+	vidWaits = 0;
+	vidWaitUntil = performance.now() + 60000;
+	afterReset = true;
 	connect();
 }
 
@@ -2198,4 +2245,7 @@ function start(givenHost, x) {
 	connect();
 }
 
-if (w.emma) w.emma._c = start;
+if (w.emma) {
+	w.emma._c = start;
+	w.emma._x = onReset;
+}

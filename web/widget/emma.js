@@ -43,7 +43,6 @@
   const chatOn = site && cfg.chat != 'off';
   let H; // host of the chat's shadow DOM
 
-  // Loads widget/chat.js (README)
   function chat(x) {
     if (chatOn) api._load('chat').then(() => E._c(H, x), warn);
   }
@@ -121,7 +120,7 @@
 
   function send(b, beacon) {
     const G = gen, body = JSON.stringify({ site, vid: (ok && vid) || undefined, events: b });
-    if (beacon && nav.sendBeacon && nav.sendBeacon(T, body)) return; // text/plain
+    if (beacon && nav.sendBeacon && nav.sendBeacon(T, body)) return;
     F.push(b);
     fetch(T, {
       method: 'POST', body, keepalive: true, credentials: 'omit',
@@ -178,7 +177,7 @@
   function hide() {
     tick();
     ping();
-    if (fails) return save(); // for the next page
+    if (fails) return save();
     clearTimeout(tm);
     tm = 0;
     while (Q.length) send(take(), 1);
@@ -282,6 +281,8 @@
       F.length = xi = 0;
       put('emma_vid');
       save();
+      for (const k of ['emma_chat', 'emma_sent']) put(k, null, 1);
+      E._x && E._x();
     },
     chat: () => chat(1),
     _vid: () => vid,

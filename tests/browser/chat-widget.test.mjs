@@ -387,7 +387,7 @@ test('messages typed while the connection is down arrive exactly once', async ()
 	net.down = false;
 	await context.setOffline(false);
 	await waitFor(async () => (await log(page).locator('li.visitor [data-state="sending"]').count()) === 0,
-		{ what: 'both acked', timeout: 15_000 });
+		{ what: 'both acked', timeoutMs: 15_000 });
 	await dialog(page).getByText(/Connection lost/).waitFor({ state: 'detached' }).catch(() => {});
 	for (const body of ['Offline one', 'Offline two']) {
 		await op.next((f) => f.type === 'msg' && f.body === body, body);

@@ -235,24 +235,23 @@ int em_convstore_get(em_db *db, void *arg)
 int em_convstore_list(em_db *db, void *arg)
 {
 	em_conv_query *q = arg;
-	em_stmt *st;
-	if (q->status >= 0)
-		/* One status: newest first through conversation_status_id (status,
-		** id), from the cursor on (none: every id is below INT64_MAX), so a
-		** rare status is found without walking all conversations. */
-		st = em_db_prepare(db,
-				   "SELECT " CONV_COLS " WHERE c.status = ?"
-				   " AND (? = 0 OR c.operator_id = ? OR c.status = 'pending')"
-				   " AND c.id < ? ORDER BY c.id DESC LIMIT ?",
-				   "tiiiI", em_conv_status_name(q->status), q->operator_id, q->operator_id,
-				   q->cursor ? q->cursor : INT64_MAX, q->limit + 1);
-	else
-		/* All of them, newest first: the walk stops after a page. */
-		st = em_db_prepare(
-			db,
-			"SELECT " CONV_COLS " WHERE (? = 0 OR c.operator_id = ? OR c.status = 'pending')"
-			" AND (? = 0 OR c.id < ?) ORDER BY c.id DESC LIMIT ?",
-			"iiiiI", q->operator_id, q->operator_id, q->cursor, q->cursor, q->limit + 1);
+	/* Newest first from the cursor on (none: every id is below INT64_MAX).
+	** With a status, through conversation_status_id (status, id), so a rare
+	** status is found without walking all conversations; without one, the
+	** walk stops after a page. */
+	int64_t below = q->cursor ? q->cursor : INT64_MAX;
+	em_stmt *st = q->status >= 0
+			      ? em_db_prepare(db,
+					      "SELECT " CONV_COLS " WHERE c.status = ?"
+					      " AND (? = 0 OR c.operator_id = ? OR c.status = 'pending')"
+					      " AND c.id < ? ORDER BY c.id DESC LIMIT ?",
+					      "tiiiI", em_conv_status_name(q->status), q->operator_id,
+					      q->operator_id, below, q->limit + 1)
+			      : em_db_prepare(db,
+					      "SELECT " CONV_COLS
+					      " WHERE (? = 0 OR c.operator_id = ? OR c.status = 'pending')"
+					      " AND c.id < ? ORDER BY c.id DESC LIMIT ?",
+					      "iiiI", q->operator_id, q->operator_id, below, q->limit + 1);
 	q->out = json_array();
 	int rc, n = 0;
 	while ((rc = em_stmt_step(st)) == 1) {

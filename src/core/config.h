@@ -92,8 +92,9 @@ int em_config_load_env(em_config *c, char *err, size_t errlen);
 /* Sets one "section.key" to a textual value (used by flags and tests). */
 int em_config_set(em_config *c, const char *section, const char *key, const char *value, char *err,
 		  size_t errlen);
-/* Writes every setting with its current value as an INI document; a
-** password that is set appears only as a comment saying so. */
+/* Writes every setting with its current value as an INI document; a secret
+** (C_SECRET, such as the SMTP password) that is set appears only as a
+** comment saying so. */
 void em_config_dump(const em_config *c, void (*emit)(const char *line, void *arg), void *arg);
 
 #endif

@@ -1249,21 +1249,20 @@ void em_invite_rule_stats(em_app *app, int64_t site_id, int days, em_invite_done
 static int list_fn(em_db *db, void *arg)
 {
 	read_job *x = arg;
-	em_stmt *st;
-	if (x->status[0])
-		/* One status: read through invitation_status (status, id), newest
-		** first, from the cursor on (none: every id is below INT64_MAX). */
-		st = em_db_prepare(db,
-				   LIST_FROM "WHERE i.status = ? AND (? = 0 OR i.site_id = ?) AND i.id < ? "
-					     "ORDER BY i.id DESC LIMIT ?",
-				   "tiiii", x->status, x->site_id, x->site_id,
-				   x->before_id ? x->before_id : INT64_MAX, (int64_t)x->limit + 1);
-	else
-		st = em_db_prepare(db,
-				   LIST_FROM "WHERE (? = 0 OR i.site_id = ?) AND (? = 0 OR i.id < ?) "
-					     "ORDER BY i.id DESC LIMIT ?",
-				   "iiiii", x->site_id, x->site_id, x->before_id, x->before_id,
-				   (int64_t)x->limit + 1);
+	/* Newest first from the cursor on (none: every id is below INT64_MAX);
+	** with a status, through invitation_status (status, id). */
+	int64_t below = x->before_id ? x->before_id : INT64_MAX;
+	em_stmt *st = x->status[0]
+			      ? em_db_prepare(db,
+					      LIST_FROM
+					      "WHERE i.status = ? AND (? = 0 OR i.site_id = ?) AND i.id < ? "
+					      "ORDER BY i.id DESC LIMIT ?",
+					      "tiiii", x->status, x->site_id, x->site_id, below,
+					      (int64_t)x->limit + 1)
+			      : em_db_prepare(db,
+					      LIST_FROM "WHERE (? = 0 OR i.site_id = ?) AND i.id < ? "
+							"ORDER BY i.id DESC LIMIT ?",
+					      "iiii", x->site_id, x->site_id, below, (int64_t)x->limit + 1);
 	if (!st)
 		return EM_EIO;
 	json_t *a = json_array();

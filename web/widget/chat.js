@@ -632,9 +632,7 @@ function sendMessage(body) {
 	save(); // in the outbox before it goes out: a page change cannot lose it
 	if (!tx({ type: 'msg', client_id: m.c, body: m.b }) && afterReset) {
 		// Still without the tracker's id after a reset: do not keep the visitor waiting.
-		vidWaits = 0;
-		vidWaitUntil = performance.now() + 2000;
-		afterReset = false;
+		waitForVid(2000, false);
 	}
 	typing(false);
 	return true;
@@ -1440,10 +1438,17 @@ function forgetLocal() {
 	ssClear();
 }
 
+// How long connect() waits for the tracker's id from now; patient: past
+// the usual number of tries (after a reset).
+function waitForVid(ms, patient) {
+	vidWaits = 0;
+	vidWaitUntil = performance.now() + ms;
+	afterReset = patient;
+}
+
 // Chat again under the tracker's new id (connect waits for it briefly).
 function chatAgain() {
-	vidWaits = 0;
-	vidWaitUntil = performance.now() + 3000;
+	waitForVid(3000, false);
 	connect();
 }
 
@@ -1463,9 +1468,7 @@ function onReset() {
 	U.side = null;
 	save();
 	view();
-	vidWaits = 0;
-	vidWaitUntil = performance.now() + 60000;
-	afterReset = true;
+	waitForVid(60000, true);
 	connect();
 }
 

@@ -32,19 +32,13 @@ em_track_batch *em_track_batch_new(void)
 
 /* A batch lives for one beacon: each thread keeps up to POOL_MAX freed
 ** ones, each with the first block of its arena, and hands them out again
-** instead of two allocations and two frees per request. A pooled batch is
-** linked through its user field. Not under AddressSanitizer, which should
-** see every batch freed. */
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL_MAX 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOL_MAX 0
-#endif
-#endif
-#ifndef POOL_MAX
-#define POOL_MAX 64
-#endif
+** instead of two allocations and two frees per request. A batch is freed
+** once its transaction commits, so as many are in flight as one group
+** commit holds (a few hundred under full load): fewer in the pool, and
+** every commit would hand the rest back to malloc, only for the next
+** beacons to allocate them again. At most about 1.5 MB per thread. A pooled
+** batch is linked through its user field. None under AddressSanitizer. */
+#define POOL_MAX (EM_ASAN ? 0 : 1024)
 static __thread em_track_batch *pool;
 static __thread int npool;
 

@@ -438,7 +438,6 @@ static void journal_advance(void)
 		jflight = x->next;
 		upto = x->seq;
 		em_track_batch_free(x->b);
-		em_free(x);
 	}
 	if (!jflight)
 		jflight_tail = &jflight;
@@ -498,7 +497,6 @@ static void done_fn(int status, void *arg)
 	}
 	if (!x->seq) {
 		em_track_batch_free(b);
-		em_free(x);
 		return;
 	}
 	x->finished = 1;
@@ -547,7 +545,6 @@ static void journal_flush(void *arg)
 			x->b->status = rc;
 			x->done(x->b);
 			em_track_batch_free(x->b);
-			em_free(x);
 			continue;
 		}
 		*jflight_tail = x;
@@ -573,7 +570,9 @@ void em_ingest_journal_cut(void)
 
 int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch *b))
 {
-	submit_ctx *x = em_calloc(1, sizeof *x);
+	/* In the batch's arena: both live until the batch is committed. */
+	submit_ctx *x = em_arena_alloc(&b->mem, sizeof *x);
+	memset(x, 0, sizeof *x);
 	x->b = b;
 	x->done = done;
 	if (journal && journal_answers && !em_track_batch_encode(b, &jrec) &&
@@ -585,8 +584,5 @@ int em_ingest_submit(em_app *app, em_track_batch *b, void (*done)(em_track_batch
 		return 0;
 	}
 	x->seq = 0;
-	int rc = submit_store(x);
-	if (rc)
-		em_free(x);
-	return rc;
+	return submit_store(x);
 }

@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/crc32c.h"
 #include "core/err.h"
 #include "core/le.h"
 #include "core/log.h"
@@ -48,8 +49,15 @@ struct em_journal {
 	em_buf buf;	  /* records added, not yet written */
 };
 
-static uint32_t record_crc(const unsigned char *seq8, const void *data, size_t len)
+/* Set in a record's length word: its CRC is a CRC-32C. Records written
+** before it was (Emma 0.x up to this change) carry a CRC-32 and are still
+** read, so a journal left by a crash replays after an upgrade. */
+#define LEN_CRC32C 0x80000000u
+
+static uint32_t record_crc(uint32_t lenword, const unsigned char *seq8, const void *data, size_t len)
 {
+	if (lenword & LEN_CRC32C)
+		return em_crc32c(em_crc32c(0, seq8, 8), data, len);
 	uLong c = crc32(0L, Z_NULL, 0);
 	c = crc32(c, seq8, 8);
 	return (uint32_t)crc32(c, data, (uInt)len);
@@ -137,10 +145,11 @@ static int replay_segment(em_journal *j, uint64_t first, uint64_t applied, em_jo
 	size_t off = 0;
 	int rc = 0, n = 0;
 	while (off + HDR <= got) {
-		uint32_t len = em_le_get32(data + off), crc = em_le_get32(data + off + 4);
+		uint32_t word = em_le_get32(data + off), crc = em_le_get32(data + off + 4);
+		uint32_t len = word & ~LEN_CRC32C;
 		uint64_t seq = em_le_get64(data + off + 8);
 		if (len > EM_JOURNAL_RECORD_MAX || off + HDR + len > got ||
-		    record_crc(data + off + 8, data + off + HDR, len) != crc)
+		    record_crc(word, data + off + 8, data + off + HDR, len) != crc)
 			break;
 		if (seq > applied) {
 			if ((rc = fn(seq, data + off + HDR, len, arg))) {
@@ -266,8 +275,8 @@ uint64_t em_journal_add(em_journal *j, const void *data, size_t len)
 	unsigned char h[HDR];
 	uint64_t seq = j->next++;
 	em_le_put64(h + 8, seq);
-	em_le_put32(h, (uint32_t)len);
-	em_le_put32(h + 4, record_crc(h + 8, data, len));
+	em_le_put32(h, (uint32_t)len | LEN_CRC32C);
+	em_le_put32(h + 4, record_crc(LEN_CRC32C, h + 8, data, len));
 	em_buf_append(&j->buf, h, sizeof h);
 	em_buf_append(&j->buf, data, len);
 	return seq;

@@ -14,8 +14,10 @@
 **
 ** Files: <dir>/<first record number, 16 hex digits>.log, at most
 ** EM_JOURNAL_SEGMENT_MAX bytes each; a record is
-**     u32 payload length, u32 CRC-32 of number and payload, u64 number, payload
-** in little-endian order. A record cut short or failing its CRC ends the
+**     u32 payload length, u32 CRC of number and payload, u64 number, payload
+** in little-endian order. The CRC is a CRC-32C, and the length word's top
+** bit says so; records without that bit (written by earlier versions)
+** carry a CRC-32 (zlib's) and are read as well. A record cut short or failing its CRC ends the
 ** journal (the write it belonged to was never acknowledged). Once every
 ** record written so far is applied, the file is emptied (ftruncate), so
 ** what was applied does not linger on disk.

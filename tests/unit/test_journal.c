@@ -21,11 +21,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "testdir.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/crc32c.h"
 #include "core/err.h"
+#include "core/le.h"
 #include "track/event.h"
 #include "track/journal.h"
 
@@ -230,6 +233,94 @@ static void test_cut_short_end_is_dropped(void **state)
 	em_journal_close(j);
 }
 
+/* One record in the journal's format; crc32c: the CRC-32C with the length
+** word's flag (what Emma writes), else a CRC-32 without it (what earlier
+** versions wrote). */
+static size_t put_record(unsigned char *out, uint64_t seq, const char *text, int crc32c)
+{
+	size_t len = strlen(text);
+	unsigned char seq8[8];
+	em_le_put64(seq8, seq);
+	uint32_t crc;
+	if (crc32c) {
+		crc = em_crc32c(em_crc32c(0, seq8, 8), text, len);
+	} else {
+		uLong c = crc32(crc32(0L, Z_NULL, 0), seq8, 8);
+		crc = (uint32_t)crc32(c, (const Bytef *)text, (uInt)len);
+	}
+	em_le_put32(out, (uint32_t)len | (crc32c ? 0x80000000u : 0));
+	em_le_put32(out + 4, crc);
+	memcpy(out + 8, seq8, 8);
+	memcpy(out + 16, text, len);
+	return 16 + len;
+}
+
+static void write_file(const char *path, const unsigned char *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+}
+
+static void test_checksums_old_and_new(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s = {0};
+	/* What Emma writes: the flag, and a CRC-32C of number and payload. */
+	em_journal *j = open_j(f, 0, &s);
+	add_text(j, "written now");
+	assert_int_equal(em_journal_write(j), 0);
+	char p[400];
+	snprintf(p, sizeof p, "%s/0000000000000001.log", f->jdir);
+	unsigned char got[64], want[64];
+	int fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	size_t n = put_record(want, 1, "written now", 1);
+	assert_int_equal(read(fd, got, sizeof got), (ssize_t)n);
+	close(fd);
+	assert_memory_equal(got, want, n);
+	/* Not applied: the journal keeps the file on close. */
+	em_journal_close(j);
+
+	/* A journal left by an earlier version (CRC-32, no flag) replays,
+	** records of both kinds in one file too. */
+	unsigned char data[256];
+	n = put_record(data, 1, "old one", 0);
+	n += put_record(data + n, 2, "old two", 0);
+	n += put_record(data + n, 3, "new three", 1);
+	write_file(p, data, n);
+	memset(&s, 0, sizeof s);
+	j = open_j(f, 0, &s);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.text[0], "old one");
+	assert_string_equal(s.text[1], "old two");
+	assert_string_equal(s.text[2], "new three");
+	em_journal_close(j);
+
+	/* The flag chooses the check: a CRC-32 under the flag (or a CRC-32C
+	** without it) is damage, and ends the journal there. */
+	n = put_record(data, 1, "good", 1);
+	size_t bad = put_record(data + n, 2, "flag, old sum", 0);
+	data[n + 3] |= 0x80;
+	n += bad;
+	n += put_record(data + n, 3, "after", 1);
+	write_file(p, data, n);
+	memset(&s, 0, sizeof s);
+	j = open_j(f, 0, &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.text[0], "good");
+	em_journal_close(j);
+
+	n = put_record(data, 1, "no flag, new sum", 1);
+	data[3] &= 0x7f;
+	write_file(p, data, n);
+	memset(&s, 0, sizeof s);
+	j = open_j(f, 0, &s);
+	assert_int_equal(s.n, 0);
+	em_journal_close(j);
+}
+
 static void test_applied_records_leave_the_disk(void **state)
 {
 	struct fixture *f = *state;
@@ -400,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replays_after_the_applied_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_replay_keeps_the_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_short_end_is_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checksums_old_and_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_applied_records_leave_the_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_server_per_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_record_is_refused, setup, teardown),

@@ -295,13 +295,31 @@ int em_ingest_rate_check(em_app *app, const char *ip, int64_t now_ms)
 
 /* ---- Identity ------------------------------------------------------- */
 
+/* Dotted quad of a: what inet_ntop writes, without its printf on every beacon. */
+static void put_ipv4(const unsigned char a[4], char *out, size_t outlen)
+{
+	char s[16], *p = s;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (i)
+			*p++ = '.';
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+	}
+	*p = '\0';
+	em_strlcpy(out, s, outlen);
+}
+
 void em_ingest_anonymize_ip(const char *ip, int bytes, char *out, size_t outlen)
 {
 	unsigned char a[16];
 	if (bytes > 0 && inet_pton(AF_INET, ip, a) == 1) {
 		for (int i = 4 - bytes; i < 4; i++)
 			a[i] = 0;
-		inet_ntop(AF_INET, a, out, (socklen_t)outlen);
+		put_ipv4(a, out, outlen);
 	} else if (bytes > 0 && inet_pton(AF_INET6, ip, a) == 1) {
 		/* Keep at most the /64 network; each further byte setting clears two more. */
 		int clear = 8 + (bytes - 1) * 2;

@@ -28,6 +28,7 @@
 #include "crm/privacy.h"
 #include "net/loop.h"
 #include "store/store.h"
+#include "track/ingest.h"
 
 #define DAY (24LL * 3600 * 1000)
 
@@ -68,6 +69,38 @@ static void test_cutoff_months(void **state)
 	assert_time(em_privacy_cutoff_months(1736899200000LL, 13), "2023-12-15T00:00:00.000Z");
 	/* 2026-02-28 - 24 months = 2024-02-28 (no day to clamp). */
 	assert_time(em_privacy_cutoff_months(1772236800000LL, 24), "2024-02-28T00:00:00.000Z");
+}
+
+/* The stored address: the last `bytes` bytes of IPv4 cleared, IPv6 cut to
+** its /64 (and two more bytes per further setting), 0 keeps it whole, and
+** what is no address is stored as nothing. */
+static void test_anonymize_ip(void **state)
+{
+	char out[64];
+	struct {
+		const char *ip;
+		int bytes;
+		const char *want;
+	} cases[] = {
+		{"203.0.113.195", 1, "203.0.113.0"},
+		{"203.0.113.195", 2, "203.0.0.0"},
+		{"203.0.113.195", 3, "203.0.0.0"},
+		{"203.0.113.195", 4, "0.0.0.0"},
+		{"10.200.9.255", 1, "10.200.9.0"},
+		{"255.255.255.255", 1, "255.255.255.0"},
+		{"1.2.3.4", 0, "1.2.3.4"},
+		{"2001:db8:85a3:8d3:1319:8a2e:370:7348", 1, "2001:db8:85a3:8d3::"},
+		{"2001:db8:85a3:8d3:1319:8a2e:370:7348", 2, "2001:db8:85a3::"},
+		{"not an address", 1, ""},
+		{"203.0.113.195 ", 1, ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		em_ingest_anonymize_ip(cases[i].ip, cases[i].bytes, out, sizeof out);
+		assert_string_equal(out, cases[i].want);
+	}
+	/* A short buffer gets what fits, terminated. */
+	em_ingest_anonymize_ip("203.0.113.195", 1, out, 6);
+	assert_string_equal(out, "203.0");
 }
 
 static void test_strip_url(void **state)
@@ -373,6 +406,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cutoff_days),
 		cmocka_unit_test(test_cutoff_months),
+		cmocka_unit_test(test_anonymize_ip),
 		cmocka_unit_test(test_strip_url),
 		cmocka_unit_test(test_purpose),
 		cmocka_unit_test_setup_teardown(test_retention_in_chunks, setup, teardown),

@@ -255,12 +255,18 @@ static size_t put_record(unsigned char *out, uint64_t seq, const char *text, int
 	return 16 + len;
 }
 
-static void write_file(const char *path, const unsigned char *data, size_t n)
+/* Puts these bytes in the file at path, opens the journal (replaying into
+** s) and closes it; returns how many records were replayed. */
+static int replay_bytes(const struct fixture *f, const char *path, const unsigned char *data, size_t n,
+			struct seen *s)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, n), (ssize_t)n);
 	close(fd);
+	memset(s, 0, sizeof *s);
+	em_journal_close(open_j(f, 0, s));
+	return s->n;
 }
 
 static void test_checksums_old_and_new(void **state)
@@ -289,14 +295,10 @@ static void test_checksums_old_and_new(void **state)
 	n = put_record(data, 1, "old one", 0);
 	n += put_record(data + n, 2, "old two", 0);
 	n += put_record(data + n, 3, "new three", 1);
-	write_file(p, data, n);
-	memset(&s, 0, sizeof s);
-	j = open_j(f, 0, &s);
-	assert_int_equal(s.n, 3);
+	assert_int_equal(replay_bytes(f, p, data, n, &s), 3);
 	assert_string_equal(s.text[0], "old one");
 	assert_string_equal(s.text[1], "old two");
 	assert_string_equal(s.text[2], "new three");
-	em_journal_close(j);
 
 	/* The flag chooses the check: a CRC-32 under the flag (or a CRC-32C
 	** without it) is damage, and ends the journal there. */
@@ -305,20 +307,12 @@ static void test_checksums_old_and_new(void **state)
 	data[n + 3] |= 0x80;
 	n += bad;
 	n += put_record(data + n, 3, "after", 1);
-	write_file(p, data, n);
-	memset(&s, 0, sizeof s);
-	j = open_j(f, 0, &s);
-	assert_int_equal(s.n, 1);
+	assert_int_equal(replay_bytes(f, p, data, n, &s), 1);
 	assert_string_equal(s.text[0], "good");
-	em_journal_close(j);
 
 	n = put_record(data, 1, "no flag, new sum", 1);
 	data[3] &= 0x7f;
-	write_file(p, data, n);
-	memset(&s, 0, sizeof s);
-	j = open_j(f, 0, &s);
-	assert_int_equal(s.n, 0);
-	em_journal_close(j);
+	assert_int_equal(replay_bytes(f, p, data, n, &s), 0);
 }
 
 static void test_applied_records_leave_the_disk(void **state)

@@ -116,7 +116,7 @@ struct wreq {
 ** holds; none under AddressSanitizer). */
 #define WREQ_POOL_MAX (EM_ASAN ? 0 : 1024)
 static __thread struct wreq *wreq_pool;
-static __thread unsigned wreq_npool;
+static __thread int wreq_npool;
 
 static struct wreq *wreq_new(void)
 {

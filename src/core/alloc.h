@@ -16,19 +16,6 @@ char *em_strdup(const char *s);
 char *em_strndup(const char *s, size_t n);
 void em_free(void *p);
 
-/* EM_ASAN is 1 under AddressSanitizer. Free lists that keep objects for
-** reuse hide a use after free from it, so builds with it keep none. */
-#if defined(__SANITIZE_ADDRESS__)
-#define EM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EM_ASAN 1
-#endif
-#endif
-#ifndef EM_ASAN
-#define EM_ASAN 0
-#endif
-
 /* Debug builds check these on long-lived objects to catch use-after-free. */
 #ifdef EM_DEBUG
 #define EM_MAGIC_CHECK(obj, m) \

@@ -43,6 +43,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/freelist.h"
 #include "core/log.h"
 #include "net/embedded.h"
 #include "net/loop.h"
@@ -111,33 +112,23 @@ struct wreq {
 	struct wreq *next;
 };
 
-/* Writes come and go at the rate of beacons: each thread keeps up to
-** WREQ_POOL_MAX freed ones for its next (as many as one group commit
-** holds; none under AddressSanitizer). */
-#define WREQ_POOL_MAX (EM_ASAN ? 0 : 1024)
-static __thread struct wreq *wreq_pool;
-static __thread int wreq_npool;
+/* Writes come and go at the rate of beacons: each thread keeps freed ones
+** for its next (core/freelist.h). */
+static __thread em_freelist wreq_pool = EM_FREELIST_INIT(struct wreq, next);
 
 static struct wreq *wreq_new(void)
 {
-	struct wreq *r = wreq_pool;
+	struct wreq *r = em_freelist_pop(&wreq_pool);
 	if (!r)
 		return em_calloc(1, sizeof *r);
-	wreq_pool = r->next;
-	wreq_npool--;
 	memset(r, 0, sizeof *r);
 	return r;
 }
 
 static void wreq_free(struct wreq *r)
 {
-	if (wreq_npool >= WREQ_POOL_MAX) {
+	if (!em_freelist_push(&wreq_pool, r))
 		em_free(r);
-		return;
-	}
-	r->next = wreq_pool;
-	wreq_pool = r;
-	wreq_npool++;
 }
 
 /* A queued read; owned by the request until its done callback ran. */

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/freelist.h"
 #include "core/le.h"
 
 static const char *names[] = {NULL,   "pageview", "ping",     "event",	"search",
@@ -30,24 +31,18 @@ em_track_batch *em_track_batch_new(void)
 	return em_track_batch_new_n(EM_TRACK_MAX_EVENTS);
 }
 
-/* A batch lives for one beacon: each thread keeps up to POOL_MAX freed
-** ones, each with the first block of its arena, and hands them out again
-** instead of two allocations and two frees per request. A batch is freed
-** once its transaction commits, so as many are in flight as one group
-** commit holds (a few hundred under full load): fewer in the pool, and
-** every commit would hand the rest back to malloc, only for the next
-** beacons to allocate them again. At most about 1.5 MB per thread. A pooled
-** batch is linked through its user field. None under AddressSanitizer. */
-#define POOL_MAX (EM_ASAN ? 0 : 1024)
-static __thread em_track_batch *pool;
-static __thread int npool;
+/* A batch lives for one beacon: each thread keeps freed ones
+** (core/freelist.h), each with the first block of its arena, and hands
+** them out again instead of two allocations and two frees per request. A
+** batch is freed once its transaction commits, so as many are in flight as
+** one group commit holds; at most about 1.5 MB per thread are kept. A kept
+** batch is linked through its user field. */
+static __thread em_freelist pool = EM_FREELIST_INIT(em_track_batch, user);
 
 em_track_batch *em_track_batch_new_n(int cap)
 {
-	em_track_batch *b = pool;
+	em_track_batch *b = em_freelist_pop(&pool);
 	if (b) {
-		pool = b->user;
-		npool--;
 		em_arena mem = b->mem;
 		memset(b, 0, sizeof *b);
 		b->mem = mem;
@@ -66,13 +61,9 @@ void em_track_batch_free(em_track_batch *b)
 {
 	if (!b)
 		return;
-	if (npool < POOL_MAX) {
-		em_arena_reset(&b->mem);
-		b->user = pool;
-		pool = b;
-		npool++;
+	em_arena_reset(&b->mem);
+	if (em_freelist_push(&pool, b))
 		return;
-	}
 	em_arena_free(&b->mem);
 	em_free(b);
 }

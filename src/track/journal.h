@@ -17,10 +17,10 @@
 **     u32 payload length, u32 CRC of number and payload, u64 number, payload
 ** in little-endian order. The CRC is a CRC-32C, and the length word's top
 ** bit says so; records without that bit (written by earlier versions)
-** carry a CRC-32 (zlib's) and are read as well. A record cut short or failing its CRC ends the
-** journal (the write it belonged to was never acknowledged). Once every
-** record written so far is applied, the file is emptied (ftruncate), so
-** what was applied does not linger on disk.
+** carry a CRC-32 (zlib's) and are read as well. A record cut short or
+** failing its CRC ends the journal (the write it belonged to was never
+** acknowledged). Once every record written so far is applied, the file is
+** emptied (ftruncate), so what was applied does not linger on disk.
 **
 ** Loop thread only, except open and close.
 */
